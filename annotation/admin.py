@@ -1,0 +1,97 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from annotation import models
+
+
+@admin.register(models.RiskDomain)
+class RiskDomainAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "data_label", "priority"]
+
+
+@admin.register(models.InterventionStrategy)
+class InterventionStrategyAdmin(admin.ModelAdmin):
+    list_display = ["name", "key"]
+    list_filter = ["domains"]
+    filter_horizontal = ["domains"]
+
+
+@admin.register(models.Resource)
+class ResourceAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "locale", "channel", "phone", "text_number", "url", "verified_on", "active"]
+    list_filter = ["locale", "channel", "active", "domains"]
+    search_fields = ["name", "phone", "url"]
+    filter_horizontal = ["domains"]
+
+
+@admin.register(models.SystemPrompt)
+class SystemPromptAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "key", "version", "created_at", "created_by"]
+    list_filter = ["key"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not obj.created_by_id:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class ResponseInline(admin.TabularInline):
+    model = models.Response
+    fields = ["origin", "status", "created_by", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(models.Prompt)
+class PromptAdmin(SimpleHistoryAdmin):
+    list_display = ["__str__", "domain", "risk_category", "source", "locale", "should_refuse", "split"]
+    list_filter = ["domain", "source", "split", "should_refuse", "locale"]
+    search_fields = ["text", "risk_category", "source_ref"]
+    list_select_related = ["domain"]
+    raw_id_fields = ["created_by"]
+    inlines = [ResponseInline]
+
+
+@admin.register(models.Response)
+class ResponseAdmin(SimpleHistoryAdmin):
+    list_display = ["__str__", "origin", "status", "condition", "created_by", "created_at"]
+    list_filter = ["origin", "status", "condition", "prompt__domain"]
+    search_fields = ["text", "public_id"]
+    list_select_related = ["prompt", "condition", "created_by"]
+    raw_id_fields = ["prompt", "source_response", "created_by", "generation_run"]
+    filter_horizontal = ["strategies", "resources"]
+    readonly_fields = ["public_id"]
+
+
+@admin.register(models.Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ["response", "reviewer", "author", "decision", "created_at"]
+    list_filter = ["decision"]
+    raw_id_fields = ["response"]
+
+
+@admin.register(models.Adapter)
+class AdapterAdmin(admin.ModelAdmin):
+    list_display = ["name", "base_model", "sha256", "created_at"]
+    readonly_fields = ["sha256", "manifest", "path"]
+
+
+@admin.register(models.ModelCondition)
+class ModelConditionAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "base_model", "system_prompt", "adapter"]
+
+
+@admin.register(models.TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ["name", "state", "percent", "created_by", "created_at", "finished_at"]
+    list_filter = ["state"]
+    readonly_fields = ["adapter", "data_hash", "metrics", "worker", "attempts", "error", "heartbeat_at"]
+
+
+@admin.register(models.GenerationRun)
+class GenerationRunAdmin(admin.ModelAdmin):
+    list_display = ["name", "state", "percent", "backend", "created_at", "finished_at"]
+    list_filter = ["state", "backend"]
+    filter_horizontal = ["conditions"]

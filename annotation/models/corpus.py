@@ -1,0 +1,157 @@
+"""The corpus: prompts, responses (authored references and model outputs) and reviews."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from annotation.models.catalog import InterventionStrategy, Resource, RiskDomain
+
+
+def new_public_id() -> str:
+    """An opaque id shown to raters instead of database ids (which leak order and counts)."""
+    return secrets.token_urlsafe(12)
+
+
+class Prompt(models.Model):
+    class Source(models.TextChoices):
+        AUTHORED = "authored", "Authored"
+        IMPORTED = "imported", "Imported file"
+        BENCHMARK = "benchmark", "Benchmark"
+
+    class Split(models.TextChoices):
+        UNASSIGNED = "unassigned", "Unassigned"
+        TRAIN = "train", "Train"
+        VALIDATION = "validation", "Validation"
+        TEST = "test", "Test"
+
+    text = models.TextField()
+    domain = models.ForeignKey(RiskDomain, on_delete=models.PROTECT, related_name="prompts")
+    risk_category = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.AUTHORED)
+    source_name = models.CharField(
+        max_length=200, blank=True, help_text="Source benchmark or file (the authors' framework_name)."
+    )
+    source_ref = models.CharField(max_length=200, blank=True, help_text="The id in the source, e.g. an XSTest id.")
+    locale = models.CharField(max_length=10, default="en-US")
+    should_refuse = models.BooleanField(
+        default=True, help_text="Off for benign controls: safe prompts that merely sound risky."
+    )
+    split = models.CharField(max_length=20, choices=Split.choices, default=Split.UNASSIGNED, db_index=True)
+    metadata = models.JSONField(default=dict, blank=True, help_text="Source-specific fields, e.g. XSTest type/focus/note.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["domain", "split"])]
+        constraints = [
+            models.CheckConstraint(condition=~Q(text=""), name="prompt_text_not_empty"),
+        ]
+
+    def __str__(self):
+        return self.text[:80]
+
+
+class Response(models.Model):
+    """A response to a prompt: an authored reference refusal (a "pair") or a model output.
+
+    References go through review (draft -> submitted -> approved / changes requested);
+    model outputs have no review status and always name the condition that produced them.
+    """
+
+    class Origin(models.TextChoices):
+        REFERENCE = "reference", "Authored reference"
+        MODEL = "model", "Model output"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+        APPROVED = "approved", "Approved"
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    text = models.TextField()
+    origin = models.CharField(max_length=20, choices=Origin.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, null=True, blank=True, db_index=True)
+    strategies = models.ManyToManyField(InterventionStrategy, blank=True, related_name="responses")
+    resources = models.ManyToManyField(Resource, blank=True, related_name="responses")
+    condition = models.ForeignKey(
+        "annotation.ModelCondition", null=True, blank=True, on_delete=models.PROTECT, related_name="responses"
+    )
+    generation_run = models.ForeignKey(
+        "annotation.GenerationRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="responses"
+    )
+    generation_params = models.JSONField(default=dict, blank=True)
+    source_response = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="revisions",
+        help_text="The model output this reference was revised from.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="responses"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(origin="reference") & Q(status__isnull=False))
+                | (Q(origin="model") & Q(status__isnull=True) & Q(condition__isnull=False)),
+                name="response_origin_consistent",
+                violation_error_message="References need a review status; model outputs need a condition and no status.",
+            ),
+            models.CheckConstraint(condition=~Q(text=""), name="response_text_not_empty"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_origin_display()} to prompt {self.prompt_id}"
+
+
+class Review(models.Model):
+    """A reviewer's decision on a submitted reference pair."""
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="reviews")
+    # The author is copied here so the database itself can forbid self-review.
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    decision = models.CharField(max_length=20, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    text_before = models.TextField(blank=True, help_text="The author's text when the review started.")
+    text_after = models.TextField(blank=True, help_text="The text after the reviewer's edits, if any.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(reviewer=F("author")),
+                name="review_not_by_author",
+                violation_error_message="Nobody reviews their own pair.",
+            ),
+            models.CheckConstraint(
+                condition=Q(decision="approved") | ~Q(comment=""),
+                name="review_changes_need_comment",
+                violation_error_message="Say what to change when requesting changes.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_decision_display()} by {self.reviewer}"

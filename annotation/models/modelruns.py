@@ -1,0 +1,121 @@
+"""Model conditions, LoRA adapters, and the training and generation runs that make them.
+
+Job state lives in these rows, never only in the broker: a task re-reads its run by id,
+claims it with a conditional UPDATE, and records progress and the outcome here.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from annotation.models.catalog import SystemPrompt
+
+
+class Adapter(models.Model):
+    """A registered LoRA adapter: complete and checksummed, or not registered at all."""
+
+    name = models.CharField(max_length=150, unique=True)
+    path = models.CharField(max_length=500)
+    base_model = models.CharField(max_length=500)
+    sha256 = models.CharField(max_length=64)
+    manifest = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="adapter_sha256_hex"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ModelCondition(models.Model):
+    """What produced a response: base model + system prompt version + optional adapter.
+
+    The name is for admins; raters never see it or its id.
+    """
+
+    name = models.CharField(max_length=150, unique=True)
+    base_model = models.CharField(max_length=500)
+    system_prompt = models.ForeignKey(SystemPrompt, on_delete=models.PROTECT, related_name="conditions")
+    adapter = models.ForeignKey(Adapter, null=True, blank=True, on_delete=models.PROTECT, related_name="conditions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class RunState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class RunBase(models.Model):
+    state = models.CharField(max_length=20, choices=RunState.choices, default=RunState.QUEUED, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker that claimed the run.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    progress_detail = models.JSONField(default=dict, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.progress_done / self.progress_total) if self.progress_total else 0
+
+
+class TrainingRun(RunBase):
+    """A LoRA training run on a snapshot of the approved train split."""
+
+    name = models.CharField(max_length=150, unique=True)
+    base_model = models.CharField(max_length=500)
+    system_prompt = models.ForeignKey(SystemPrompt, on_delete=models.PROTECT, related_name="training_runs")
+    config = models.JSONField(default=dict, help_text="LoraTrainConfig overrides; defaults are the authors' config.")
+    data_snapshot = models.JSONField(default=list, help_text="Ids of the approved train pairs at start.")
+    data_hash = models.CharField(max_length=64, blank=True)
+    adapter = models.OneToOneField(Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run")
+    metrics = models.JSONField(default=dict, blank=True)
+
+    class Meta(RunBase.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="succeeded") | Q(adapter__isnull=False),
+                name="training_success_has_adapter",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class GenerationRun(RunBase):
+    """Every chosen condition answers a prompt set (e.g. the validation split)."""
+
+    name = models.CharField(max_length=150, unique=True)
+    conditions = models.ManyToManyField(ModelCondition, related_name="generation_runs")
+    prompt_split = models.CharField(max_length=20, default="validation")
+    sampling = models.JSONField(default=dict, blank=True)
+    backend = models.CharField(max_length=20, default="transformers")
+
+    def __str__(self):
+        return self.name

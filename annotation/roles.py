@@ -1,0 +1,82 @@
+"""Roles as Django groups with permissions, and the checks every view starts with.
+
+author   writes prompt-response pairs
+reviewer approves or sends back others' pairs
+rater    works blind rating queues
+admin    builds splits, starts runs, opens rounds, reads results
+"""
+
+from functools import wraps
+
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
+
+AUTHOR = "author"
+REVIEWER = "reviewer"
+RATER = "rater"
+ADMIN = "admin"
+ROLES = (AUTHOR, REVIEWER, RATER, ADMIN)
+
+# Model permissions each role's group carries (app "annotation" unless dotted).
+ROLE_PERMISSIONS = {
+    AUTHOR: ["add_prompt", "change_prompt", "view_prompt", "add_response", "change_response", "view_response",
+             "view_riskdomain", "view_interventionstrategy", "view_resource"],
+    REVIEWER: ["view_prompt", "change_prompt", "view_response", "change_response", "add_review", "view_review",
+               "view_riskdomain", "view_interventionstrategy", "view_resource"],
+    RATER: [],
+    ADMIN: None,  # every permission of the annotation and auth apps
+}
+
+
+def ensure_role_groups(**kwargs) -> None:
+    """Create the role groups and (re)attach their permissions. Idempotent.
+
+    Runs after every migrate: permissions only exist once their models' tables do.
+    """
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        if codenames is None:
+            # Admins manage the whole studio, including its users and their groups.
+            perms = Permission.objects.filter(content_type__app_label__in=["annotation", "auth"])
+        else:
+            perms = Permission.objects.filter(content_type__app_label="annotation", codename__in=codenames)
+        group.permissions.set(perms)
+
+
+def user_roles(user) -> frozenset[str]:
+    """The user's roles, cached on the user object for the request."""
+    if not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_studio_roles", None)
+    if cached is None:
+        if user.is_superuser:
+            cached = frozenset(ROLES)
+        else:
+            cached = frozenset(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._studio_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def role_required(*roles: str):
+    """View decorator: 403 unless the user holds one of `roles` (login is enforced by middleware)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not has_role(request.user, *roles):
+                raise PermissionDenied(f"This page is for the {' or '.join(roles)} role.")
+            return view(request, *args, **kwargs)
+
+        wrapper.studio_roles = roles
+        return wrapper
+
+    return decorator
+
+
+def roles_context(request):
+    roles = user_roles(request.user) if hasattr(request, "user") else frozenset()
+    return {"studio_roles": roles}

@@ -1,0 +1,73 @@
+"""Generation backends behind one interface.
+
+A backend answers conditions x prompts x sampling with one `Generation` per pair, carrying
+the metadata the Studio records with every model response. Backends import torch / vLLM
+lazily so that importing this module stays cheap for the web process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What produces a response: a system prompt variant and an optional LoRA adapter.
+
+    `key` is the stable identifier recorded with every generation; it is never shown to raters.
+    """
+
+    key: str
+    system_prompt: str | None = None
+    adapter_path: str | None = None
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters. temperature 0 means greedy decoding."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Generation:
+    condition_key: str
+    prompt_id: str
+    text: str
+    adapter_path: str | None
+    sampling: dict
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    backend: str
+    extra: dict = field(default_factory=dict)
+
+
+class GenerationBackend(Protocol):
+    name: str
+
+    def generate(
+        self,
+        conditions: Sequence[Condition],
+        prompts: Sequence[PromptItem],
+        sampling: Sampling,
+        progress=None,
+    ) -> list[Generation]:
+        """Return one Generation per (condition, prompt), conditions outermost.
+
+        `progress(done, total)` is called as batches finish, if given.
+        """
+        ...

@@ -1,0 +1,60 @@
+"""Statistics for comparing conditions: pandas in, pandas out, no Django.
+
+The input shapes are documented in `modeling.stats.schema`; the definitions, units of
+analysis and caveats in docs/statistics.md. A typical run over exported ratings:
+
+    scores = with_overall_quality(response_scores(ratings, raters="humans"))
+    table = summarize(scores, bootstrap=BootstrapConfig(n_resamples=9999, seed=1))
+    gains = relative_improvement(scores, baseline="generic")
+    alpha = krippendorff_alpha(ratings)
+    judge = judge_human_agreement(ratings)
+
+Every function returns a DataFrame with fixed columns, empty (not an error) for empty input.
+"""
+
+from modeling.stats.agreement import (
+    human_consensus,
+    judge_human_agreement,
+    krippendorff_alpha,
+    pairwise_kappa,
+    reliability_matrix,
+)
+from modeling.stats.benchmarks import sorry_bench_rates, xstest_rates
+from modeling.stats.comparisons import relative_improvement
+from modeling.stats.intervals import BootstrapConfig, bootstrap_ci, wilson_ci
+from modeling.stats.pairwise import bradley_terry, win_rates
+from modeling.stats.schema import ALL, CRITERIA, JUDGE_PREFIX, Scale
+from modeling.stats.scores import (
+    QUALITY,
+    QualityDefinition,
+    response_scores,
+    select_raters,
+    with_overall_quality,
+)
+from modeling.stats.summaries import summarize
+
+__all__ = [
+    "ALL",
+    "CRITERIA",
+    "JUDGE_PREFIX",
+    "QUALITY",
+    "BootstrapConfig",
+    "QualityDefinition",
+    "Scale",
+    "bootstrap_ci",
+    "bradley_terry",
+    "human_consensus",
+    "judge_human_agreement",
+    "krippendorff_alpha",
+    "pairwise_kappa",
+    "relative_improvement",
+    "reliability_matrix",
+    "response_scores",
+    "select_raters",
+    "sorry_bench_rates",
+    "summarize",
+    "win_rates",
+    "wilson_ci",
+    "with_overall_quality",
+    "xstest_rates",
+]

