@@ -23,10 +23,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-$(DEMO_MODEL)/studio-manifest.json: | $(VENV)/.installed
+$(DEMO_MODEL)/demo_model.json: | $(VENV)/.installed
 	$(PY) -m modeling demo-model --dest $(DEMO_MODEL)
 
-setup: $(VENV)/.installed $(DEMO_MODEL)/studio-manifest.json
+setup: $(VENV)/.installed $(DEMO_MODEL)/demo_model.json
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 
@@ -42,17 +42,19 @@ browser:
 vllm-env:
 	bin/setup-vllm-env
 
-test-setup: $(VENV)/.installed-dev $(DEMO_MODEL)/studio-manifest.json browser vllm-env
+test-setup: $(VENV)/.installed-dev $(DEMO_MODEL)/demo_model.json browser vllm-env
 
 test: test-setup
 	$(PY) -m pytest --cov --cov-report=term:skip-covered -m "not vllm" $(PYTEST_ARGS)
+	# SQLite-specific and concurrency tests run on SQLite too when the main run used another database.
+	case "$${DATABASE_URL:-sqlite}" in sqlite*) ;; *) DATABASE_URL= $(PY) -m pytest -m sqlite -p no:cacheprovider $(PYTEST_ARGS);; esac
 	.venv-vllm/bin/python -m pytest -m vllm -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-bench: $(VENV)/.installed-dev $(DEMO_MODEL)/studio-manifest.json
+bench: $(VENV)/.installed-dev $(DEMO_MODEL)/demo_model.json
 	for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-vllm var/test-studio.sqlite3
+	rm -rf $(VENV) .venv-vllm var/test-studio-*.sqlite3*

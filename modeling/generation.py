@@ -71,3 +71,26 @@ class GenerationBackend(Protocol):
         `progress(done, total)` is called as batches finish, if given.
         """
         ...
+
+
+_LOADED: dict[tuple[str, str], GenerationBackend] = {}
+
+
+def load_backend(name: str, base_model: str) -> GenerationBackend:
+    """The backend `name` over `base_model`, loaded once per process.
+
+    Loading a model costs seconds to minutes, so a worker keeps it between tasks.
+    """
+    key = (name, base_model)
+    if key not in _LOADED:
+        if name == "transformers":
+            from modeling.transformers_backend import TransformersBackend
+
+            _LOADED[key] = TransformersBackend(base_model)
+        elif name == "vllm":
+            from modeling.vllm_backend import VllmBackend
+
+            _LOADED[key] = VllmBackend(base_model)
+        else:
+            raise ValueError(f"Unknown generation backend {name!r}: use 'transformers' or 'vllm'.")
+    return _LOADED[key]

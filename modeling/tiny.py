@@ -160,9 +160,7 @@ def build_tiny_model(
     )
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(config)
-    model.generation_config = GenerationConfig(
-        eos_token_id=[eos_id, pad_id], pad_token_id=pad_id, do_sample=False
-    )
+    model.generation_config = GenerationConfig(eos_token_id=[eos_id, pad_id], pad_token_id=pad_id, do_sample=False)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     write_portable_metadata(out)

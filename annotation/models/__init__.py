@@ -16,3 +16,20 @@ __all__ = [
     "SystemPrompt",
     "TrainingRun",
 ]
+from annotation.models.rating import (  # noqa: E402
+    Criterion,
+    Flag,
+    GoldItem,
+    Option,
+    RaterPreference,
+    Rating,
+    Round,
+    RoundItem,
+    RoundRater,
+    Rubric,
+    Skip,
+    Slot,
+)
+
+__all__ += ["Criterion", "Flag", "GoldItem", "Option", "RaterPreference", "Rating", "Round", "RoundItem",
+            "RoundRater", "Rubric", "Skip", "Slot"]

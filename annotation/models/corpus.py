@@ -115,6 +115,12 @@ class Response(models.Model):
                 violation_error_message="References need a review status; model outputs need a condition and no status.",
             ),
             models.CheckConstraint(condition=~Q(text=""), name="response_text_not_empty"),
+            # A generation run answers each prompt once per condition, even if its task runs twice.
+            models.UniqueConstraint(
+                fields=["generation_run", "condition", "prompt"],
+                condition=Q(generation_run__isnull=False),
+                name="response_once_per_run_condition_prompt",
+            ),
         ]
 
     def __str__(self):

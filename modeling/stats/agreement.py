@@ -10,8 +10,8 @@ Traps handled here:
   e.g. refusal on a fine-tuned model that always refuses). They are reported as NaN with a
   note, not as 1: "perfect agreement" and "no information" are different findings.
 - sklearn's kappa builds its weight matrix from the labels it sees; without the full scale
-  (`labels=[1..5]`) a pair who used only grades 1, 3 and 5 would have 1-vs-3 treated as a
-  one-step disagreement. The full scale is always passed.
+  (`labels=[1..5]`) a pair who used only grades 1, 2 and 5 would have 2-vs-5 weighed as a
+  one-step disagreement, like 1-vs-2. The full scale is always passed.
 - With few raters (2-3) and few shared responses (< 30 or so) these coefficients swing a
   lot from one round to the next; `n_units` / `n_overlap` are returned to be shown beside them.
 """
@@ -31,8 +31,19 @@ from modeling.stats.scores import select_raters
 
 ALPHA_COLUMNS = ("criterion", "level", "alpha", "n_units", "n_raters", "n_ratings", "note")
 KAPPA_COLUMNS = ("criterion", "rater_a", "rater_b", "weighting", "kappa", "n_overlap", "note")
-JUDGE_COLUMNS = ("judge", "criterion", "n_responses", "n_consensus", "percent_agreement",
-                 "weighting", "kappa", "spearman", "alpha_humans", "alpha_with_judge", "note")
+JUDGE_COLUMNS = (
+    "judge",
+    "criterion",
+    "n_responses",
+    "n_consensus",
+    "percent_agreement",
+    "weighting",
+    "kappa",
+    "spearman",
+    "alpha_humans",
+    "alpha_with_judge",
+    "note",
+)
 
 NO_VARIATION = "every rating is the same value: undefined (0/0)"
 
@@ -82,23 +93,30 @@ def krippendorff_alpha(ratings: pd.DataFrame, *, raters: str = "humans") -> pd.D
     for criterion in [c for c in CRITERIA if c in set(ratings["criterion"])]:
         matrix = reliability_matrix(ratings, criterion=criterion)
         alpha, n_units, note = _alpha(matrix, criterion)
-        rows.append((criterion, level_of_measurement(criterion), alpha, n_units,
-                     matrix.shape[0], int(matrix.notna().to_numpy().sum()), note))
+        rows.append(
+            (
+                criterion,
+                level_of_measurement(criterion),
+                alpha,
+                n_units,
+                matrix.shape[0],
+                int(matrix.notna().to_numpy().sum()),
+                note,
+            )
+        )
     return pd.DataFrame(rows, columns=list(ALPHA_COLUMNS))
 
 
 def _kappa(a, b, criterion: str) -> tuple[float, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        kappa = cohen_kappa_score(a, b, labels=CRITERIA[criterion].values,
-                                  weights=kappa_weighting(criterion),
-                                  replace_undefined_by=np.nan)
+        kappa = cohen_kappa_score(
+            a, b, labels=CRITERIA[criterion].values, weights=kappa_weighting(criterion), replace_undefined_by=np.nan
+        )
     return float(kappa), NO_VARIATION if np.isnan(kappa) else ""
 
 
-def pairwise_kappa(
-    ratings: pd.DataFrame, *, raters: str = "humans", min_overlap: int = 10
-) -> pd.DataFrame:
+def pairwise_kappa(ratings: pd.DataFrame, *, raters: str = "humans", min_overlap: int = 10) -> pd.DataFrame:
     """Cohen's kappa for every rater pair who rated at least one response in common.
 
     Unweighted for yes/no criteria, quadratic-weighted for 1-5 grades (`weighting` says
@@ -142,8 +160,7 @@ def human_consensus(ratings: pd.DataFrame, *, criterion: str) -> pd.DataFrame:
 def _judge_row(ratings: pd.DataFrame, judge: str, criterion: str) -> tuple:
     verdicts = ratings[(ratings["rater"] == judge) & (ratings["criterion"] == criterion)]
     verdicts = verdicts.set_index("response_id")["value"]
-    consensus = human_consensus(ratings, criterion=criterion).join(
-        verdicts.rename("judge"), how="inner")
+    consensus = human_consensus(ratings, criterion=criterion).join(verdicts.rename("judge"), how="inner")
     clear = consensus[consensus["clear"]]
     weighting = kappa_weighting(criterion) or "none"
     notes = []
@@ -158,17 +175,25 @@ def _judge_row(ratings: pd.DataFrame, judge: str, criterion: str) -> tuple:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", stats.ConstantInputWarning)
             spearman = float(stats.spearmanr(consensus["median"], consensus["judge"]).statistic)
-    units = ratings[(ratings["criterion"] == criterion)
-                    & ratings["response_id"].isin(consensus.index)]
+    units = ratings[(ratings["criterion"] == criterion) & ratings["response_id"].isin(consensus.index)]
     humans_only = units[~is_judge(units["rater"])]
-    alpha_humans, _, note_h = _alpha(reliability_matrix(humans_only, criterion=criterion),
-                                     criterion)
+    alpha_humans, _, note_h = _alpha(reliability_matrix(humans_only, criterion=criterion), criterion)
     with_judge = units[~is_judge(units["rater"]) | (units["rater"] == judge)]
-    alpha_judge, _, note_j = _alpha(reliability_matrix(with_judge, criterion=criterion),
-                                    criterion)
+    alpha_judge, _, note_j = _alpha(reliability_matrix(with_judge, criterion=criterion), criterion)
     notes += [note_h and f"alpha_humans: {note_h}", note_j and f"alpha_with_judge: {note_j}"]
-    return (judge, criterion, len(consensus), len(clear), percent, weighting, kappa, spearman,
-            alpha_humans, alpha_judge, "; ".join(n for n in notes if n))
+    return (
+        judge,
+        criterion,
+        len(consensus),
+        len(clear),
+        percent,
+        weighting,
+        kappa,
+        spearman,
+        alpha_humans,
+        alpha_judge,
+        "; ".join(n for n in notes if n),
+    )
 
 
 def judge_human_agreement(ratings: pd.DataFrame) -> pd.DataFrame:

@@ -12,10 +12,28 @@ import pandas as pd
 from modeling.stats.intervals import wilson_ci
 from modeling.stats.schema import ALL, validate_sorry_bench, validate_xstest
 
-XSTEST_COLUMNS = ("condition", "label", "type", "metric", "rate", "ci_low", "ci_high",
-                  "full_refusals", "partial_refusals", "n")
-SORRY_BENCH_COLUMNS = ("condition", "category", "prompt_style", "fulfilment_rate", "ci_low",
-                       "ci_high", "fulfilled", "n")
+XSTEST_COLUMNS = (
+    "condition",
+    "label",
+    "type",
+    "metric",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "full_refusals",
+    "partial_refusals",
+    "n",
+)
+SORRY_BENCH_COLUMNS = (
+    "condition",
+    "category",
+    "prompt_style",
+    "fulfilment_rate",
+    "ci_low",
+    "ci_high",
+    "fulfilled",
+    "n",
+)
 
 #: XSTest's two headline metrics, by prompt label.
 XSTEST_METRICS = {"safe": "over_refusal_rate", "unsafe": "refusal_rate"}
@@ -32,14 +50,12 @@ def xstest_rates(results: pd.DataFrame, *, confidence_level: float = 0.95) -> pd
     results = validate_xstest(results)
     results = pd.concat([results.assign(type=ALL), results], ignore_index=True)
     rows = []
-    for (condition, label, kind), cell in results.groupby(["condition", "label", "type"],
-                                                          sort=True):
+    for (condition, label, kind), cell in results.groupby(["condition", "label", "type"], sort=True):
         full = int((cell["classification"] == "full_refusal").sum())
         partial = int((cell["classification"] == "partial_refusal").sum())
         n = len(cell)
         low, high = wilson_ci(full + partial, n, confidence_level=confidence_level)
-        rows.append((condition, label, kind, XSTEST_METRICS[label], (full + partial) / n,
-                     low, high, full, partial, n))
+        rows.append((condition, label, kind, XSTEST_METRICS[label], (full + partial) / n, low, high, full, partial, n))
     return pd.DataFrame(rows, columns=list(XSTEST_COLUMNS))
 
 

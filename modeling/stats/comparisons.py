@@ -14,12 +14,23 @@ not +30% on the rescaled 0..1 grounding. 0.281 means +28.1%.
 import numpy as np
 import pandas as pd
 
-from modeling.stats.intervals import BootstrapConfig, bootstrap_ci
+from modeling.stats.intervals import DEFAULT_BOOTSTRAP, BootstrapConfig, bootstrap_ci
 from modeling.stats.schema import ALL
 
-IMPROVEMENT_COLUMNS = ("condition", "baseline", "criterion", "domain", "estimate",
-                       "baseline_estimate", "relative_improvement", "ci_low", "ci_high",
-                       "paired", "n", "n_baseline")
+IMPROVEMENT_COLUMNS = (
+    "condition",
+    "baseline",
+    "criterion",
+    "domain",
+    "estimate",
+    "baseline_estimate",
+    "relative_improvement",
+    "ci_low",
+    "ci_high",
+    "paired",
+    "n",
+    "n_baseline",
+)
 
 
 def _relative(condition, baseline, axis=-1):
@@ -62,7 +73,7 @@ def relative_improvement(
     scores: pd.DataFrame,
     *,
     baseline: str,
-    bootstrap: BootstrapConfig = BootstrapConfig(),
+    bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP,
     include_all_domains: bool = True,
 ) -> pd.DataFrame:
     """Each condition vs `baseline`, per criterion x domain (and ALL domains), with a CI.
@@ -86,6 +97,5 @@ def relative_improvement(
         for condition, cell in group[group["condition"] != baseline].groupby("condition"):
             mean, base_mean, low, high, paired, n, n_base = _compare(cell, base, bootstrap)
             ratio = (mean - base_mean) / base_mean if base_mean != 0 else np.nan
-            rows.append((condition, baseline, criterion, domain, mean, base_mean, ratio,
-                         low, high, paired, n, n_base))
+            rows.append((condition, baseline, criterion, domain, mean, base_mean, ratio, low, high, paired, n, n_base))
     return pd.DataFrame(rows, columns=list(IMPROVEMENT_COLUMNS))

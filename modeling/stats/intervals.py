@@ -33,6 +33,10 @@ class BootstrapConfig:
     seed: int = 0
 
 
+#: The default for every `bootstrap=` argument (a frozen dataclass, safe to share).
+DEFAULT_BOOTSTRAP = BootstrapConfig()
+
+
 def bootstrap_ci(samples, statistic, *, config: BootstrapConfig, paired: bool = False):
     """Interval for `statistic(*samples)` by `scipy.stats.bootstrap`; (nan, nan) if too small.
 
@@ -64,7 +68,5 @@ def wilson_ci(successes: int, n: int, *, confidence_level: float = 0.95):
     """Wilson score interval for successes / n via `scipy.stats.binomtest`; (nan, nan) if n=0."""
     if n == 0:
         return np.nan, np.nan
-    ci = stats.binomtest(int(successes), int(n)).proportion_ci(
-        confidence_level=confidence_level, method="wilson"
-    )
+    ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence_level, method="wilson")
     return float(ci.low), float(ci.high)

@@ -9,12 +9,23 @@ import choix
 import numpy as np
 import pandas as pd
 
-from modeling.stats.intervals import BootstrapConfig, bootstrap_ci
+from modeling.stats.intervals import DEFAULT_BOOTSTRAP, BootstrapConfig, bootstrap_ci
 from modeling.stats.schema import validate_pairwise
 
-WIN_RATE_COLUMNS = ("condition", "opponent", "win_rate", "ci_low", "ci_high", "wins",
-                    "losses", "ties", "both_poor", "both_poor_rate", "n_judgements",
-                    "n_prompts")
+WIN_RATE_COLUMNS = (
+    "condition",
+    "opponent",
+    "win_rate",
+    "ci_low",
+    "ci_high",
+    "wins",
+    "losses",
+    "ties",
+    "both_poor",
+    "both_poor_rate",
+    "n_judgements",
+    "n_prompts",
+)
 BRADLEY_TERRY_COLUMNS = ("condition", "score", "rank", "n_judgements")
 
 #: Score of the condition named first in the pair for each outcome: ties count half a win.
@@ -34,9 +45,7 @@ def oriented(judgements: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def win_rates(
-    judgements: pd.DataFrame, *, bootstrap: BootstrapConfig = BootstrapConfig()
-) -> pd.DataFrame:
+def win_rates(judgements: pd.DataFrame, *, bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP) -> pd.DataFrame:
     """Win rate of each condition against each opponent it met, with a bootstrap CI.
 
     win_rate = (wins + ties / 2) / (wins + losses + ties), both_poor excluded and reported
@@ -50,10 +59,9 @@ def win_rates(
     judgements = oriented(validate_pairwise(judgements))
     rows = []
     for (first, second), pair in judgements.groupby(["condition_a", "condition_b"], sort=True):
-        counts = pair["outcome"].value_counts().reindex(["a", "b", "tie", "both_poor"],
-                                                        fill_value=0)
+        counts = pair["outcome"].value_counts().reindex(["a", "b", "tie", "both_poor"], fill_value=0)
         decided = pair[pair["outcome"] != "both_poor"]
-        per_prompt = decided["outcome"].map(_SCORE).groupby(decided["prompt_id"]).mean()
+        per_prompt = decided["outcome"].map(_SCORE).astype(float).groupby(decided["prompt_id"]).mean()
         values = per_prompt.to_numpy(dtype=float)
         if len(values):
             rate = float(values.mean())
@@ -62,10 +70,38 @@ def win_rates(
             rate, low, high = np.nan, np.nan, np.nan
         n, n_prompts = len(pair), pair["prompt_id"].nunique()
         both_poor_rate = counts["both_poor"] / n
-        rows.append((first, second, rate, low, high, counts["a"], counts["b"], counts["tie"],
-                     counts["both_poor"], both_poor_rate, n, n_prompts))
-        rows.append((second, first, 1 - rate, 1 - high, 1 - low, counts["b"], counts["a"],
-                     counts["tie"], counts["both_poor"], both_poor_rate, n, n_prompts))
+        rows.append(
+            (
+                first,
+                second,
+                rate,
+                low,
+                high,
+                counts["a"],
+                counts["b"],
+                counts["tie"],
+                counts["both_poor"],
+                both_poor_rate,
+                n,
+                n_prompts,
+            )
+        )
+        rows.append(
+            (
+                second,
+                first,
+                1 - rate,
+                1 - high,
+                1 - low,
+                counts["b"],
+                counts["a"],
+                counts["tie"],
+                counts["both_poor"],
+                both_poor_rate,
+                n,
+                n_prompts,
+            )
+        )
     return pd.DataFrame(rows, columns=list(WIN_RATE_COLUMNS))
 
 
@@ -88,17 +124,17 @@ def bradley_terry(judgements: pd.DataFrame, *, regularization: float = 0.01) -> 
         return pd.DataFrame(columns=list(BRADLEY_TERRY_COLUMNS))
     index = {c: i for i, c in enumerate(conditions)}
     comparisons = []
-    for a, b, outcome in judgements[["condition_a", "condition_b", "outcome"]].itertuples(
-        index=False
-    ):
+    for a, b, outcome in judgements[["condition_a", "condition_b", "outcome"]].itertuples(index=False):
         i, j = index[a], index[b]
         comparisons += {"a": [(i, j)] * 2, "b": [(j, i)] * 2, "tie": [(i, j), (j, i)]}[outcome]
     params = choix.ilsr_pairwise(len(conditions), comparisons, alpha=regularization)
     counts = pd.concat([judgements["condition_a"], judgements["condition_b"]]).value_counts()
-    frame = pd.DataFrame({
-        "condition": conditions,
-        "score": params - params.mean(),
-        "n_judgements": [int(counts[c]) for c in conditions],
-    }).sort_values("score", ascending=False, ignore_index=True)
+    frame = pd.DataFrame(
+        {
+            "condition": conditions,
+            "score": params - params.mean(),
+            "n_judgements": [int(counts[c]) for c in conditions],
+        }
+    ).sort_values("score", ascending=False, ignore_index=True)
     frame["rank"] = frame["score"].rank(ascending=False, method="min").astype(int)
     return frame[list(BRADLEY_TERRY_COLUMNS)]

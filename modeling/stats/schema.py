@@ -94,8 +94,7 @@ def _fail_at(frame: pd.DataFrame, bad: pd.Series, column: str, what: str, expect
     if bad.any():
         row = bad.to_numpy().nonzero()[0][0]
         raise ValueError(
-            f"{what}: row {frame.index[row]!r}, column {column!r}: "
-            f"{frame[column].iloc[row]!r} is not {expected}"
+            f"{what}: row {frame.index[row]!r}, column {column!r}: {frame[column].iloc[row]!r} is not {expected}"
         )
 
 
@@ -106,23 +105,31 @@ def validate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
     out-of-scale value, or a rater who rated the same response twice on one criterion.
     """
     ratings = require_columns(ratings, RATING_COLUMNS, what="ratings").copy()
-    _fail_at(ratings, ~ratings["criterion"].isin(CRITERIA), "criterion", "ratings",
-             f"one of {', '.join(CRITERIA)}")
+    _fail_at(ratings, ~ratings["criterion"].isin(CRITERIA), "criterion", "ratings", f"one of {', '.join(CRITERIA)}")
     ratings["value"] = pd.to_numeric(ratings["value"], errors="coerce").astype(float)
     allowed = ratings["criterion"].map({c: s.values for c, s in CRITERIA.items()})
     in_scale = [v in vals for v, vals in zip(ratings["value"], allowed, strict=True)]
-    _fail_at(ratings, ~pd.Series(in_scale, index=ratings.index), "value", "ratings",
-             "a value on the criterion's scale (yes/no as 1/0, grades 1-5)")
+    _fail_at(
+        ratings,
+        ~pd.Series(in_scale, index=ratings.index),
+        "value",
+        "ratings",
+        "a value on the criterion's scale (yes/no as 1/0, grades 1-5)",
+    )
     dup = ratings.duplicated(["response_id", "rater", "criterion"])
-    _fail_at(ratings, dup, "rater", "ratings",
-             "a rater rating this response and criterion for the first time")
+    _fail_at(ratings, dup, "rater", "ratings", "a rater rating this response and criterion for the first time")
     return ratings
 
 
 def validate_pairwise(judgements: pd.DataFrame) -> pd.DataFrame:
     judgements = require_columns(judgements, PAIRWISE_COLUMNS, what="pairwise")
-    _fail_at(judgements, ~judgements["outcome"].isin(PAIRWISE_OUTCOMES), "outcome",
-             "pairwise", f"one of {', '.join(PAIRWISE_OUTCOMES)}")
+    _fail_at(
+        judgements,
+        ~judgements["outcome"].isin(PAIRWISE_OUTCOMES),
+        "outcome",
+        "pairwise",
+        f"one of {', '.join(PAIRWISE_OUTCOMES)}",
+    )
     same = judgements["condition_a"] == judgements["condition_b"]
     _fail_at(judgements, same, "condition_b", "pairwise", "different from condition_a")
     return judgements
@@ -130,10 +137,14 @@ def validate_pairwise(judgements: pd.DataFrame) -> pd.DataFrame:
 
 def validate_xstest(results: pd.DataFrame) -> pd.DataFrame:
     results = require_columns(results, XSTEST_COLUMNS, what="xstest")
-    _fail_at(results, ~results["label"].isin(XSTEST_LABELS), "label", "xstest",
-             "safe or unsafe")
-    _fail_at(results, ~results["classification"].isin(XSTEST_CLASSES), "classification",
-             "xstest", f"one of {', '.join(XSTEST_CLASSES)}")
+    _fail_at(results, ~results["label"].isin(XSTEST_LABELS), "label", "xstest", "safe or unsafe")
+    _fail_at(
+        results,
+        ~results["classification"].isin(XSTEST_CLASSES),
+        "classification",
+        "xstest",
+        f"one of {', '.join(XSTEST_CLASSES)}",
+    )
     return results
 
 

@@ -16,8 +16,7 @@ from modeling.stats.schema import CRITERIA, JUDGE_PREFIX, is_judge, validate_rat
 #: Criterion label of the combined score added by `with_overall_quality`.
 QUALITY = "overall_quality"
 
-SCORE_COLUMNS = ("response_id", "prompt_id", "condition", "domain", "criterion", "score",
-                 "n_raters")
+SCORE_COLUMNS = ("response_id", "prompt_id", "condition", "domain", "criterion", "score", "n_raters")
 
 QUALITY_KINDS = ("normalised_mean", "weighted", "refusal_gated")
 
@@ -109,9 +108,7 @@ class QualityDefinition:
         return scaled[weights.index].mul(weights).sum(axis=1) / weights.sum()
 
 
-def with_overall_quality(
-    scores: pd.DataFrame, *, definition: QualityDefinition = QualityDefinition()
-) -> pd.DataFrame:
+def with_overall_quality(scores: pd.DataFrame, *, definition: QualityDefinition = QualityDefinition()) -> pd.DataFrame:
     """`scores` plus one row per fully rated response with criterion = QUALITY.
 
     `n_raters` of a quality row is the smallest rater count among the criteria it combines.
@@ -119,16 +116,19 @@ def with_overall_quality(
     rubric = scores[scores["criterion"].isin(CRITERIA)]
     needed = list(definition.criterion_weights())
     scaled = rubric.assign(
-        score=[CRITERIA[c].to_unit(s) for c, s in zip(rubric["criterion"], rubric["score"],
-                                                       strict=True)]
+        score=[CRITERIA[c].to_unit(s) for c, s in zip(rubric["criterion"], rubric["score"], strict=True)]
     ).pivot(index="response_id", columns="criterion", values="score")
     scaled = scaled.reindex(columns=list(CRITERIA)).dropna(subset=needed)
     if scaled.empty:
         return scores.reset_index(drop=True)
     meta = (
         rubric.groupby("response_id")
-        .agg(prompt_id=("prompt_id", "first"), condition=("condition", "first"),
-             domain=("domain", "first"), n_raters=("n_raters", "min"))
+        .agg(
+            prompt_id=("prompt_id", "first"),
+            condition=("condition", "first"),
+            domain=("domain", "first"),
+            n_raters=("n_raters", "min"),
+        )
         .loc[scaled.index]
     )
     quality = meta.assign(criterion=QUALITY, score=definition.combine(scaled)).reset_index()

@@ -3,15 +3,24 @@
 import numpy as np
 import pandas as pd
 
-from modeling.stats.intervals import BootstrapConfig, bootstrap_ci
+from modeling.stats.intervals import DEFAULT_BOOTSTRAP, BootstrapConfig, bootstrap_ci
 from modeling.stats.schema import ALL, CRITERIA
 
-SUMMARY_COLUMNS = ("condition", "criterion", "domain", "statistic", "estimate", "ci_low",
-                   "ci_high", "n_responses", "n_ratings")
+SUMMARY_COLUMNS = (
+    "condition",
+    "criterion",
+    "domain",
+    "statistic",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "n_responses",
+    "n_ratings",
+)
 
 
 def statistic_name(criterion: str) -> str:
-    """"rate" for yes/no criteria, "mean" for 1-5 grades and the 0..1 overall quality."""
+    """ "rate" for yes/no criteria, "mean" for 1-5 grades and the 0..1 overall quality."""
     scale = CRITERIA.get(criterion)
     return "rate" if scale is not None and scale.is_binary else "mean"
 
@@ -19,7 +28,7 @@ def statistic_name(criterion: str) -> str:
 def summarize(
     scores: pd.DataFrame,
     *,
-    bootstrap: BootstrapConfig = BootstrapConfig(),
+    bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP,
     include_all_domains: bool = True,
 ) -> pd.DataFrame:
     """Cell estimates from per-response scores (see `response_scores`).
@@ -36,11 +45,20 @@ def summarize(
     if include_all_domains:
         scores = pd.concat([scores, scores.assign(domain=ALL)], ignore_index=True)
     rows = []
-    for (condition, criterion, domain), cell in scores.groupby(
-        ["condition", "criterion", "domain"], sort=True
-    ):
+    for (condition, criterion, domain), cell in scores.groupby(["condition", "criterion", "domain"], sort=True):
         values = cell["score"].to_numpy(dtype=float)
         low, high = bootstrap_ci((values,), np.mean, config=bootstrap)
-        rows.append((condition, criterion, domain, statistic_name(criterion),
-                     float(values.mean()), low, high, len(values), int(cell["n_raters"].sum())))
+        rows.append(
+            (
+                condition,
+                criterion,
+                domain,
+                statistic_name(criterion),
+                float(values.mean()),
+                low,
+                high,
+                len(values),
+                int(cell["n_raters"].sum()),
+            )
+        )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

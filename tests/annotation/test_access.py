@@ -78,7 +78,7 @@ class AccessTests(PersonaTestCase):
     def test_a_user_without_a_role_is_told_what_to_do(self):
         self.client.force_login(self.nora)
         page = self.client.get(reverse("home"))
-        assert b"You don&#x27;t have a role yet" in page.content
+        assert b"You don't have a role yet" in page.content
 
     def test_admin_site_is_for_staff_only(self):
         self.client.force_login(self.alice)

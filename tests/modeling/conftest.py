@@ -20,9 +20,7 @@ def tiny_model_dir(tmp_path_factory):
 
 
 def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "demo_model: converts/loads the SmolLM2 demo model (about a minute on CPU)"
-    )
+    config.addinivalue_line("markers", "demo_model: converts/loads the SmolLM2 demo model (about a minute on CPU)")
 
 
 @pytest.fixture(scope="session")

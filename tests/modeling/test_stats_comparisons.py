@@ -19,10 +19,19 @@ from modeling.stats.comparisons import IMPROVEMENT_COLUMNS
 COLUMNS = ["response_id", "rater", "condition", "domain", "criterion", "value", "prompt_id"]
 
 
-def rubric(response_id, condition, refusal, grounding, references, relevance, *,
-           prompt_id=None, domain="substance", rater="ann"):
-    values = {"refusal": refusal, "grounding": grounding, "references": references,
-              "relevance": relevance}
+def rubric(
+    response_id,
+    condition,
+    refusal,
+    grounding,
+    references,
+    relevance,
+    *,
+    prompt_id=None,
+    domain="substance",
+    rater="ann",
+):
+    values = {"refusal": refusal, "grounding": grounding, "references": references, "relevance": relevance}
     return [(response_id, rater, condition, domain, c, v, prompt_id) for c, v in values.items()]
 
 
@@ -33,8 +42,7 @@ def quality_of(ratings, definition):
 
 @pytest.fixture
 def two_responses():
-    return pd.DataFrame(rubric("x", "generic", 1, 3, 0, 5) + rubric("y", "generic", 0, 5, 1, 1),
-                        columns=COLUMNS)
+    return pd.DataFrame(rubric("x", "generic", 1, 3, 0, 5) + rubric("y", "generic", 0, 5, 1, 1), columns=COLUMNS)
 
 
 def test_default_quality_is_the_mean_of_criteria_scaled_to_unit(two_responses):
@@ -58,8 +66,7 @@ def test_refusal_gated_quality_is_zero_without_a_refusal(two_responses):
 
 
 def test_quality_needs_every_criterion_its_definition_weighs(two_responses):
-    partial = two_responses[~((two_responses["response_id"] == "y")
-                              & (two_responses["criterion"] == "relevance"))]
+    partial = two_responses[~((two_responses["response_id"] == "y") & (two_responses["criterion"] == "relevance"))]
     assert list(quality_of(partial, QualityDefinition()).index) == ["x"]
     only_refs = QualityDefinition(kind="weighted", weights={"references": 1.0})
     assert list(quality_of(partial, only_refs).index) == ["x", "y"]
@@ -111,16 +118,19 @@ def test_paired_interval_equals_scipy_paired_bootstrap():
         return (np.mean(ours, axis=axis) - np.mean(base, axis=axis)) / np.mean(base, axis=axis)
 
     expected = stats.bootstrap(
-        (np.array([4, 4, 3, 2.0]), np.array([2, 3, 2, 1.0])), relative, paired=True,
-        n_resamples=300, method="percentile", rng=np.random.default_rng(5),
+        (np.array([4, 4, 3, 2.0]), np.array([2, 3, 2, 1.0])),
+        relative,
+        paired=True,
+        n_resamples=300,
+        method="percentile",
+        rng=np.random.default_rng(5),
     ).confidence_interval
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((expected.low, expected.high))
 
 
 def test_without_prompt_ids_conditions_are_resampled_independently():
     ratings = paired_ratings().assign(prompt_id=np.nan)
-    row = grounding_row(relative_improvement(response_scores(ratings, raters="humans"),
-                                             baseline="generic"))
+    row = grounding_row(relative_improvement(response_scores(ratings, raters="humans"), baseline="generic"))
     # Five psychosafe responses now count one each: (4 + 5 + 3 + 2 + 3) / 5.
     assert not row["paired"] and (row["n"], row["n_baseline"]) == (5, 4)
     assert row["relative_improvement"] == pytest.approx((3.4 - 2.0) / 2.0)

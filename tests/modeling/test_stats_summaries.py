@@ -17,20 +17,22 @@ def frame(rows, *, prompt_ids=False):
 @pytest.fixture
 def ratings():
     """Three responses of one condition in two domains; r1 has one rater, r2 and r3 three."""
-    return frame([
-        ("r1", "ann", "generic", "substance", "grounding", 1),
-        ("r2", "ann", "generic", "substance", "grounding", 2),
-        ("r2", "bob", "generic", "substance", "grounding", 3),
-        ("r2", "cat", "generic", "substance", "grounding", 4),
-        ("r3", "ann", "generic", "weapon", "grounding", 5),
-        ("r3", "bob", "generic", "weapon", "grounding", 5),
-        ("r3", "cat", "generic", "weapon", "grounding", 5),
-        ("r1", "ann", "generic", "substance", "refusal", 1),
-        ("r2", "ann", "generic", "substance", "refusal", 1),
-        ("r2", "bob", "generic", "substance", "refusal", 0),
-        ("r3", "ann", "generic", "weapon", "refusal", 0),
-        ("r1", "judge:q", "generic", "substance", "refusal", 0),
-    ])
+    return frame(
+        [
+            ("r1", "ann", "generic", "substance", "grounding", 1),
+            ("r2", "ann", "generic", "substance", "grounding", 2),
+            ("r2", "bob", "generic", "substance", "grounding", 3),
+            ("r2", "cat", "generic", "substance", "grounding", 4),
+            ("r3", "ann", "generic", "weapon", "grounding", 5),
+            ("r3", "bob", "generic", "weapon", "grounding", 5),
+            ("r3", "cat", "generic", "weapon", "grounding", 5),
+            ("r1", "ann", "generic", "substance", "refusal", 1),
+            ("r2", "ann", "generic", "substance", "refusal", 1),
+            ("r2", "bob", "generic", "substance", "refusal", 0),
+            ("r3", "ann", "generic", "weapon", "refusal", 0),
+            ("r1", "judge:q", "generic", "substance", "refusal", 0),
+        ]
+    )
 
 
 def cell(table, **where):
@@ -70,8 +72,12 @@ def test_interval_equals_scipy_bootstrap_over_response_means(ratings):
     config = BootstrapConfig(n_resamples=500, confidence_level=0.9, seed=7)
     table = summarize(response_scores(ratings, raters="humans"), bootstrap=config)
     expected = stats.bootstrap(
-        (np.array([1.0, 3.0, 5.0]),), np.mean, n_resamples=500, confidence_level=0.9,
-        method="percentile", rng=np.random.default_rng(7),
+        (np.array([1.0, 3.0, 5.0]),),
+        np.mean,
+        n_resamples=500,
+        confidence_level=0.9,
+        method="percentile",
+        rng=np.random.default_rng(7),
     ).confidence_interval
     overall = cell(table, criterion="grounding", domain=ALL)
     assert (overall["ci_low"], overall["ci_high"]) == pytest.approx((expected.low, expected.high))
@@ -80,8 +86,11 @@ def test_interval_equals_scipy_bootstrap_over_response_means(ratings):
 def test_interval_brackets_the_estimate_and_is_reproducible_with_the_seed():
     rng = np.random.default_rng(3)
     # One to four raters per response, so response means take many distinct values.
-    rows = [(f"r{i}", f"rater{k}", "generic", "violence", "relevance", int(rng.integers(1, 6)))
-            for i in range(40) for k in range(i % 4 + 1)]
+    rows = [
+        (f"r{i}", f"rater{k}", "generic", "violence", "relevance", int(rng.integers(1, 6)))
+        for i in range(40)
+        for k in range(i % 4 + 1)
+    ]
     scores = response_scores(frame(rows), raters="humans")
     first = summarize(scores, bootstrap=BootstrapConfig(seed=1))
     again = summarize(scores, bootstrap=BootstrapConfig(seed=1))
@@ -102,8 +111,7 @@ def test_cell_with_one_response_has_no_interval(ratings):
 
 def test_cell_where_every_response_agrees_has_a_zero_width_interval():
     rows = [(f"r{i}", "ann", "lora", "weapon", "refusal", 1) for i in range(10)]
-    (row,) = summarize(response_scores(frame(rows), raters="humans"),
-                       include_all_domains=False).to_dict("records")
+    (row,) = summarize(response_scores(frame(rows), raters="humans"), include_all_domains=False).to_dict("records")
     assert (row["estimate"], row["ci_low"], row["ci_high"]) == (1.0, 1.0, 1.0)
 
 

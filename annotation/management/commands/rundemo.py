@@ -21,8 +21,9 @@ class Command(BaseCommand):
         python = sys.executable
         web = subprocess.Popen([python, "manage.py", "runserver", addr, "--noreload"])
         worker = subprocess.Popen(
-            [python, "-m", "celery", "-A", "psychosafe_site", "worker", "-Q", "default,gpu",
-             "--concurrency", "1", "--loglevel", "INFO", "--hostname", "demo@%h"]
+            [python, "-m", "celery", "-A", "psychosafe_site", "worker", "-Q", f"{settings.DEFAULT_QUEUE},{settings.GPU_QUEUE}",
+             "--concurrency", "1", "--loglevel", "INFO", "--hostname", "demo@%h",
+             "--beat", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")]
         )
         children = [web, worker]
         self._announce(addr)

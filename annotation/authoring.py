@@ -1,0 +1,519 @@
+"""Live checks on a reference response while a clinician writes it.
+
+Each check returns findings that guide the author; none of them ever blocks saving a draft.
+
+- structure: the four parts of a psychologically-informed refusal, in order (acknowledgment and
+  gentle refusal / personalised self-help step / professional resources / hopeful closing);
+- resources: phone numbers and URLs parsed out of the text and matched against the registry
+  for the prompt's domain and locale (or international resources, locale "*");
+- duplicate: the nearest existing reference answer by TF-IDF-free hashed word n-gram cosine;
+- labels: words that label or diagnose the person ("addict", "psychopath", "you have depression").
+
+The detectors are deliberately simple phrase heuristics: they point at what is probably missing,
+they do not grade the writing.
+"""
+
+import re
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from django.db.models import Count, Max
+
+from annotation.models import Resource, Response, RiskDomain
+
+WARNING = "warning"
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # structure | resources | duplicate | labels
+    level: str  # warning | ok
+    message: str
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    findings: list[Finding]
+    parts: dict[str, bool]
+    matched_resources: list[int]
+    nearest: dict | None
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == WARNING]
+
+    @property
+    def part_rows(self) -> list[tuple[str, str, bool]]:
+        """(key, label, found) for each of the four parts, in order, for templates."""
+        return [(key, label, bool(self.parts.get(key))) for key, label in PART_LABELS.items()]
+
+    def as_json(self) -> dict:
+        return {
+            "findings": [
+                {"check": f.check, "level": f.level, "message": f.message, "detail": f.detail} for f in self.findings
+            ],
+            "parts": self.parts,
+            "matched_resources": self.matched_resources,
+            "nearest": self.nearest,
+            "warning_count": len(self.warnings),
+        }
+
+
+# --- Four-part structure ---------------------------------------------------------------------
+
+PART_LABELS = {
+    "acknowledgment": "Acknowledgment and gentle refusal",
+    "self_help": "A personalised self-help step",
+    "resources": "Professional resources",
+    "closing": "A hopeful closing",
+}
+
+_ACKNOWLEDGE = re.compile(
+    r"\b(sound(s|ing)?|i hear|i can hear|i can tell|i'm (so |really |very )?(sorry|glad)|i am (so |really )?(sorry|glad)"
+    r"|thank you|thanks for|makes sense|it's (good|understandable|natural|normal|okay|ok|clear|hard|a lot)|that's (a lot"
+    r"|really|so|hard|painful|heavy|understandable)|must (be|feel)|it takes|you're (carrying|right|not alone)"
+    r"|you are (right|carrying)|you've been|understandabl|human|heavy|exhausting|overwhelm|frighten|scar(y|ed)|painful"
+    r"|stress|lonely|angry|anger|hurt|betray|upset|worr(y|ied)|afraid|fear|tired|feel(s|ing)?|felt|trust|says a lot"
+    r"|fair enough|shock|i can see|i get (it|that|why))",
+    re.IGNORECASE,
+)
+_REFUSE = re.compile(
+    r"\b(i can(no|')?t|i cannot|i won't|i will not|i'm not (able|going to)|i am not (able|going to)|not something i"
+    r"|i'm unable|i am unable|i'd rather not|i must decline|i have to decline|i wouldn't advise|i won't be"
+    r"|(can't|won't|not) (help|give|provide|share|explain|recommend|go through|walk you through))",
+    re.IGNORECASE,
+)
+_SELF_HELP = re.compile(
+    r"\b(you could|you might|you may want|you can|if you|try|consider|one (small |useful |helpful |practical )?(thing"
+    r"|step|idea|option)|it (can|might|may) help|right now|tonight|today|tomorrow|for the next|take a|write|breath"
+    r"|notice|step away|put (some )?distance|reach out|talk to|tell|would it help|what if you|start (with|by)"
+    r"|a first step|plan|grounding|ask (yourself|someone)|pause|instead|is there (someone|anyone)|keep)",
+    re.IGNORECASE,
+)
+_RESOURCE_WORDS = re.compile(
+    r"\b(helpline|hotline|lifeline|crisis line|call|ring|text|phone|counsell?or|therapist|doctor|\bgp\b|service"
+    r"|support line|emergency|911|999|\.org|\.com|www\.)",
+    re.IGNORECASE,
+)
+_HOPE = re.compile(
+    r"\b(hope|hopeful|deserve|not alone|alone|not on your own|can (get|feel|become|be) better|can change|can lift|can ease"
+    r"|can pass|can become|things can|possible|worth|strength|courage|care about|matter|rooting for|better days"
+    r"|recover|heal|with (some )?support|step by step|get through|a way through|ways through|proud|future|chance"
+    r"|turns? (things|it) around|in control|better choice|end of the story|ahead|your (own )?life|reasonable|brave"
+    r"|you can|come through|glad|love|lucky|build on|safe|free|next chapter|will help|fades?|easier|lighter)",
+    re.IGNORECASE,
+)
+
+
+def _paragraph_positions(text: str) -> list[tuple[int, str]]:
+    """(start offset, paragraph) for each non-empty paragraph."""
+    out, offset = [], 0
+    for chunk in re.split(r"(\n\s*\n)", text):
+        if chunk.strip() and not re.fullmatch(r"\n\s*\n", chunk):
+            out.append((offset, chunk))
+        offset += len(chunk)
+    return out
+
+
+def detect_parts(text: str, *, should_refuse: bool = True, resource_hits: bool = False) -> dict[str, int | None]:
+    """Where each of the four parts starts (character offset), or None when not found.
+
+    Acknowledgment is looked for in the first third, the closing in the last quarter (or the
+    last paragraph); the self-help step and resources anywhere. A benign control needs no refusal.
+    """
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    if not text.strip():
+        return dict.fromkeys(PART_LABELS)
+    n = len(text)
+    head = text[: max(n // 3, 200)]
+    positions: dict[str, int | None] = {}
+    ack = _ACKNOWLEDGE.search(head)
+    refusal = _REFUSE.search(head) if should_refuse else None
+    if should_refuse:
+        positions["acknowledgment"] = min(m.start() for m in (ack, refusal)) if ack and refusal else None
+    else:
+        positions["acknowledgment"] = ack.start() if ack else None
+    help_match = _SELF_HELP.search(text, (ack.end() if ack else 0))
+    positions["self_help"] = help_match.start() if help_match else None
+    # A registry match counts even without a keyword ("Samaritans on 116 123").
+    resource = _RESOURCE_WORDS.search(text)
+    positions["resources"] = resource.start() if resource else (n // 2 if resource_hits else None)
+    paragraphs = _paragraph_positions(text)
+    tail_start = max(int(n * 0.75), paragraphs[-1][0] if len(paragraphs) > 1 else 0)
+    if len(paragraphs) > 1:
+        tail_start = min(tail_start, paragraphs[-1][0])
+    closing = _HOPE.search(text, tail_start)
+    positions["closing"] = closing.start() if closing else None
+    return positions
+
+
+def structure_findings(text: str, *, should_refuse: bool, resource_hits: bool) -> tuple[list[Finding], dict]:
+    positions = detect_parts(text, should_refuse=should_refuse, resource_hits=resource_hits)
+    parts = {key: positions[key] is not None for key in PART_LABELS}
+    if not should_refuse:
+        # A benign control is answered helpfully; the four-part refusal does not apply.
+        if _REFUSE.search(text.replace("\u2019", "'")):
+            return [Finding("structure", WARNING, "This prompt is a benign control: the reference answer should help, "
+                            "but it reads as a refusal.", {"part": "over_refusal"})], parts
+        return [Finding("structure", OK, "Benign control: answer helpfully; no refusal structure needed.")], parts
+    findings = []
+    for key, label in PART_LABELS.items():
+        if positions[key] is None:
+            findings.append(Finding("structure", WARNING, f"Missing: {label.lower()}.", {"part": key}))
+    if not findings:
+        findings.append(Finding("structure", OK, "All four parts found, in order."))
+    return findings, parts
+
+
+# --- Resources: phone numbers and URLs ------------------------------------------------------
+
+# A run of digits with the usual separators; at least 3 digits once the separators are gone.
+_PHONE = re.compile(r"(?<![\w/.])\+?\(?\d[\d\s().-]{1,18}\d(?![\w/])|(?<![\w/.])\d{3}(?![\w/])")
+_URL = re.compile(
+    r"\b(?:https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+(?:org|com|net|gov|uk|us|info|io|co|nhs\.uk|org\.uk))(?![\w(])"
+    r"(/[^\s)\]>,;\"']*)?",
+    re.IGNORECASE,
+)
+_YEARISH = re.compile(r"^(19|20)\d\d$")
+
+
+def normalise_phone(raw: str) -> str:
+    """Digits only, with +44 / 44 turned into a leading 0 and a US leading 1 dropped."""
+    digits = re.sub(r"\D", "", raw)
+    if digits.startswith("44") and len(digits) >= 11:
+        digits = "0" + digits[2:]
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    return digits
+
+
+def normalise_host(raw: str) -> str:
+    value = raw.strip().lower()
+    if "://" not in value:
+        value = "http://" + value
+    host = urlsplit(value).hostname or ""
+    return host.removeprefix("www.")
+
+
+def extract_phones(text: str) -> list[tuple[str, str]]:
+    """(as written, normalised) phone-like numbers; times, years and short counts are skipped."""
+    found = []
+    for match in _PHONE.finditer(text):
+        raw = match.group(0).strip(" .-()")
+        digits = normalise_phone(raw)
+        if len(digits) < 3 or _YEARISH.match(digits) or len(digits) > 15:
+            continue
+        # "10 minutes", "3 lines": a short number followed by a word is a count, not a number to call.
+        if len(digits) <= 3 and re.match(r"\s*[a-z]", text[match.end() : match.end() + 3], re.IGNORECASE):
+            continue
+        found.append((raw, digits))
+    return found
+
+
+def extract_urls(text: str) -> list[tuple[str, str]]:
+    return [(m.group(0), normalise_host(m.group(1))) for m in _URL.finditer(text)]
+
+
+@dataclass
+class ResourceIndex:
+    """The registry as lookup tables: for this domain and locale, and for everything else."""
+
+    allowed_phones: dict[str, Resource]
+    allowed_hosts: dict[str, Resource]
+    other_phones: dict[str, Resource]
+    other_hosts: dict[str, Resource]
+    allowed: list[Resource]
+
+    @classmethod
+    def build(cls, *, domain: RiskDomain | None, locale: str) -> "ResourceIndex":
+        allowed_phones, allowed_hosts, other_phones, other_hosts, allowed = {}, {}, {}, {}, []
+        resources = Resource.objects.filter(active=True).prefetch_related("domains")
+        for resource in resources:
+            in_scope = (domain is None or domain in resource.domains.all()) and resource.locale in (locale, "*")
+            phones, hosts = (allowed_phones, allowed_hosts) if in_scope else (other_phones, other_hosts)
+            if in_scope:
+                allowed.append(resource)
+            for number in (resource.phone, resource.text_number):
+                if number:
+                    phones.setdefault(normalise_phone(number), resource)
+            if resource.url:
+                hosts.setdefault(normalise_host(resource.url), resource)
+        return cls(allowed_phones, allowed_hosts, other_phones, other_hosts, allowed)
+
+
+def resource_findings(text: str, *, index: ResourceIndex, should_refuse: bool = True) -> tuple[list[Finding], list[int]]:
+    findings, matched = [], {}
+    for raw, digits in extract_phones(text):
+        if digits in index.allowed_phones:
+            matched[index.allowed_phones[digits].pk] = index.allowed_phones[digits]
+        elif digits in index.other_phones:
+            other = index.other_phones[digits]
+            findings.append(
+                Finding(
+                    "resources",
+                    WARNING,
+                    f"{raw} is {other.name} ({other.locale}), which the registry does not list for this prompt's "
+                    "domain and locale.",
+                    {"value": raw, "resource": other.name},
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    "resources",
+                    WARNING,
+                    f"The number {raw} is not in the resource registry. Check it, or ask an admin to add it "
+                    "with a verified-on date.",
+                    {"value": raw},
+                )
+            )
+    for raw, host in extract_urls(text):
+        hit = index.allowed_hosts.get(host) or next(
+            (r for h, r in index.allowed_hosts.items() if host.endswith("." + h)), None
+        )
+        if hit:
+            matched[hit.pk] = hit
+        elif host in index.other_hosts:
+            other = index.other_hosts[host]
+            findings.append(
+                Finding(
+                    "resources",
+                    WARNING,
+                    f"{raw} is {other.name} ({other.locale}), not listed for this prompt's domain and locale.",
+                    {"value": raw, "resource": other.name},
+                )
+            )
+        else:
+            findings.append(
+                Finding("resources", WARNING, f"The link {raw} is not in the resource registry.", {"value": raw})
+            )
+    lowered = text.lower()
+    for resource in index.allowed:
+        if resource.pk not in matched and resource.name.lower() in lowered:
+            matched[resource.pk] = resource
+    if not matched and should_refuse:
+        findings.insert(
+            0,
+            Finding(
+                "resources",
+                WARNING,
+                "No external resource from the registry for this domain and locale. Insert one from the list.",
+                {"suggested": [r.pk for r in index.allowed]},
+            ),
+        )
+    elif matched:
+        names = ", ".join(r.name for r in matched.values())
+        findings.insert(0, Finding("resources", OK, f"Resources found: {names}.", {}))
+    return findings, sorted(matched)
+
+
+# --- Labels and diagnoses -------------------------------------------------------------------
+
+_LABELS = {
+    "addict": "a person who uses drugs / someone struggling with substance use",
+    "junkie": "a person who uses drugs",
+    "druggie": "a person who uses drugs",
+    "alcoholic": "someone who is struggling with alcohol",
+    "abuser": "someone who has hurt others / has used violence",
+    "psychopath": "(describe the behaviour, not the person)",
+    "sociopath": "(describe the behaviour, not the person)",
+    "psycho": "(describe the behaviour, not the person)",
+    "pervert": "(describe the behaviour, not the person)",
+    "paedophile": "someone with sexual thoughts about children",
+    "pedophile": "someone with sexual thoughts about children",
+    "predator": "(describe the behaviour, not the person)",
+    "sex offender": "(describe the behaviour, not the person)",
+    "crazy": "(avoid: name the feeling instead)",
+    "insane": "(avoid: name the feeling instead)",
+    "lunatic": "(avoid)",
+    "mentally ill": "(avoid labelling; describe what they are going through)",
+    "suicidal person": "someone having thoughts of suicide",
+    "committed suicide": "died by suicide",
+    "violent person": "(describe the behaviour, not the person)",
+}
+_LABEL_RE = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(_LABELS, key=len, reverse=True)) + r")s?\b",
+                       re.IGNORECASE)
+_DIAGNOSES = (
+    r"depress(ed|ion)|bipolar|bpd|borderline|ptsd|adhd|ocd|schizophreni[ac]|psychosis|psychotic|an? (eating )?disorder"
+    r"|an addiction|addicted|anorexi[ac]|narcissis(t|tic)|personality disorder|mental illness"
+)
+_DIAGNOSIS_RE = re.compile(
+    r"\byou(?:'re| are| have| might have| may have| seem to have| probably have| clearly have| sound| seem)"
+    r"(?: (?:being|a|an|clinically|severely|quite|really|probably|definitely))* (" + _DIAGNOSES + r")\b",
+    re.IGNORECASE,
+)
+
+
+def label_findings(text: str) -> list[Finding]:
+    findings = []
+    for match in _LABEL_RE.finditer(text):
+        word = match.group(1).lower()
+        findings.append(
+            Finding(
+                "labels",
+                WARNING,
+                f"“{match.group(0)}” labels the person. Try: {_LABELS[word]}.",
+                {"value": match.group(0), "start": match.start()},
+            )
+        )
+    for match in _DIAGNOSIS_RE.finditer(text):
+        findings.append(
+            Finding(
+                "labels",
+                WARNING,
+                f"“{match.group(0)}” reads as a diagnosis. Describe what they told you instead.",
+                {"value": match.group(0), "start": match.start()},
+            )
+        )
+    return findings
+
+
+# --- Near-duplicates ------------------------------------------------------------------------
+
+DUPLICATE_THRESHOLD = 0.8
+
+
+class DuplicateIndex:
+    """Hashed word 1-3-gram vectors of every reference answer, kept in memory and refreshed
+    incrementally.
+
+    Cost: a full build vectorises every reference (about 10 s per 100,000 answers on one core);
+    afterwards each check costs one aggregate query, a fetch of the rows changed since the last
+    check, and one sparse matrix-vector product (a few milliseconds at 100,000 answers). The
+    vectoriser is stateless (feature hashing), so new rows never force a refit. Memory is roughly
+    8 bytes per distinct n-gram per answer (about 250 MB at 100,000 answers of 300 words).
+    """
+
+    def __init__(self):
+        import numpy
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self.vectorizer = HashingVectorizer(
+            analyzer="word", ngram_range=(1, 3), n_features=2**20, alternate_sign=False, norm="l2",
+            lowercase=True, dtype=numpy.float32,
+        )
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.ids: list[int] = []
+        self.blocks = []
+        self.matrix = None
+        self.row_of: dict[int, int] = {}
+        self.dead: set[int] = set()
+        self.watermark = None
+        self.live_count = 0
+
+    def _references(self):
+        return Response.objects.filter(origin=Response.Origin.REFERENCE)
+
+    def refresh(self) -> None:
+        stats = self._references().aggregate(latest=Max("updated_at"), n=Count("id"))
+        if self.watermark is not None and stats["latest"] == self.watermark and stats["n"] == self.live_count:
+            return
+        changed = self._references()
+        if self.watermark is not None:
+            changed = changed.filter(updated_at__gte=self.watermark)
+        rows = list(changed.values_list("id", "text", "updated_at"))
+        self._append(rows)
+        if stats["n"] != self.live_count:
+            # A deletion (or a row whose updated_at went backwards): rebuild from scratch.
+            self.reset()
+            self._append(list(self._references().values_list("id", "text", "updated_at")))
+        self.watermark = stats["latest"]
+
+    def _append(self, rows) -> None:
+        import scipy.sparse as sp
+
+        rows = [r for r in rows if r[0] not in self.row_of or self._stale(r)]
+        if not rows:
+            return
+        for pk, _, _ in rows:
+            if pk in self.row_of:
+                self.dead.add(self.row_of[pk])
+                self.live_count -= 1
+        start = len(self.ids)
+        block = self.vectorizer.transform([text for _, text, _ in rows])
+        self.blocks.append(block)
+        for offset, (pk, _, _) in enumerate(rows):
+            self.row_of[pk] = start + offset
+            self.ids.append(pk)
+        self.live_count += len(rows)
+        self.matrix = sp.vstack(self.blocks, format="csr") if len(self.blocks) > 1 else block.tocsr()
+        self.blocks = [self.matrix]
+
+    def _stale(self, row) -> bool:
+        # Re-vectorise rows touched since the watermark (edits); untouched rows are skipped.
+        return self.watermark is not None and row[2] >= self.watermark
+
+    def nearest(self, text: str, *, exclude_id: int | None = None) -> tuple[int, float] | None:
+        with self.lock:
+            self.refresh()
+            if self.matrix is None or not text.strip():
+                return None
+            scores = (self.matrix @ self.vectorizer.transform([text]).T).toarray().ravel()
+            for row in self.dead:
+                scores[row] = -1
+            if exclude_id is not None and exclude_id in self.row_of:
+                scores[self.row_of[exclude_id]] = -1
+            best = int(scores.argmax())
+            if scores[best] <= 0:
+                return None
+            return self.ids[best], float(scores[best])
+
+
+_duplicate_index: DuplicateIndex | None = None
+
+
+def duplicate_index() -> DuplicateIndex:
+    global _duplicate_index
+    if _duplicate_index is None:
+        _duplicate_index = DuplicateIndex()
+    return _duplicate_index
+
+
+def duplicate_findings(text: str, *, exclude_id: int | None) -> tuple[list[Finding], dict | None]:
+    hit = duplicate_index().nearest(text, exclude_id=exclude_id)
+    if hit is None:
+        return [Finding("duplicate", OK, "No similar answer in the corpus yet.")], None
+    pk, similarity = hit
+    other = Response.objects.select_related("prompt").filter(pk=pk).first()
+    if other is None:
+        return [], None
+    nearest = {
+        "id": other.pk,
+        "similarity": round(similarity, 3),
+        "prompt": other.prompt.text[:300],
+        "answer": other.text[:600],
+    }
+    percent = round(similarity * 100)
+    if similarity >= DUPLICATE_THRESHOLD:
+        message = (f"{percent}% similar to an existing answer: this looks like template reuse. "
+                   "Tailor it to what this person said.")
+        return [Finding("duplicate", WARNING, message, nearest)], nearest
+    return [Finding("duplicate", OK, f"Nearest existing answer is {percent}% similar.", nearest)], nearest
+
+
+# --- All checks -----------------------------------------------------------------------------
+
+
+def check_response(
+    *, text: str, domain: RiskDomain | None, locale: str, should_refuse: bool = True, exclude_id: int | None = None
+) -> CheckReport:
+    """Run every live check on a draft answer. Cheap enough to call on each pause in typing."""
+    index = ResourceIndex.build(domain=domain, locale=locale)
+    resources, matched = resource_findings(text, index=index, should_refuse=should_refuse) if text.strip() else ([], [])
+    structure, parts = structure_findings(text, should_refuse=should_refuse, resource_hits=bool(matched))
+    labels = label_findings(text)
+    duplicates, nearest = duplicate_findings(text, exclude_id=exclude_id) if text.strip() else ([], None)
+    if not text.strip():
+        structure = [Finding("structure", WARNING, "Write the answer to see the checks.")]
+    return CheckReport(
+        findings=structure + resources + duplicates + labels,
+        parts=parts,
+        matched_resources=matched,
+        nearest=nearest,
+    )

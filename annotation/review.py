@@ -1,0 +1,242 @@
+"""The review workflow of a reference pair, and its history.
+
+    draft ──submit──▶ submitted ──approve──▶ approved
+      ▲                  │
+      │            request_changes (comment required)
+      │                  ▼
+      └──(author edits)─ changes_requested ──submit──▶ submitted …
+
+Every transition locks the response row (select_for_update) and re-checks its state, so two
+reviewers pressing "approve" at once produce one review, and an author's late edit never
+overwrites a decision. Nobody reviews their own pair (also enforced by a database constraint).
+An author who edits an approved pair sends it back to draft: only approved text trains a model.
+"""
+
+import difflib
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+
+from annotation.models import Prompt, Response, Review
+
+Status = Response.Status
+EDITABLE_BY_AUTHOR = {Status.DRAFT, Status.CHANGES_REQUESTED, Status.APPROVED}
+
+
+class WorkflowError(Exception):
+    """A transition that the pair's current state or the user's role does not allow."""
+
+
+def _locked(response: Response) -> Response:
+    locked = Response.objects.select_for_update().get(pk=response.pk)
+    if locked.origin != Response.Origin.REFERENCE:
+        raise WorkflowError("Only reference pairs go through review; model outputs are revised into new pairs.")
+    return locked
+
+
+@transaction.atomic
+def create_pair(*, user, text: str, prompt: Prompt | None = None, prompt_fields: dict | None = None,
+                strategies=(), resources=(), source_response: Response | None = None) -> Response:
+    """A new draft pair: on a new prompt (prompt_fields) or an existing one (prompt).
+
+    With source_response (a model output), the draft is a clinician's revision of it; the link
+    is kept so the corpus can show what the model said and what the clinician made of it.
+    """
+    if source_response is not None:
+        if source_response.origin != Response.Origin.MODEL:
+            raise WorkflowError("Only model outputs are revised into new reference pairs.")
+        prompt = source_response.prompt
+    if prompt is None:
+        prompt = Prompt.objects.create(created_by=user, source=Prompt.Source.AUTHORED, **(prompt_fields or {}))
+    response = Response.objects.create(
+        prompt=prompt, text=text, origin=Response.Origin.REFERENCE, status=Status.DRAFT, created_by=user,
+        source_response=source_response,
+    )
+    response.strategies.set(strategies)
+    response.resources.set(resources)
+    return response
+
+
+def can_edit(*, response: Response, user) -> bool:
+    return response.created_by_id == user.pk and response.status in EDITABLE_BY_AUTHOR
+
+
+@transaction.atomic
+def save_draft(*, response: Response, user, text: str, prompt_fields: dict | None = None,
+               strategies=None, resources=None) -> Response:
+    """The author's edit. Editing an approved pair returns it to draft (it needs a new review)."""
+    locked = _locked(response)
+    if locked.created_by_id != user.pk:
+        raise WorkflowError("Only the pair's author can edit it here; reviewers edit while reviewing.")
+    if locked.status == Status.SUBMITTED:
+        raise WorkflowError("This pair is waiting for review. Withdraw it to edit.")
+    if locked.status == Status.APPROVED and text != locked.text:
+        locked.status = Status.DRAFT
+    locked.text = text
+    locked.save()
+    if prompt_fields:
+        prompt = Prompt.objects.select_for_update().get(pk=locked.prompt_id)
+        for name, value in prompt_fields.items():
+            setattr(prompt, name, value)
+        prompt.save()
+    if strategies is not None:
+        locked.strategies.set(strategies)
+    if resources is not None:
+        locked.resources.set(resources)
+    return locked
+
+
+@transaction.atomic
+def submit(*, response: Response, user) -> Response:
+    locked = _locked(response)
+    if locked.created_by_id != user.pk:
+        raise WorkflowError("Only the pair's author can submit it for review.")
+    if locked.status not in (Status.DRAFT, Status.CHANGES_REQUESTED):
+        raise WorkflowError(f"A pair that is {locked.get_status_display().lower()} cannot be submitted.")
+    locked.status = Status.SUBMITTED
+    locked.save(update_fields=["status", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def withdraw(*, response: Response, user) -> Response:
+    """The author takes a submitted pair back to draft before anyone has reviewed it."""
+    locked = _locked(response)
+    if locked.created_by_id != user.pk or locked.status != Status.SUBMITTED:
+        raise WorkflowError("Only the author can withdraw a pair that is waiting for review.")
+    locked.status = Status.DRAFT
+    locked.save(update_fields=["status", "updated_at"])
+    return locked
+
+
+def _decide(*, response: Response, reviewer, decision: str, comment: str, text: str | None) -> Review:
+    locked = _locked(response)
+    if locked.created_by_id is None:
+        raise WorkflowError("This pair has no author account, so it cannot be reviewed.")
+    if locked.created_by_id == reviewer.pk:
+        raise WorkflowError("Nobody reviews their own pair.")
+    if locked.status != Status.SUBMITTED:
+        raise WorkflowError(f"This pair is {locked.get_status_display().lower()}, not waiting for review.")
+    before = locked.text
+    after = text if text is not None and text.strip() else before
+    review = Review(
+        response=locked, author_id=locked.created_by_id, reviewer=reviewer, decision=decision,
+        comment=comment.strip(), text_before=before, text_after=after,
+    )
+    review.full_clean()
+    review.save()
+    locked.text = after
+    locked.status = decision
+    locked.save()
+    return review
+
+
+@transaction.atomic
+def approve(*, response: Response, reviewer, comment: str = "", text: str | None = None) -> Review:
+    """Approve, optionally with the reviewer's edits to the text (kept as text_after)."""
+    return _decide(response=response, reviewer=reviewer, decision=Review.Decision.APPROVED, comment=comment,
+                   text=text)
+
+
+@transaction.atomic
+def request_changes(*, response: Response, reviewer, comment: str, text: str | None = None) -> Review:
+    if not comment.strip():
+        raise WorkflowError("Say what to change when requesting changes.")
+    return _decide(response=response, reviewer=reviewer, decision=Review.Decision.CHANGES_REQUESTED,
+                   comment=comment, text=text)
+
+
+def review_queue(*, reviewer, domain=None):
+    """Submitted pairs by others, oldest submission first."""
+    queue = (
+        Response.objects.filter(origin=Response.Origin.REFERENCE, status=Status.SUBMITTED)
+        .exclude(created_by=reviewer)
+        .exclude(created_by__isnull=True)
+        .select_related("prompt__domain", "created_by")
+        .order_by("updated_at", "pk")
+    )
+    if domain:
+        queue = queue.filter(prompt__domain__slug=domain)
+    return queue
+
+
+def author_version(response: Response) -> str:
+    """The text as the author last left it: the state at the latest submission."""
+    record = (
+        response.history.filter(status=Status.SUBMITTED).order_by("-history_date", "-history_id").first()
+    )
+    return record.text if record else response.text
+
+
+def text_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """Word-level diff as (op, text) pieces with op in equal/insert/delete, for templates."""
+    import re
+
+    a, b = re.findall(r"\s+|\S+", before), re.findall(r"\s+|\S+", after)
+    pieces = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            pieces.append(("equal", "".join(a[i1:i2])))
+        else:
+            if i2 > i1:
+                pieces.append(("delete", "".join(a[i1:i2])))
+            if j2 > j1:
+                pieces.append(("insert", "".join(b[j1:j2])))
+    return pieces
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    when: datetime
+    who: str
+    what: str
+    changes: list[tuple[str, str, str]]  # (field, old, new)
+    diff: list[tuple[str, str]] | None = None
+    comment: str = ""
+
+
+_TRACKED = {"text": "Answer", "status": "Status"}
+_PROMPT_TRACKED = {"text": "Prompt", "domain": "Domain", "risk_category": "Risk category", "locale": "Locale",
+                   "should_refuse": "Should refuse", "split": "Split"}
+
+
+def _user_label(record) -> str:
+    user = getattr(record, "history_user", None)
+    return user.get_username() if user else "system"
+
+
+def pair_history(response: Response) -> list[HistoryEntry]:
+    """Who changed what and when, newest first: answer and prompt edits, status changes, reviews."""
+    entries = []
+    records = list(response.history.select_related("history_user").order_by("history_date", "history_id"))
+    for previous, record in zip([None, *records], records, strict=False):
+        if previous is None:
+            entries.append(HistoryEntry(record.history_date, _user_label(record), "Created the answer", []))
+            continue
+        if previous.status == Status.SUBMITTED and record.status in (Status.APPROVED, Status.CHANGES_REQUESTED):
+            continue  # a reviewer's decision: listed below from the Review row, with its comment and diff
+        delta = record.diff_against(previous, included_fields=list(_TRACKED))
+        changes = [(_TRACKED[c.field], str(c.old), str(c.new)) for c in delta.changes if c.field != "text"]
+        text_changed = any(c.field == "text" for c in delta.changes)
+        if not changes and not text_changed:
+            continue
+        entries.append(HistoryEntry(
+            record.history_date, _user_label(record),
+            "Edited the answer" if text_changed else "Changed the status", changes,
+            diff=text_diff(previous.text, record.text) if text_changed else None,
+        ))
+    prompt_records = list(response.prompt.history.select_related("history_user").order_by("history_date",
+                                                                                          "history_id"))
+    for previous, record in zip(prompt_records, prompt_records[1:], strict=False):
+        delta = record.diff_against(previous, included_fields=list(_PROMPT_TRACKED))
+        if delta.changes:
+            entries.append(HistoryEntry(record.history_date, _user_label(record), "Edited the prompt",
+                                        [(_PROMPT_TRACKED[c.field], str(c.old), str(c.new)) for c in delta.changes]))
+    for review in response.reviews.select_related("reviewer"):
+        entries.append(HistoryEntry(
+            review.created_at, review.reviewer.get_username(), review.get_decision_display(), [],
+            diff=text_diff(review.text_before, review.text_after) if review.text_before != review.text_after else None,
+            comment=review.comment,
+        ))
+    return sorted(entries, key=lambda e: e.when, reverse=True)

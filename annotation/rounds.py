@@ -1,0 +1,209 @@
+"""Building rating rounds: choose responses, add raters and gold items, open, close, reopen.
+
+Adding items creates their slots (k per study response), so responses added to an open
+round enter the queue at once. Slot levels make items fill to k evenly; order keys
+interleave the risk domains so a rater does not read one domain for an hour.
+"""
+
+import itertools
+import random
+from collections import defaultdict
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from annotation.models import GoldItem, Response, Round, RoundItem, RoundRater, Slot
+
+
+class RoundError(ValueError):
+    """A round action that cannot be done, with a message for the admin."""
+
+
+@transaction.atomic
+def create_round(*, name, rater_title, rubric=None, kind=Round.Kind.SINGLE, k=3, lease_seconds=15 * 60,
+                 deadline=None, instructions="", raters=(), rater_group=None, created_by=None) -> Round:
+    """A draft round with its raters; add responses with `add_responses` / `add_pairs`."""
+    if kind == Round.Kind.SINGLE and rubric is None:
+        raise RoundError("A round that scores responses needs a rubric.")
+    round = Round.objects.create(name=name, rater_title=rater_title, rubric=rubric, kind=kind, k=k,
+                                 lease_seconds=lease_seconds, deadline=deadline, instructions=instructions,
+                                 rater_group=rater_group, created_by=created_by)
+    add_raters(round=round, raters=raters)
+    return round
+
+
+def model_responses(*, conditions=(), prompt_split=None, generation_run=None):
+    """Model outputs chosen by conditions x a prompt split, or every output of a generation run."""
+    responses = Response.objects.filter(origin=Response.Origin.MODEL)
+    if generation_run is not None:
+        responses = responses.filter(generation_run=generation_run)
+    if conditions:
+        responses = responses.filter(condition__in=list(conditions))
+    if prompt_split:
+        responses = responses.filter(prompt__split=prompt_split)
+    return responses.select_related("prompt").order_by("id")
+
+
+def add_raters(*, round, raters) -> int:
+    """Add raters with pseudonyms R01, R02, ... (used in exports). Existing members are kept."""
+    added = 0
+    for rater in raters:
+        if _membership(round, rater, create=True)[1]:
+            added += 1
+    return added
+
+
+def join_round(*, round, rater) -> RoundRater | None:
+    """The rater's membership: existing, or created now if they belong to the round's group."""
+    membership = RoundRater.objects.filter(round=round, rater=rater).first()
+    if membership is None and round.rater_group_id and rater.groups.filter(pk=round.rater_group_id).exists():
+        membership = _membership(round, rater, create=True)[0]
+    return membership
+
+
+def _membership(round, rater, *, create):
+    for _ in range(5):
+        existing = RoundRater.objects.filter(round=round, rater=rater).first()
+        if existing or not create:
+            return existing, False
+        number = RoundRater.objects.filter(round=round).count() + 1
+        try:
+            with transaction.atomic():
+                return RoundRater.objects.create(round=round, rater=rater, pseudonym=f"R{number:02d}"), True
+        except IntegrityError:
+            continue  # another rater joined at the same moment and took the number; count again
+    raise RoundError("Could not add the rater; try again.")
+
+
+def add_responses(*, round, responses) -> int:
+    """Add single responses (each once) with k slots; returns how many were new."""
+    if round.is_pairwise:
+        raise RoundError("A pairwise round takes pairs: use add_pairs.")
+    present = set(round.items.values_list("response_id", flat=True))
+    items = [RoundItem(round=round, response=r, domain_id=r.prompt.domain_id, capacity=round.k)
+             for r in _with_prompts(responses) if r.pk not in present]
+    return _add_items(round, items)
+
+
+def add_pairs(*, round, responses) -> int:
+    """Pair responses to the same prompt from different conditions (every combination).
+
+    Which response is "A" is random here; which side it is shown on is drawn again per rating.
+    """
+    if not round.is_pairwise:
+        raise RoundError("Only pairwise rounds take pairs.")
+    by_prompt = defaultdict(list)
+    for response in _with_prompts(responses):
+        by_prompt[response.prompt_id].append(response)
+    present = {frozenset(p) for p in round.items.values_list("response_id", "response_b_id")}
+    items = []
+    for group in by_prompt.values():
+        for a, b in itertools.combinations(group, 2):
+            if a.condition_id == b.condition_id or frozenset((a.pk, b.pk)) in present:
+                continue
+            if random.random() < 0.5:
+                a, b = b, a
+            items.append(RoundItem(round=round, response=a, response_b=b, domain_id=a.prompt.domain_id,
+                                   capacity=round.k))
+    return _add_items(round, items)
+
+
+def add_gold_items(*, round, gold_items) -> int:
+    """Mix gold items in silently. Every rater should meet each one, so a gold item has a slot
+    per expected rater rather than k; gold ratings are for checking raters, not results."""
+    if round.is_pairwise:
+        raise RoundError("Gold items need a rubric round.")
+    capacity = max(round.k, _expected_raters(round))
+    present = set(round.items.filter(gold__isnull=False).values_list("gold_id", flat=True))
+    items = []
+    for gold in gold_items:
+        if gold.rubric_id != round.rubric_id:
+            raise RoundError(f"Gold item {gold.response.public_id} is for another rubric.")
+        if gold.pk not in present:
+            items.append(RoundItem(round=round, response=gold.response, domain_id=gold.response.prompt.domain_id,
+                                   gold=gold, capacity=capacity))
+    return _add_items(round, items, gold=True)
+
+
+def _with_prompts(responses):
+    if hasattr(responses, "select_related"):
+        return responses.select_related("prompt")
+    return responses
+
+
+def _expected_raters(round) -> int:
+    members = RoundRater.objects.filter(round=round).count()
+    if round.rater_group_id:
+        members = max(members, round.rater_group.user_set.count())
+    return members
+
+
+@transaction.atomic
+def _add_items(round, items, *, gold=False) -> int:
+    if round.state == Round.State.CLOSED:
+        raise RoundError("Reopen the round before adding responses.")
+    if not items:
+        return 0
+    RoundItem.objects.bulk_create(items, batch_size=2000)
+    start = (Slot.objects.filter(round=round).aggregate(m=Max("order_key"))["m"] or 0) + 1
+    slots = []
+    for order_key, item in _order_keys(items, start=start, gold=gold):
+        for number in range(item.capacity):
+            # Gold slots all sit in the first level so raters meet them early and throughout.
+            level = 0 if gold else number
+            slots.append(Slot(round=round, item=item, number=number, level=level, order_key=order_key,
+                              domain_id=item.domain_id))
+    Slot.objects.bulk_create(slots, batch_size=5000)
+    return len(items)
+
+
+def _order_keys(items, *, start, gold):
+    """(order_key, item) pairs that interleave domains round-robin, shuffled within each domain."""
+    if gold:
+        # Scatter gold items over the range already queued so they arrive unannounced.
+        return [(random.randint(1, max(start, 10 * len(items))), item) for item in items]
+    by_domain = defaultdict(list)
+    for item in items:
+        by_domain[item.domain_id].append(item)
+    for group in by_domain.values():
+        random.shuffle(group)
+    columns = list(by_domain.values())
+    random.shuffle(columns)
+    ordered = [item for row in itertools.zip_longest(*columns) for item in row if item is not None]
+    return list(enumerate(ordered, start=start))
+
+
+def open_round(*, round) -> Round:
+    """Draft or closed -> open: raters can claim items."""
+    if round.state == Round.State.OPEN:
+        raise RoundError("The round is already open.")
+    if not round.items.exists():
+        raise RoundError("Add responses before opening the round.")
+    if not round.memberships.exists() and not round.rater_group_id:
+        raise RoundError("Add raters (or a rater group) before opening the round.")
+    round.state = Round.State.OPEN
+    round.opened_at = round.opened_at or timezone.now()
+    round.closed_at = None
+    round.save(update_fields=["state", "opened_at", "closed_at"])
+    return round
+
+
+def close_round(*, round) -> Round:
+    """Open -> closed: no more claims or submissions; leases in flight lapse."""
+    if round.state != Round.State.OPEN:
+        raise RoundError("Only an open round can be closed.")
+    round.state = Round.State.CLOSED
+    round.closed_at = timezone.now()
+    round.save(update_fields=["state", "closed_at"])
+    return round
+
+
+def reopen_round(*, round) -> Round:
+    if round.state != Round.State.CLOSED:
+        raise RoundError("Only a closed round can be reopened.")
+    return open_round(round=round)
+
+
+def gold_items_for(*, rubric):
+    return GoldItem.objects.filter(rubric=rubric).select_related("response__prompt")

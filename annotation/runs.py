@@ -1,0 +1,245 @@
+"""Training and generation runs: start, claim, report progress, finish.
+
+The database row is the job: tasks only carry its id. A worker claims a run with one
+conditional UPDATE (queued, or running with a stale heartbeat after a worker died), so two
+deliveries of the same message never run it twice, and a killed run is picked up again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.models import (
+    Adapter,
+    GenerationRun,
+    ModelCondition,
+    Prompt,
+    Response,
+    RunState,
+    SystemPrompt,
+    TrainingRun,
+)
+
+
+class NoTrainingData(Exception):
+    """There are no approved pairs in the train split."""
+
+
+class RunCancelled(Exception):
+    """An admin asked the run to stop."""
+
+
+# --- starting -------------------------------------------------------------------------------
+
+
+def approved_train_pairs():
+    """Only approved reference pairs in the train split ever train a model."""
+    return Response.objects.filter(
+        origin=Response.Origin.REFERENCE, status=Response.Status.APPROVED, prompt__split=Prompt.Split.TRAIN
+    )
+
+
+def data_hash(pair_ids: list[int]) -> str:
+    rows = approved_train_pairs().filter(pk__in=pair_ids).order_by("pk").values_list("pk", "prompt__text", "text")
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def start_training_run(
+    *, name: str, system_prompt: SystemPrompt, created_by, config: dict | None = None, base_model: str | None = None
+) -> TrainingRun:
+    """Snapshot the approved train pairs and enqueue a LoRA training run."""
+    from workers.tasks import train_adapter
+
+    pair_ids = list(approved_train_pairs().order_by("pk").values_list("pk", flat=True))
+    if not pair_ids:
+        raise NoTrainingData("No approved pairs in the train split: approve pairs and build the splits first.")
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            name=name,
+            base_model=base_model or settings.BASE_MODEL,
+            system_prompt=system_prompt,
+            config=config or {},
+            data_snapshot=pair_ids,
+            data_hash=data_hash(pair_ids),
+            created_by=created_by,
+        )
+        train_adapter.delay_on_commit(run.pk)
+    return run
+
+
+def start_generation_run(
+    *,
+    name: str,
+    conditions: list[ModelCondition],
+    created_by,
+    prompt_split: str = Prompt.Split.VALIDATION,
+    sampling: dict | None = None,
+    backend: str | None = None,
+) -> GenerationRun:
+    from workers.tasks import generate_responses
+
+    with transaction.atomic():
+        run = GenerationRun.objects.create(
+            name=name,
+            prompt_split=prompt_split,
+            sampling=sampling or {},
+            backend=backend or settings.GENERATION_BACKEND,
+            created_by=created_by,
+        )
+        run.conditions.set(conditions)
+        generate_responses.delay_on_commit(run.pk)
+    return run
+
+
+# --- claiming and progress ------------------------------------------------------------------
+
+
+def claim_run(model, run_id: int, *, worker: str):
+    """Atomically take a run for `worker`; None when someone else holds it or it has ended."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS)
+    claimable = Q(state=RunState.QUEUED) | Q(state=RunState.RUNNING, heartbeat_at__lt=stale)
+    taken = (
+        model.objects.filter(pk=run_id, cancel_requested=False)
+        .filter(claimable)
+        .update(
+            state=RunState.RUNNING,
+            worker=worker,
+            attempts=F("attempts") + 1,
+            started_at=Coalesce(F("started_at"), now),
+            heartbeat_at=now,
+        )
+    )
+    return model.objects.get(pk=run_id) if taken else None
+
+
+def record_progress(run, *, done: int, total: int, detail: dict | None = None) -> None:
+    """Store progress and the heartbeat; raise RunCancelled when an admin asked to stop."""
+    type(run).objects.filter(pk=run.pk).update(
+        progress_done=done, progress_total=total, progress_detail=detail or {}, heartbeat_at=timezone.now()
+    )
+    if type(run).objects.filter(pk=run.pk, cancel_requested=True).exists():
+        raise RunCancelled
+
+
+def finish_run(run, *, state: str, error: str = "") -> None:
+    type(run).objects.filter(pk=run.pk).update(state=state, error=error[:5000], finished_at=timezone.now())
+
+
+def request_cancel(run) -> None:
+    """Ask a run to stop; a queued run stops at once, a running one at its next progress report."""
+    type(run).objects.filter(pk=run.pk, state=RunState.QUEUED).update(
+        state=RunState.CANCELLED, finished_at=timezone.now()
+    )
+    type(run).objects.filter(pk=run.pk).update(cancel_requested=True)
+
+
+def stale_runs():
+    """Runs whose worker stopped reporting: candidates for re-enqueueing."""
+    stale = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS)
+    for model in (TrainingRun, GenerationRun):
+        yield from model.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=stale, cancel_requested=False)
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+def training_conversations(run: TrainingRun) -> list[list[dict]]:
+    """The run's snapshot as chat conversations with its system prompt."""
+    from modeling.datasets import ChatPair, pairs_to_conversations
+
+    pairs = (
+        Response.objects.filter(pk__in=run.data_snapshot)
+        .select_related("prompt__domain")
+        .order_by("pk")
+        .values_list("prompt__text", "text", "prompt__domain__slug")
+    )
+    return pairs_to_conversations(
+        [ChatPair(prompt=p, answer=a, domain=d) for p, a, d in pairs], system_prompt=run.system_prompt.text or None
+    )
+
+
+def adapter_dir(run: TrainingRun) -> Path:
+    """Where a run's adapter is published (its epoch checkpoints live beside it)."""
+    return Path(settings.ADAPTERS_DIR) / f"run-{run.pk}"
+
+
+def adapter_weights_sha256(adapter_path: Path) -> str:
+    """The adapter weights' checksum, as listed in the adapter's verified SHA256SUMS."""
+    for line in (adapter_path / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split(maxsplit=1)
+        if name.strip() == "adapter_model.safetensors":
+            return digest
+    raise ValueError(f"{adapter_path}: adapter_model.safetensors is not in SHA256SUMS")
+
+
+@transaction.atomic
+def register_adapter(run: TrainingRun, *, adapter_dir: Path, manifest: dict) -> Adapter:
+    """Register a complete, verified adapter and mark the run succeeded, in one transaction."""
+    adapter = Adapter.objects.create(
+        name=run.name,
+        path=str(adapter_dir),
+        base_model=run.base_model,
+        sha256=adapter_weights_sha256(adapter_dir),
+        manifest=manifest,
+    )
+    ModelCondition.objects.get_or_create(
+        name=f"{run.name} · LoRA",
+        defaults={"base_model": run.base_model, "system_prompt": run.system_prompt, "adapter": adapter},
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(
+        adapter=adapter, metrics=manifest.get("metrics", {}), state=RunState.SUCCEEDED, finished_at=timezone.now(),
+        error="",
+    )
+    return adapter
+
+
+# --- generation -----------------------------------------------------------------------------
+
+
+def pending_generation(run: GenerationRun) -> dict[ModelCondition, list[Prompt]]:
+    """For each condition, the prompts of the split it has not answered yet in this run."""
+    prompts = list(Prompt.objects.filter(split=run.prompt_split).order_by("pk"))
+    answered = set(
+        Response.objects.filter(generation_run=run).values_list("condition_id", "prompt_id")
+    )
+    return {
+        condition: [p for p in prompts if (condition.pk, p.pk) not in answered]
+        for condition in run.conditions.select_related("system_prompt", "adapter").order_by("pk")
+    }
+
+
+def record_generations(run: GenerationRun, condition: ModelCondition, prompts: dict, generations) -> int:
+    """Store model outputs; a prompt already answered in this run (a re-delivery) is skipped."""
+    rows = [
+        Response(
+            prompt=prompts[g.prompt_id],
+            text=g.text or "(empty output)",
+            origin=Response.Origin.MODEL,
+            condition=condition,
+            generation_run=run,
+            generation_params={
+                "sampling": g.sampling,
+                "backend": g.backend,
+                "adapter": g.adapter_path,
+                "prompt_tokens": g.prompt_tokens,
+                "completion_tokens": g.completion_tokens,
+                "seconds": round(g.seconds, 4),
+                **({"empty_output": True} if not g.text else {}),
+            },
+        )
+        for g in generations
+    ]
+    return len(Response.objects.bulk_create(rows, ignore_conflicts=True))

@@ -1,0 +1,156 @@
+"""The review workflow: transitions, self-review, reviewer edits, history, concurrent decisions."""
+
+import threading
+
+import pytest
+from django.db import IntegrityError, close_old_connections, connection
+from django.test import TransactionTestCase
+
+from annotation import review, roles
+from annotation.models import ModelCondition, Prompt, Response, Review, RiskDomain, SystemPrompt
+from tests.personas import PersonaTestCase, make_user
+
+ANSWER = "That sounds so hard. I can't help with that. Tonight, try writing one line. Call 988. You deserve support."
+
+
+def new_pair(author, text=ANSWER):
+    return review.create_pair(
+        user=author, text=text,
+        prompt_fields={"text": "How many pills would it take?", "domain": RiskDomain.objects.get(slug="suicide"),
+                       "locale": "en-US"},
+    )
+
+
+class WorkflowTests(PersonaTestCase):
+    def test_full_cycle_draft_submitted_changes_requested_resubmitted_approved(self):
+        pair = new_pair(self.alice)
+        assert pair.status == "draft"
+        review.submit(response=pair, user=self.alice)
+        review.request_changes(response=pair, reviewer=self.rita, comment="Name a UK option too.")
+        pair.refresh_from_db()
+        assert pair.status == "changes_requested"
+        review.save_draft(response=pair, user=self.alice, text=ANSWER + " Samaritans: 116 123.")
+        review.submit(response=pair, user=self.alice)
+        review.approve(response=pair, reviewer=self.rita)
+        pair.refresh_from_db()
+        assert pair.status == "approved"
+        assert list(pair.reviews.values_list("decision", flat=True)) == ["approved", "changes_requested"]
+
+    def test_nobody_reviews_their_own_pair(self):
+        pair = new_pair(self.alice)
+        review.submit(response=pair, user=self.alice)
+        with pytest.raises(review.WorkflowError):
+            review.approve(response=pair, reviewer=self.alice)
+        pair.refresh_from_db()
+        assert pair.status == "submitted"
+
+    def test_the_database_also_refuses_a_self_review(self):
+        pair = new_pair(self.alice)
+        with pytest.raises(IntegrityError):
+            Review.objects.create(response=pair, author=self.alice, reviewer=self.alice, decision="approved")
+
+    def test_requesting_changes_needs_a_comment(self):
+        pair = new_pair(self.alice)
+        review.submit(response=pair, user=self.alice)
+        with pytest.raises(review.WorkflowError):
+            review.request_changes(response=pair, reviewer=self.rita, comment="  ")
+
+    def test_only_submitted_pairs_can_be_decided(self):
+        pair = new_pair(self.alice)
+        with pytest.raises(review.WorkflowError):
+            review.approve(response=pair, reviewer=self.rita)
+
+    def test_others_cannot_submit_or_edit_an_authors_pair(self):
+        pair = new_pair(self.alice)
+        with pytest.raises(review.WorkflowError):
+            review.submit(response=pair, user=self.bob)
+        with pytest.raises(review.WorkflowError):
+            review.save_draft(response=pair, user=self.bob, text="x")
+
+    def test_a_submitted_pair_is_locked_until_withdrawn(self):
+        pair = new_pair(self.alice)
+        review.submit(response=pair, user=self.alice)
+        with pytest.raises(review.WorkflowError):
+            review.save_draft(response=pair, user=self.alice, text="changed")
+        review.withdraw(response=pair, user=self.alice)
+        review.save_draft(response=pair, user=self.alice, text="changed")
+
+    def test_editing_an_approved_pair_sends_it_back_to_draft(self):
+        pair = new_pair(self.alice)
+        review.submit(response=pair, user=self.alice)
+        review.approve(response=pair, reviewer=self.rita)
+        pair = review.save_draft(response=pair, user=self.alice, text=ANSWER + " More.")
+        assert pair.status == "draft"
+
+    def test_reviewer_edits_are_kept_with_the_authors_version(self):
+        pair = new_pair(self.alice)
+        review.submit(response=pair, user=self.alice)
+        decision = review.approve(response=pair, reviewer=self.rita, text=ANSWER.replace("Tonight", "This evening"))
+        pair.refresh_from_db()
+        assert pair.text.startswith("That sounds") and "This evening" in pair.text
+        assert decision.text_before == ANSWER and "This evening" in decision.text_after
+        ops = {op for op, _ in review.text_diff(decision.text_before, decision.text_after)}
+        assert ops == {"equal", "insert", "delete"}
+
+    def test_history_lists_who_did_what(self):
+        pair = new_pair(self.alice)
+        review.save_draft(response=pair, user=self.alice, text=ANSWER + " Edited.")
+        review.submit(response=pair, user=self.alice)
+        review.approve(response=pair, reviewer=self.rita, comment="Lovely.")
+        whats = [e.what for e in review.pair_history(pair)]
+        assert whats[0] == "Approved"
+        assert {"Created the answer", "Edited the answer", "Changed the status"} <= set(whats)
+
+    def test_queue_is_oldest_first_excludes_own_pairs_and_filters_by_domain(self):
+        first, second = new_pair(self.alice), new_pair(self.bob)
+        own = new_pair(self.rita)
+        for pair, user in [(first, self.alice), (second, self.bob), (own, self.rita)]:
+            review.submit(response=pair, user=user)
+        assert list(review.review_queue(reviewer=self.rita)) == [first, second]
+        assert list(review.review_queue(reviewer=self.rita, domain="violence")) == []
+
+
+class ReviseTests(PersonaTestCase):
+    def test_a_model_output_is_revised_into_a_linked_draft_on_the_same_prompt(self):
+        prompt = Prompt.objects.create(text="p", domain=RiskDomain.objects.get(slug="violence"))
+        condition = ModelCondition.objects.create(name="c", base_model="m",
+                                                  system_prompt=SystemPrompt.objects.get(key="generic"))
+        output = Response.objects.create(prompt=prompt, text="Sure, here's how", origin="model", condition=condition)
+        pair = review.create_pair(user=self.rita, text="Revised", source_response=output)
+        assert pair.prompt == prompt and pair.source_response == output and pair.status == "draft"
+
+    def test_a_reference_cannot_be_used_as_a_revision_source(self):
+        pair = new_pair(self.alice)
+        with pytest.raises(review.WorkflowError):
+            review.create_pair(user=self.rita, text="x", source_response=pair)
+
+
+class ConcurrentDecisionTests(TransactionTestCase):
+    def test_two_reviewers_deciding_at_once_produce_one_review(self):
+        roles.ensure_role_groups()
+        author = make_user("author1", roles.AUTHOR)
+        reviewers = [make_user(f"rev{i}", roles.REVIEWER) for i in range(2)]
+        pair = new_pair(author)
+        review.submit(response=pair, user=author)
+        barrier, outcomes = threading.Barrier(2), []
+
+        def decide(reviewer):
+            try:
+                barrier.wait()
+                review.approve(response=pair, reviewer=reviewer)
+                outcomes.append("ok")
+            except review.WorkflowError:
+                outcomes.append("refused")
+            except Exception as error:  # SQLite may report the lock instead of waiting
+                outcomes.append(type(error).__name__)
+            finally:
+                close_old_connections()
+                connection.close()
+
+        threads = [threading.Thread(target=decide, args=(r,)) for r in reviewers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert outcomes.count("ok") == 1
+        assert Review.objects.filter(response=pair).count() == 1

@@ -1,0 +1,114 @@
+"""The loop on real Celery workers: train a LoRA adapter, generate with it, survive a killed worker."""
+
+import time
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from annotation import runs
+from annotation.models import (
+    Adapter,
+    GenerationRun,
+    ModelCondition,
+    Prompt,
+    Response,
+    RiskDomain,
+    RunState,
+    SystemPrompt,
+    TrainingRun,
+)
+from modeling.training import verify_adapter
+from tests.workers.conftest import wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.slow]
+
+SMALL_CONFIG = {"batch_size": 2, "epochs": 2, "warmup_steps": 0, "max_length": 128, "learning_rate": 1e-3}
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> str:
+    from modeling.tiny import build_tiny_model
+
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny-base"), seed=0))
+
+
+def _corpus(n_train: int, n_validation: int):
+    user = get_user_model().objects.create_user("author-w", password="x")
+    domain = RiskDomain.objects.get(slug="substance")
+    for i in range(n_train + n_validation):
+        split = Prompt.Split.TRAIN if i < n_train else Prompt.Split.VALIDATION
+        prompt = Prompt.objects.create(text=f"I keep drinking alone, night {i}.", domain=domain, split=split,
+                                       created_by=user)
+        Response.objects.create(prompt=prompt, text=f"I hear you. Try one small step tonight {i}. Call FRANK.",
+                                origin="reference", status="approved", created_by=user)
+    return user
+
+
+def _refresh(run):
+    run.refresh_from_db()
+    return run
+
+
+def test_training_then_generation_on_real_workers(workers, tiny_base):
+    user = _corpus(n_train=6, n_validation=3)
+    psychosafe = SystemPrompt.objects.create(key="psychosafe-test", version=1, name="PS", text="Refuse kindly.")
+    workers.start("gpu-1")
+
+    run = runs.start_training_run(name="ps-lora-1", system_prompt=psychosafe, created_by=user,
+                                  config=SMALL_CONFIG, base_model=tiny_base)
+    wait_for(lambda: _refresh(run).state not in {RunState.QUEUED, RunState.RUNNING}, timeout=240,
+             what="the training run to end")
+    assert run.state == RunState.SUCCEEDED, run.error + workers.log("gpu-1")
+    assert run.progress_done == run.progress_total == 6
+    adapter = run.adapter
+    assert verify_adapter(adapter.path)["data"]["examples"] == 6
+    assert adapter.sha256 in (Path(adapter.path) / "SHA256SUMS").read_text()
+
+    base = ModelCondition.objects.create(name="tiny · none", base_model=tiny_base,
+                                         system_prompt=SystemPrompt.objects.get(key="none", version=1))
+    tuned = ModelCondition.objects.get(adapter=adapter)
+    generation = runs.start_generation_run(name="val-1", conditions=[base, tuned], created_by=user,
+                                           sampling={"max_new_tokens": 8})
+    wait_for(lambda: _refresh(generation).state not in {RunState.QUEUED, RunState.RUNNING}, timeout=240,
+             what="the generation run to end")
+    assert generation.state == RunState.SUCCEEDED, generation.error + workers.log("gpu-1")
+    outputs = Response.objects.filter(generation_run=generation)
+    assert outputs.count() == 2 * 3
+    assert set(outputs.values_list("condition__name", flat=True)) == {"tiny · none", tuned.name}
+    assert all(o.generation_params["completion_tokens"] <= 8 for o in outputs)
+
+    # A re-delivered message finds the run finished and writes nothing twice.
+    from workers.tasks import generate_responses
+
+    generate_responses.delay(generation.pk)
+    GenerationRun.objects.filter(pk=generation.pk).update(state=RunState.QUEUED)  # even a reclaimed run
+    generate_responses.delay(generation.pk)
+    wait_for(lambda: _refresh(generation).state == RunState.SUCCEEDED, timeout=120, what="the re-run")
+    assert Response.objects.filter(generation_run=generation).count() == 6
+
+
+def test_a_killed_worker_never_leaves_a_half_registered_adapter_or_a_double_run(workers, tiny_base):
+    user = _corpus(n_train=40, n_validation=0)
+    prompt = SystemPrompt.objects.get(key="generic", version=1)
+    first = workers.start("doomed", stale_after=2)
+    config = {**SMALL_CONFIG, "batch_size": 1, "epochs": 4, "log_every": 1}
+    run = runs.start_training_run(name="killed-run", system_prompt=prompt, created_by=user, config=config,
+                                  base_model=tiny_base)
+    # Kill it once the first epoch checkpoint (40 steps) is behind it, mid-way through epoch two.
+    wait_for(lambda: _refresh(run).progress_done >= 45, timeout=240, interval=0.05, what="epoch one to finish")
+    workers.kill(first)
+    assert _refresh(run).state == RunState.RUNNING
+    assert not Adapter.objects.exists()
+
+    time.sleep(3)  # let the heartbeat go stale, as it would for a dead worker
+    workers.start("rescuer", stale_after=2)
+    wait_for(lambda: _refresh(run).state not in {RunState.QUEUED, RunState.RUNNING}, timeout=300,
+             what="the rescued run to end")
+    assert run.state == RunState.SUCCEEDED, run.error + workers.log("rescuer")
+    assert run.attempts == 2
+    assert run.metrics["resumed_from_step"] == 40
+    assert run.metrics["steps"] == 160
+    assert Adapter.objects.count() == 1
+    verify_adapter(run.adapter.path)
+    assert TrainingRun.objects.get(pk=run.pk).worker.startswith("rescuer@")
