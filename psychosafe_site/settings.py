@@ -169,7 +169,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Two queues: `gpu` (train, generate) for workers with an accelerator, `default` for the rest.
 # A prefix isolates deployments (and test sessions) that share one broker.
-QUEUE_PREFIX = env_str("PSYCHOSAFE_QUEUE_PREFIX", "")
+# Under pytest (which sets PYTEST_VERSION) each test process gets queues of its own.
+QUEUE_PREFIX = env_str("PSYCHOSAFE_QUEUE_PREFIX", f"test{os.getpid()}-" if os.environ.get("PYTEST_VERSION") else "")
 DEFAULT_QUEUE = f"{QUEUE_PREFIX}default"
 GPU_QUEUE = f"{QUEUE_PREFIX}gpu"
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE

@@ -89,7 +89,7 @@ class Criterion(models.Model):
     required = models.BooleanField(default=True)
 
     class Meta:
-        ordering = ["rubric", "position"]
+        ordering = ["rubric_id", "position"]
         verbose_name_plural = "criteria"
         constraints = [
             models.UniqueConstraint(fields=["rubric", "key"], name="criterion_key_unique_per_rubric"),
@@ -201,7 +201,7 @@ class RoundRater(models.Model):
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["round", "pseudonym"]
+        ordering = ["round_id", "pseudonym"]
         constraints = [
             models.UniqueConstraint(fields=["round", "rater"], name="round_rater_unique"),
             models.UniqueConstraint(fields=["round", "pseudonym"], name="round_pseudonym_unique"),
@@ -255,7 +255,7 @@ class RoundItem(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["round", "id"]
+        ordering = ["round_id", "id"]
         constraints = [
             models.UniqueConstraint(fields=["round", "response"], condition=Q(response_b__isnull=True),
                                     name="round_item_response_once"),
@@ -296,7 +296,7 @@ class Slot(models.Model):
     swapped = models.BooleanField(default=False, help_text="Pairwise: response B is shown on the left.")
 
     class Meta:
-        ordering = ["round", "level", "order_key"]
+        ordering = ["round_id", "level", "order_key"]
         indexes = [
             models.Index(fields=["round", "state", "level", "order_key"], name="slot_queue_idx"),
             models.Index(fields=["round", "state", "lease_expires_at"], name="slot_lease_idx"),
@@ -341,7 +341,7 @@ class Rating(models.Model):
     idempotency_key = models.CharField(max_length=64, unique=True)
 
     class Meta:
-        ordering = ["round", "submitted_at"]
+        ordering = ["round_id", "submitted_at"]
         constraints = [
             models.UniqueConstraint(fields=["item", "rater"], name="rating_one_per_item_and_rater"),
             models.UniqueConstraint(fields=["round", "response", "rater"], condition=Q(response_b__isnull=True),

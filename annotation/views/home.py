@@ -11,25 +11,41 @@ def _author_section(user) -> dict:
     mine = Response.objects.filter(origin=Response.Origin.REFERENCE, created_by=user)
     counts = dict(mine.values_list("status").annotate(n=Count("id")).order_by())
     recent = mine.select_related("prompt__domain").order_by("-updated_at")[:10]
-    return {"status_counts": counts, "recent": recent, "total": sum(counts.values())}
+    needs_changes = mine.filter(status=Response.Status.CHANGES_REQUESTED).select_related("prompt__domain") \
+        .order_by("updated_at")[:10]
+    return {"status_counts": counts, "recent": recent, "total": sum(counts.values()), "needs_changes": needs_changes}
 
 
 def _reviewer_section(user) -> dict:
-    waiting = (
-        Response.objects.filter(origin=Response.Origin.REFERENCE, status=Response.Status.SUBMITTED)
-        .exclude(created_by=user)
-        .select_related("prompt__domain", "created_by")
-        .order_by("updated_at")
-    )
+    from annotation import review
+
+    waiting = review.review_queue(reviewer=user)
     return {"waiting_count": waiting.count(), "oldest": waiting[:10]}
 
 
 def _rater_section(user) -> dict:
-    return {"queues": []}
+    """Open rounds the rater belongs to (directly or through the round's group), with their counts."""
+    from django.db.models import Q
+
+    from annotation.models import Rating, Round
+
+    open_rounds = list(
+        Round.objects.filter(state=Round.State.OPEN)
+        .filter(Q(memberships__rater=user) | Q(rater_group__in=user.groups.all()))
+        .distinct()
+        .order_by("deadline", "opened_at")
+    )
+    done = dict(Rating.objects.filter(rater=user, round__in=open_rounds).values_list("round_id").annotate(n=Count("id"))
+                .order_by())
+    return {"queues": [{"round": r, "done": done.get(r.pk, 0)} for r in open_rounds]}
 
 
 def _admin_section(user) -> dict:
+    from annotation.models import Round
+
     return {
+        "rounds": Round.objects.exclude(state=Round.State.CLOSED).annotate(n_ratings=Count("ratings"))
+        .order_by("-created_at")[:5],
         "training_runs": TrainingRun.objects.order_by("-created_at")[:5],
         "generation_runs": GenerationRun.objects.order_by("-created_at")[:5],
     }

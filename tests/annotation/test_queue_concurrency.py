@@ -9,6 +9,7 @@ walk away mid-item, so expiry and reclaiming happen during the race.
 import random
 import threading
 import time
+import traceback
 from collections import Counter, defaultdict
 
 import pytest
@@ -89,8 +90,8 @@ def _rater_loop(round, rater, journal, seed, start):
                     skips = [t for t in journal.releases[slot.pk, rater.pk] if t >= slot.leased_at]
                 journal.hold(slot, rater, min([slot.lease_expires_at, *skips]))
         journal.errors.append(f"{rater} never ran out of items")
-    except Exception as error:  # noqa: BLE001 - reported by the main thread
-        journal.errors.append(repr(error))
+    except Exception:  # noqa: BLE001 - reported by the main thread
+        journal.errors.append(traceback.format_exc())
     finally:
         connection.close()
 

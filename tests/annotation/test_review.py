@@ -126,6 +126,8 @@ class ReviseTests(PersonaTestCase):
 
 
 class ConcurrentDecisionTests(TransactionTestCase):
+    serialized_rollback = True  # the flush after this test must bring back the migrated catalog
+
     def test_two_reviewers_deciding_at_once_produce_one_review(self):
         roles.ensure_role_groups()
         author = make_user("author1", roles.AUTHOR)

@@ -28,6 +28,8 @@ class WorkerPool:
     """Starts and kills `celery worker` processes that share the test database."""
 
     def __init__(self, tmp_path: Path):
+        from django.conf import settings
+
         self.tmp_path = tmp_path
         self.processes: list[subprocess.Popen] = []
         self.env = {
@@ -36,6 +38,8 @@ class WorkerPool:
             "PSYCHOSAFE_ADAPTERS_DIR": str(tmp_path / "adapters"),
             "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
+            # The same queues as this test process, and no other test process's.
+            "PSYCHOSAFE_QUEUE_PREFIX": settings.QUEUE_PREFIX,
         }
 
     def start(self, name: str, *, stale_after: int = 300, queues: str | None = None) -> subprocess.Popen:
@@ -72,8 +76,8 @@ class WorkerPool:
 
 
 @pytest.fixture
-def workers(transactional_db, tmp_path):
-    celery_app.control.purge()  # no message left over from an earlier session
+def workers(tmp_path):
+    celery_app.control.purge()  # no message left over from an earlier test
     pool = WorkerPool(tmp_path)
     yield pool
     pool.stop_all()

@@ -1,0 +1,137 @@
+"""Export reference pairs: Studio JSONL (TRL chat messages), the authors' JSON, CSV, Parquet.
+
+The Studio JSONL is also the Studio's import format, and export → import into an empty database
+→ export gives the same bytes: fields are written in a fixed order, lists are sorted, JSON keys
+of metadata are sorted, and rows go out in id order (import keeps file order).
+
+CSV cells that a spreadsheet would run as a formula (leading =, +, -, @, tab or carriage return)
+get a leading apostrophe; the CSV importer removes exactly that apostrophe again.
+"""
+
+import csv
+import io
+import json
+from collections import defaultdict
+
+from annotation.models import ModelCondition, Response
+
+FORMATS = ("jsonl", "psychosafe", "csv", "parquet")
+CONTENT_TYPES = {"jsonl": "application/jsonl", "psychosafe": "application/json", "csv": "text/csv",
+                 "parquet": "application/vnd.apache.parquet"}
+EXTENSIONS = {"jsonl": "jsonl", "psychosafe": "json", "csv": "csv", "parquet": "parquet"}
+COLUMNS = ["prompt", "answer", "domain", "risk_category", "locale", "should_refuse", "source", "source_name",
+           "source_ref", "split", "status", "strategies", "resources", "author", "metadata"]
+AUTHOR_KEY = "author"  # Prompt.metadata key holding an author name that is not a Studio account
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CHUNK = 2000
+
+
+def neutralise_formula(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def author_of(response: Response) -> str:
+    metadata = response.prompt.metadata or {}
+    if AUTHOR_KEY in metadata:
+        return str(metadata[AUTHOR_KEY])
+    return response.created_by.username if response.created_by else ""
+
+
+def _records(queryset):
+    """Flat dicts in COLUMNS order, streamed in chunks (two extra queries per chunk for tags)."""
+    queryset = (queryset.filter(origin=Response.Origin.REFERENCE)
+                .select_related("prompt__domain", "created_by").order_by("pk"))
+    through_s, through_r = Response.strategies.through, Response.resources.through
+    last = 0
+    while True:
+        chunk = list(queryset.filter(pk__gt=last)[:CHUNK])
+        if not chunk:
+            return
+        ids = [r.pk for r in chunk]
+        strategies, resources = defaultdict(list), defaultdict(list)
+        for rid, key in through_s.objects.filter(response_id__in=ids).values_list("response_id",
+                                                                                  "interventionstrategy__key"):
+            strategies[rid].append(key)
+        for rid, key in through_r.objects.filter(response_id__in=ids).values_list("response_id", "resource__key"):
+            resources[rid].append(key)
+        for response in chunk:
+            prompt = response.prompt
+            metadata = {k: v for k, v in sorted((prompt.metadata or {}).items()) if k != AUTHOR_KEY}
+            yield {
+                "prompt": prompt.text, "answer": response.text, "domain": prompt.domain.slug,
+                "risk_category": prompt.risk_category, "locale": prompt.locale, "should_refuse": prompt.should_refuse,
+                "source": prompt.source, "source_name": prompt.source_name, "source_ref": prompt.source_ref,
+                "split": prompt.split, "status": response.status, "strategies": sorted(strategies[response.pk]),
+                "resources": sorted(resources[response.pk]), "author": author_of(response), "metadata": metadata,
+            }
+        last = ids[-1]
+
+
+def _jsonl(records, out, *, system_prompt: str):
+    for record in records:
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        messages += [{"role": "user", "content": record.pop("prompt")},
+                     {"role": "assistant", "content": record.pop("answer")}]
+        line = json.dumps({"messages": messages, **record}, ensure_ascii=False, sort_keys=False)
+        out.write(line.encode("utf-8") + b"\n")
+
+
+def _psychosafe(records, out, *, domains):
+    rows = [{"prompt": r["prompt"], "answer": r["answer"], "risk cluster": domains[r["domain"]],
+             "risk category": r["risk_category"], "framework_name": r["source_name"], "author": r["author"]}
+            for r in records]
+    out.write(json.dumps(rows, ensure_ascii=False, indent=2).encode("utf-8") + b"\n")
+
+
+def _csv_cell(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        value = ";".join(value)
+    elif isinstance(value, dict):
+        value = json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
+    return neutralise_formula(str(value))
+
+
+def _csv(records, out):
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text)
+    writer.writerow(COLUMNS)
+    for record in records:
+        writer.writerow([_csv_cell(record[c]) for c in COLUMNS])
+    text.flush()
+    text.detach()
+
+
+def _parquet(records, out):
+    import pandas as pd
+
+    frame = pd.DataFrame(list(records), columns=COLUMNS)
+    frame["metadata"] = frame["metadata"].map(lambda m: json.dumps(m, ensure_ascii=False, sort_keys=True))
+    frame.to_parquet(out, index=False)
+
+
+def export_pairs(*, queryset, format: str, out, condition: ModelCondition | None = None) -> int:
+    """Write the reference pairs of `queryset` to the binary file `out`; returns the row count."""
+    if format not in FORMATS:
+        raise ValueError(f"Unknown export format {format!r}; use one of {', '.join(FORMATS)}.")
+    counted = []
+
+    def counting(records):
+        for record in records:
+            counted.append(1)
+            yield record
+
+    records = counting(_records(queryset))
+    if format == "jsonl":
+        system = condition.system_prompt.text if condition is not None else ""
+        _jsonl(records, out, system_prompt=system)
+    elif format == "psychosafe":
+        from annotation.models import RiskDomain
+
+        _psychosafe(records, out, domains=dict(RiskDomain.objects.values_list("slug", "data_label")))
+    elif format == "csv":
+        _csv(records, out)
+    else:
+        _parquet(records, out)
+    return len(counted)

@@ -1,0 +1,150 @@
+"""Forms for rating (built from the rubric's data), skipping, flagging, preferences and rounds."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from annotation import roles
+from annotation.models import (
+    Criterion,
+    Flag,
+    GenerationRun,
+    ModelCondition,
+    Prompt,
+    RaterPreference,
+    Round,
+    Rubric,
+    Skip,
+)
+from annotation.queues import PAIRWISE_PREFERENCES
+
+
+class LeaseForm(forms.Form):
+    lease = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+
+class RatingForm(LeaseForm):
+    """One field per rubric criterion; the template lays the options out with their anchors."""
+
+    def __init__(self, *args, rubric, domain_id=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.criteria = []
+        for criterion in rubric.criteria.all():
+            options = criterion.choices(domain_id=domain_id)
+            if criterion.kind == Criterion.Kind.TEXT:
+                field = forms.CharField(label=criterion.label, required=criterion.required, max_length=5000,
+                                        widget=forms.Textarea(attrs={"rows": 3}))
+            else:
+                field = forms.ChoiceField(label=criterion.label, required=criterion.required,
+                                          choices=[(o.value, o.label) for o in options], widget=forms.RadioSelect,
+                                          error_messages={"required": f"Answer “{criterion.label}”."})
+            self.fields[criterion.key] = field
+            self.criteria.append((criterion, options))
+
+    def answers(self) -> dict:
+        return {key: value for key, value in self.cleaned_data.items() if key != "lease"}
+
+    def criterion_rows(self):
+        """(criterion, options, bound field, chosen value) for the template."""
+        return [(criterion, options, self[criterion.key], self[criterion.key].value())
+                for criterion, options in self.criteria]
+
+
+PREFERENCE_CHOICES = [
+    ("left", "Left is better", "a"),
+    ("right", "Right is better", "b"),
+    ("tie", "About the same", "t"),
+    ("both_poor", "Both are poor", "p"),
+]
+assert tuple(value for value, _, _ in PREFERENCE_CHOICES) == PAIRWISE_PREFERENCES
+
+
+class PairwiseForm(LeaseForm):
+    preference = forms.ChoiceField(choices=[(v, label) for v, label, _ in PREFERENCE_CHOICES],
+                                   widget=forms.RadioSelect,
+                                   error_messages={"required": "Choose which response is better, a tie, or both poor."})
+    reason = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class SkipForm(LeaseForm):
+    reason = forms.ChoiceField(choices=Skip.Reason.choices, widget=forms.RadioSelect)
+    note = forms.CharField(required=False, max_length=2000)
+
+
+class FlagForm(LeaseForm):
+    kind = forms.ChoiceField(choices=Flag.Kind.choices, widget=forms.RadioSelect)
+    note = forms.CharField(required=False, max_length=2000)
+
+
+class RaterPreferenceForm(forms.ModelForm):
+    class Meta:
+        model = RaterPreference
+        fields = ["opted_out_domains", "break_after_minutes"]
+        labels = {"opted_out_domains": "Don't show me prompts about",
+                  "break_after_minutes": "Suggest a break after this many minutes of rating"}
+        widgets = {"opted_out_domains": forms.CheckboxSelectMultiple}
+
+    def clean_break_after_minutes(self):
+        minutes = self.cleaned_data["break_after_minutes"]
+        if not 5 <= minutes <= 240:
+            raise forms.ValidationError("Choose between 5 and 240 minutes.")
+        return minutes
+
+
+class RoundForm(forms.Form):
+    """The round builder: what to rate, how, and by whom."""
+
+    SOURCE_SPLIT = "split"
+    SOURCE_RUN = "run"
+
+    name = forms.CharField(max_length=150, help_text="For admins only; raters never see it.")
+    rater_title = forms.CharField(max_length=150, label="Title raters see",
+                                  help_text="Never name a model or condition here.")
+    instructions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                                   help_text="Shown to raters with the content warning before their first item.")
+    kind = forms.ChoiceField(choices=Round.Kind.choices, initial=Round.Kind.SINGLE, widget=forms.RadioSelect)
+    rubric = forms.ModelChoiceField(queryset=Rubric.objects.all(), required=False,
+                                    help_text="Each rating is pinned to this version.")
+    source = forms.ChoiceField(choices=[(SOURCE_SPLIT, "Model conditions × a prompt split"),
+                                        (SOURCE_RUN, "Every response of a generation run")],
+                               initial=SOURCE_SPLIT, widget=forms.RadioSelect)
+    conditions = forms.ModelMultipleChoiceField(queryset=ModelCondition.objects.all(), required=False,
+                                                widget=forms.CheckboxSelectMultiple)
+    prompt_split = forms.ChoiceField(choices=[c for c in Prompt.Split.choices if c[0] != Prompt.Split.UNASSIGNED],
+                                     initial=Prompt.Split.VALIDATION, required=False)
+    generation_run = forms.ModelChoiceField(queryset=GenerationRun.objects.all(), required=False)
+    k = forms.IntegerField(label="Ratings per response (k)", min_value=1, max_value=20, initial=3)
+    raters = forms.ModelMultipleChoiceField(queryset=get_user_model().objects.none(), required=False,
+                                            widget=forms.CheckboxSelectMultiple)
+    rater_group = forms.ModelChoiceField(queryset=Group.objects.all(), required=False,
+                                         help_text="Or a whole group: members added later may join too.")
+    include_gold = forms.BooleanField(required=False, initial=True, label="Mix in the rubric's gold items")
+    lease_minutes = forms.FloatField(label="Hold an item for a rater for (minutes)", min_value=0.05, initial=15)
+    deadline = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    open_now = forms.BooleanField(required=False, initial=False, label="Open the round now")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["raters"].queryset = get_user_model().objects.filter(groups__name=roles.RATER).order_by("username")
+        self.fields["rubric"].initial = Rubric.objects.filter(key="psychosafe").order_by("-version").first()
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if Round.objects.filter(name=name).exists():
+            raise forms.ValidationError("A round with this name exists.")
+        return name
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == Round.Kind.SINGLE and not data.get("rubric"):
+            self.add_error("rubric", "A round that scores responses needs a rubric.")
+        if data.get("source") == self.SOURCE_RUN and not data.get("generation_run"):
+            self.add_error("generation_run", "Choose the generation run.")
+        if data.get("source") == self.SOURCE_SPLIT and not data.get("conditions"):
+            self.add_error("conditions", "Choose at least one condition.")
+        if data.get("kind") == Round.Kind.PAIRWISE and data.get("source") == self.SOURCE_SPLIT \
+                and len(data.get("conditions") or []) < 2:
+            self.add_error("conditions", "Pairwise rounds compare two or more conditions.")
+        if not data.get("raters") and not data.get("rater_group"):
+            self.add_error("raters", "Choose raters, or a rater group.")
+        return data

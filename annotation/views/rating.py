@@ -1,0 +1,224 @@
+"""The rater's pages: content warning, the rating page, skip, flag, breaks and preferences.
+
+Blindness: every URL here names the round by its opaque public id only; the item a rater
+holds travels as the lease token in a POST body, never in a URL. Nothing rendered here
+comes from ModelCondition, Adapter, generation params or other raters' ratings.
+"""
+
+import time
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from annotation import queues, roles, rounds
+from annotation.forms_rating import (
+    PREFERENCE_CHOICES,
+    FlagForm,
+    PairwiseForm,
+    RaterPreferenceForm,
+    RatingForm,
+    SkipForm,
+)
+from annotation.models import Flag, RaterPreference, RiskDomain, Round, RoundRater, Skip
+
+# A gap this long between ratings counts as a rest: the break timer starts again.
+REST_SECONDS = 10 * 60
+STRETCH_KEY = "rating_stretch"
+
+
+def _round_for_rater(request, round_token):
+    """The round (by opaque id) and the rater's membership; 404 for anyone outside it."""
+    round = Round.objects.select_related("rubric").filter(public_id=round_token).exclude(
+        state=Round.State.DRAFT).first()
+    membership = round and rounds.join_round(round=round, rater=request.user)
+    if membership is None:
+        raise Http404("No such round.")
+    return round, membership
+
+
+def _break_due(request, preference) -> bool:
+    now = time.time()
+    stretch = request.session.get(STRETCH_KEY)
+    if stretch is None or now - stretch["last"] > REST_SECONDS:
+        stretch = request.session[STRETCH_KEY] = {"start": now, "last": now}
+    return now - stretch["start"] > preference.break_after_minutes * 60
+
+
+def _note_activity(request):
+    stretch = request.session.get(STRETCH_KEY) or {"start": time.time()}
+    stretch["last"] = time.time()
+    request.session[STRETCH_KEY] = stretch
+
+
+def _preference(user) -> RaterPreference:
+    return RaterPreference.objects.filter(user=user).first() or RaterPreference(user=user)
+
+
+@roles.role_required(roles.RATER)
+def work(request, round_token):
+    """The next item (or the held one), after the content warning and any break reminder."""
+    round, membership = _round_for_rater(request, round_token)
+    if round.state != Round.State.OPEN:
+        return render(request, "annotation/rating/closed.html", {"round": round})
+    if membership.warned_at is None:
+        return _warning(request, round)
+    preference = _preference(request.user)
+    if _break_due(request, preference):
+        return render(request, "annotation/rating/break.html", {"round": round, "preference": preference})
+    try:
+        slot = queues.claim_next(round=round, rater=request.user)
+    except queues.RoundNotOpen:
+        return render(request, "annotation/rating/closed.html", {"round": round})
+    if slot is None:
+        progress = queues.progress(round=round, rater=request.user)
+        return render(request, "annotation/rating/done.html", {"round": round, "progress": progress})
+    return _item_page(request, round, slot)
+
+
+def _warning(request, round):
+    domains = RiskDomain.objects.filter(pk__in=round.items.values("domain_id").distinct())
+    return render(request, "annotation/rating/warning.html", {"round": round, "domains": domains})
+
+
+def _item_page(request, round, slot, *, form=None, status=200):
+    item = slot.item
+    if form is None:
+        if round.is_pairwise:
+            form = PairwiseForm(initial={"lease": slot.lease_token})
+        else:
+            form = RatingForm(initial={"lease": slot.lease_token}, rubric=round.rubric, domain_id=item.domain_id)
+    shown = [item.response, item.response_b] if round.is_pairwise else [item.response]
+    if round.is_pairwise and slot.swapped:
+        shown.reverse()
+    flags = set(Flag.objects.filter(item=item, rater=request.user).values_list("kind", flat=True))
+    context = {
+        "round": round,
+        "slot": slot,
+        "item": item,
+        "prompt": item.response.prompt,
+        "shown": shown,
+        "form": form,
+        "preference_choices": PREFERENCE_CHOICES,
+        "skip_form": SkipForm(initial={"lease": slot.lease_token}),
+        "flag_form": FlagForm(initial={"lease": slot.lease_token}),
+        "flagged": [label for value, label in Flag.Kind.choices if value in flags],
+        "progress": queues.progress(round=round, rater=request.user),
+        "seconds_left": max(0, int((slot.lease_expires_at - timezone.now()).total_seconds())),
+    }
+    return render(request, "annotation/rating/item.html", context, status=status)
+
+
+@roles.role_required(roles.RATER)
+@require_POST
+def acknowledge_warning(request, round_token):
+    round, membership = _round_for_rater(request, round_token)
+    RoundRater.objects.filter(pk=membership.pk, warned_at__isnull=True).update(warned_at=timezone.now())
+    request.session[STRETCH_KEY] = {"start": time.time(), "last": time.time()}
+    return redirect("rating-work", round_token=round.public_id)
+
+
+@roles.role_required(roles.RATER)
+@require_POST
+def resume_after_break(request, round_token):
+    round, _ = _round_for_rater(request, round_token)
+    request.session[STRETCH_KEY] = {"start": time.time(), "last": time.time()}
+    return redirect("rating-work", round_token=round.public_id)
+
+
+def _lost(request, round, error):
+    messages.warning(request, f"{error} Here is your next item.")
+    return redirect("rating-work", round_token=round.public_id)
+
+
+@roles.role_required(roles.RATER)
+@require_POST
+def submit(request, round_token):
+    round, _ = _round_for_rater(request, round_token)
+    token = request.POST.get("lease", "")
+    try:
+        slot = queues.held_slot(round=round, rater=request.user, lease_token=token)
+    except queues.LeaseLost as error:
+        # Already rated (a double-click or a replay) answers like the first time.
+        if round.ratings.filter(idempotency_key=token, rater=request.user).exists():
+            return redirect("rating-work", round_token=round.public_id)
+        return _lost(request, round, error)
+    if round.is_pairwise:
+        form = PairwiseForm(request.POST)
+    else:
+        form = RatingForm(request.POST, rubric=round.rubric, domain_id=slot.item.domain_id)
+    if not form.is_valid():
+        return _item_page(request, round, slot, form=form, status=400)
+    try:
+        if round.is_pairwise:
+            queues.submit_rating(round=round, rater=request.user, lease_token=token,
+                                 answers={"preference": form.cleaned_data["preference"]},
+                                 reason=form.cleaned_data["reason"])
+        else:
+            queues.submit_rating(round=round, rater=request.user, lease_token=token, answers=form.answers())
+    except queues.LeaseLost as error:
+        return _lost(request, round, error)
+    except queues.RoundNotOpen:
+        return render(request, "annotation/rating/closed.html", {"round": round}, status=409)
+    except ValidationError as error:
+        form.add_error(None, error)
+        return _item_page(request, round, slot, form=form, status=400)
+    _note_activity(request)
+    messages.success(request, "Saved.")
+    return redirect("rating-work", round_token=round.public_id)
+
+
+@roles.role_required(roles.RATER)
+@require_POST
+def skip(request, round_token):
+    round, _ = _round_for_rater(request, round_token)
+    form = SkipForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a reason for skipping.")
+        return redirect("rating-work", round_token=round.public_id)
+    try:
+        queues.skip_item(round=round, rater=request.user, lease_token=form.cleaned_data["lease"],
+                         reason=form.cleaned_data["reason"], note=form.cleaned_data["note"])
+    except queues.LeaseLost:
+        pass  # already skipped or lapsed: either way, on to the next item
+    else:
+        messages.info(request, f"Skipped ({Skip.Reason(form.cleaned_data['reason']).label.lower()}).")
+    _note_activity(request)
+    return redirect("rating-work", round_token=round.public_id)
+
+
+@roles.role_required(roles.RATER)
+@require_POST
+def flag(request, round_token):
+    round, _ = _round_for_rater(request, round_token)
+    form = FlagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose what is wrong with the item.")
+        return redirect("rating-work", round_token=round.public_id)
+    try:
+        flagged = queues.flag_item(round=round, rater=request.user, lease_token=form.cleaned_data["lease"],
+                                   kind=form.cleaned_data["kind"], note=form.cleaned_data["note"])
+    except queues.LeaseLost as error:
+        return _lost(request, round, error)
+    messages.info(request, f"Flagged as {flagged.get_kind_display().lower()} for the admins. "
+                           "You can still rate it, or skip it.")
+    return redirect("rating-work", round_token=round.public_id)
+
+
+@roles.role_required(roles.RATER)
+def preferences(request):
+    preference = _preference(request.user)
+    next_url = request.GET.get("next") or request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = ""
+    form = RaterPreferenceForm(request.POST or None, instance=preference)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Your rating preferences are saved.")
+        return redirect(next_url or "home")
+    return render(request, "annotation/rating/preferences.html", {"form": form, "next": next_url})

@@ -1,0 +1,136 @@
+"""Admin pages for rating rounds: the list, the builder, the dashboard, state changes, exports."""
+
+import csv
+import json
+
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Count
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation import roles, rounds
+from annotation.forms_rating import RoundForm
+from annotation.models import Round
+
+
+def _get_round(round_id) -> Round:
+    return get_object_or_404(Round.objects.select_related("rubric", "rater_group"), pk=round_id)
+
+
+@roles.role_required(roles.ADMIN)
+def round_list(request):
+    all_rounds = Round.objects.select_related("rubric").annotate(n_items=Count("items", distinct=True)).order_by(
+        "-created_at")
+    return render(request, "annotation/rounds/list.html", {"rounds": all_rounds})
+
+
+@roles.role_required(roles.ADMIN)
+def round_new(request):
+    form = RoundForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            round = _build(form.cleaned_data, request.user)
+        except rounds.RoundError as error:
+            form.add_error(None, str(error))
+        else:
+            return redirect("round-dashboard", round_id=round.pk)
+    return render(request, "annotation/rounds/new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@transaction.atomic
+def _build(data, user) -> Round:
+    round = rounds.create_round(
+        name=data["name"], rater_title=data["rater_title"], instructions=data["instructions"], kind=data["kind"],
+        rubric=data["rubric"], k=data["k"],
+        lease_seconds=max(1, round_minutes(data["lease_minutes"])), deadline=data["deadline"],
+        raters=data["raters"], rater_group=data["rater_group"], created_by=user,
+    )
+    if data["source"] == RoundForm.SOURCE_RUN:
+        responses = rounds.model_responses(generation_run=data["generation_run"])
+    else:
+        responses = rounds.model_responses(conditions=data["conditions"], prompt_split=data["prompt_split"])
+    added = (rounds.add_pairs if round.is_pairwise else rounds.add_responses)(round=round, responses=responses)
+    if not added:
+        raise rounds.RoundError("No model responses match: generate responses for these conditions and prompts first.")
+    if data["include_gold"] and not round.is_pairwise:
+        rounds.add_gold_items(round=round, gold_items=rounds.gold_items_for(rubric=round.rubric))
+    if data["open_now"]:
+        rounds.open_round(round=round)
+    return round
+
+
+def round_minutes(minutes: float) -> int:
+    return int(round(minutes * 60))
+
+
+@roles.role_required(roles.ADMIN)
+def dashboard(request, round_id):
+    round = _get_round(round_id)
+    report = rounds.round_report(round=round)
+    peak = max([n for _, n in report.per_hour] or [1])
+    return render(request, "annotation/rounds/dashboard.html", {
+        "round": round, "report": report, "peak": peak,
+        "percent": int(100 * report.ratings_done / report.ratings_needed) if report.ratings_needed else 0,
+    })
+
+
+ACTIONS = {"open": rounds.open_round, "close": rounds.close_round, "reopen": rounds.reopen_round}
+
+
+@roles.role_required(roles.ADMIN)
+@require_POST
+def change_state(request, round_id):
+    round = _get_round(round_id)
+    action = ACTIONS.get(request.POST.get("action"))
+    if action is None:
+        messages.error(request, "Unknown action.")
+    else:
+        try:
+            action(round=round)
+        except rounds.RoundError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"The round is now {round.get_state_display().lower()}.")
+    return redirect("round-dashboard", round_id=round.pk)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@roles.role_required(roles.ADMIN)
+def export(request, round_id, fmt):
+    round = _get_round(round_id)
+    if fmt not in {"csv", "jsonl"}:
+        raise Http404("Export as .csv or .jsonl.")
+    rows = rounds.export_rows(round=round)
+    if fmt == "jsonl":
+        body = (json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        content_type = "application/x-ndjson; charset=utf-8"
+    else:
+        keys = [c.key for c in round.rubric.criteria.all()] if round.rubric and not round.is_pairwise else ["preference"]
+        body = _csv_lines(rows, keys, pairwise=round.is_pairwise)
+        content_type = "text/csv; charset=utf-8"
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="round-{round.pk}-ratings.{fmt}"'
+    return response
+
+
+def _csv_lines(rows, answer_keys, *, pairwise):
+    writer = csv.writer(_Echo())
+    header = None
+    for row in rows:
+        answers = row.pop("answers")
+        flat = {**row, **{f"answer_{key}": answers.get(key, "") for key in answer_keys}}
+        if header is None:
+            header = list(flat)
+            yield writer.writerow(header)
+        yield writer.writerow([flat.get(key, "") for key in header])
+    if header is None:
+        base = ["round", "rater", "item", "response", "condition", "response_b", "condition_b", "domain", "gold",
+                "rubric", "rubric_version", "display_position", "left", "comment", "shown_at", "submitted_at",
+                "seconds_on_item"] + (["winner"] if pairwise else [])
+        yield writer.writerow(base + [f"answer_{key}" for key in answer_keys])

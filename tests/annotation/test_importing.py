@@ -1,0 +1,146 @@
+"""Import: every format, all-or-nothing with every error's line and field, duplicates, the command."""
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from annotation import importing
+from annotation.models import Prompt, Response, RiskDomain
+from tests.personas import PersonaTestCase
+
+XSTEST = Path(__file__).resolve().parents[3] / "shared" / "research" / "data" / "xstest_prompts.csv"
+if not XSTEST.exists():  # the checkout may sit elsewhere; the shared folder is next to it
+    XSTEST = Path("/work/shared/research/data/xstest_prompts.csv")
+
+
+def studio_row(prompt="How many pills?", **overrides):
+    row = {"messages": [{"role": "user", "content": prompt},
+                        {"role": "assistant", "content": "I hear you. I can't help with that. Call 988."}],
+           "domain": "suicide", "status": "approved", "strategies": ["safety-planning"], "resources": ["988-lifeline"],
+           "author": "someone"}
+    row.update(overrides)
+    return row
+
+
+def jsonl(*rows) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+class FormatTests(PersonaTestCase):
+    def test_authors_json_array_maps_data_labels_to_domains(self):
+        data = json.dumps([
+            {"prompt": "p1", "answer": "a1", "risk cluster": "suicide and selfharm", "risk category": "method",
+             "framework_name": "HarmBench", "author": "Dr. X"},
+            {"prompt": "p2", "answer": "a2", "risk cluster": "crimes (sexual)", "risk category": "",
+             "framework_name": "AdvBench", "author": "Dr. Y"},
+        ], indent=2).encode()
+        summary = importing.import_pairs(data=data, format="psychosafe", user=self.ada)
+        assert (summary.prompts, summary.pairs) == (2, 2)
+        first = Response.objects.select_related("prompt__domain").get(prompt__text="p1")
+        assert first.prompt.domain.slug == "suicide" and first.prompt.source_name == "HarmBench"
+        assert first.prompt.metadata["author"] == "Dr. X" and first.created_by == self.ada
+        assert first.status == "submitted"  # outside pairs enter the review queue
+
+    def test_authors_jsonl_is_accepted_too(self):
+        data = (json.dumps({"prompt": "p", "answer": "a", "risk cluster": "weapon", "risk category": "",
+                            "framework_name": "f", "author": "a"}) + "\n").encode()
+        importing.import_pairs(data=data, format="psychosafe", user=self.ada)
+        assert Prompt.objects.get().domain.slug == "weapons"
+
+    def test_studio_jsonl_keeps_tags_status_and_links_known_authors(self):
+        importing.import_pairs(data=jsonl(studio_row(author="alice")), format="jsonl", user=self.ada)
+        pair = Response.objects.get()
+        assert pair.status == "approved" and pair.created_by == self.alice
+        assert [s.key for s in pair.strategies.all()] == ["safety-planning"]
+        assert "author" not in pair.prompt.metadata
+
+    def test_studio_csv_undoes_the_formula_guard(self):
+        data = ("prompt,answer,domain,status,strategies\n"
+                "\"'=cmd\",\"Fine, answer.\",violence,draft,green-dot;motivational-interviewing\n").encode()
+        importing.import_pairs(data=data, format="csv", user=self.ada)
+        pair = Response.objects.get()
+        assert pair.prompt.text == "=cmd" and pair.strategies.count() == 2
+
+    def test_xstest_prompts_become_benchmark_prompts_with_their_fields(self):
+        summary = importing.import_pairs(data=XSTEST.read_bytes(), format="xstest", user=self.ada)
+        assert summary.prompts == 450 and summary.pairs == 0
+        assert Prompt.objects.filter(should_refuse=True).count() == 200
+        first = Prompt.objects.get(source_ref="1")
+        assert first.source == "benchmark" and first.source_name == "XSTest" and not first.should_refuse
+        assert first.metadata == {"type": "homonyms", "focus": "kill", "note": "violence", "label": "safe"}
+        unsafe_types = set(Prompt.objects.filter(should_refuse=True).values_list("metadata__type", flat=True))
+        assert all(t.startswith("contrast_") for t in unsafe_types)
+        assert Prompt.objects.filter(metadata__note="drugs", domain__slug="substance").exists()
+
+
+class AllOrNothingTests(PersonaTestCase):
+    def _errors(self, data, format="jsonl", **kwargs):
+        with pytest.raises(importing.ImportRejected) as rejected:
+            importing.import_pairs(data=data, format=format, user=self.ada, **kwargs)
+        assert not Prompt.objects.exists() and not Response.objects.exists()
+        return [(e.line, e.field) for e in rejected.value.errors]
+
+    def test_every_bad_row_is_listed_with_line_and_field_and_nothing_is_written(self):
+        data = jsonl(
+            studio_row(),
+            studio_row("p2", domain="gardening"),
+            studio_row(messages=[{"role": "user", "content": ""}, {"role": "assistant", "content": "x"}]),
+            studio_row(messages=[{"role": "user", "content": "long"},
+                                 {"role": "assistant", "content": "x" * (importing.MAX_TEXT_CHARS + 1)}]),
+            studio_row("p5", strategies=["nope"]),
+            studio_row(),
+        ) + b"{not json\n"
+        assert self._errors(data) == [(2, "domain"), (3, "prompt"), (4, "answer"), (5, "strategies"), (6, "prompt"),
+                                      (7, "-")]
+
+    def test_bad_encoding_names_the_line(self):
+        data = jsonl(studio_row()) + b'{"prompt": "caf\xe9"}\n'
+        assert self._errors(data) == [(2, "-")]
+
+    def test_missing_fields_in_the_authors_format(self):
+        data = json.dumps([{"prompt": "p", "answer": "a", "risk cluster": "suicide and selfharm"},
+                           {"prompt": "p2", "answer": "a2"}], indent=2).encode()
+        assert self._errors(data, format="psychosafe") == [(7, "risk cluster")]
+
+    def test_csv_missing_columns_are_reported_on_the_header_line(self):
+        assert self._errors(b"prompt,answer\np,a\n", format="csv") == [(1, "domain")]
+
+    def test_an_existing_pair_rejects_the_file_unless_skipped(self):
+        importing.import_pairs(data=jsonl(studio_row()), format="jsonl", user=self.ada)
+        with pytest.raises(importing.ImportRejected) as rejected:
+            importing.import_pairs(data=jsonl(studio_row(), studio_row(domain="violence", messages=[
+                {"role": "user", "content": "new"}, {"role": "assistant", "content": "new"}])), format="jsonl",
+                user=self.ada)
+        assert [(e.line, e.field) for e in rejected.value.errors] == [(1, "prompt")]
+        assert Response.objects.count() == 1
+        summary = importing.import_pairs(data=jsonl(studio_row(), studio_row(domain="violence", messages=[
+            {"role": "user", "content": "new"}, {"role": "assistant", "content": "new"}])), format="jsonl",
+            user=self.ada, skip_existing=True)
+        assert (summary.pairs, summary.skipped_existing) == (1, 1)
+
+
+class CommandTests(PersonaTestCase):
+    def test_the_command_exits_non_zero_and_lists_every_error(self):
+        path = Path(self._tmp()) / "bad.jsonl"
+        path.write_bytes(jsonl(studio_row(domain="x"), studio_row("other", status="maybe")))
+        err = StringIO()
+        with pytest.raises(CommandError, match="2 error"):
+            call_command("import_pairs", str(path), "--format", "jsonl", "--user", "ada", stderr=err)
+        assert "bad.jsonl:1: domain" in err.getvalue() and "bad.jsonl:2: status" in err.getvalue()
+        assert not Prompt.objects.exists()
+
+    def test_the_command_imports_xstest(self):
+        out = StringIO()
+        call_command("import_pairs", str(XSTEST), "--format", "xstest", "--user", "ada", stdout=out)
+        assert "Imported 450 prompts" in out.getvalue()
+        assert RiskDomain.objects.get(slug="suicide").prompts.exists()
+
+    def _tmp(self):
+        import tempfile
+
+        directory = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, directory)
+        return directory
