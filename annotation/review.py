@@ -196,7 +196,12 @@ class HistoryEntry:
     comment: str = ""
 
 
-_TRACKED = {"text": "Answer", "status": "Status"}
+_STATUS_EVENTS = {
+    (Status.DRAFT, Status.SUBMITTED): "Submitted for review",
+    (Status.CHANGES_REQUESTED, Status.SUBMITTED): "Resubmitted for review",
+    (Status.SUBMITTED, Status.DRAFT): "Withdrew it to edit",
+    (Status.APPROVED, Status.DRAFT): "Edited after approval: back to draft for a new review",
+}
 _PROMPT_TRACKED = {"text": "Prompt", "domain": "Domain", "risk_category": "Risk category", "locale": "Locale",
                    "should_refuse": "Should refuse", "split": "Split"}
 
@@ -216,16 +221,14 @@ def pair_history(response: Response) -> list[HistoryEntry]:
             continue
         if previous.status == Status.SUBMITTED and record.status in (Status.APPROVED, Status.CHANGES_REQUESTED):
             continue  # a reviewer's decision: listed below from the Review row, with its comment and diff
-        delta = record.diff_against(previous, included_fields=list(_TRACKED))
-        changes = [(_TRACKED[c.field], str(c.old), str(c.new)) for c in delta.changes if c.field != "text"]
-        text_changed = any(c.field == "text" for c in delta.changes)
-        if not changes and not text_changed:
-            continue
-        entries.append(HistoryEntry(
-            record.history_date, _user_label(record),
-            "Edited the answer" if text_changed else "Changed the status", changes,
-            diff=text_diff(previous.text, record.text) if text_changed else None,
-        ))
+        text_changed = previous.text != record.text
+        if text_changed:
+            entries.append(HistoryEntry(record.history_date, _user_label(record), "Edited the answer", [],
+                                        diff=text_diff(previous.text, record.text)))
+        if previous.status != record.status:
+            what = _STATUS_EVENTS.get((previous.status, record.status),
+                                      f"Status: {Status(record.status).label}" if record.status else "Status cleared")
+            entries.append(HistoryEntry(record.history_date, _user_label(record), what, []))
     prompt_records = list(response.prompt.history.select_related("history_user").order_by("history_date",
                                                                                           "history_id"))
     for previous, record in zip(prompt_records, prompt_records[1:], strict=False):

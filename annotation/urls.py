@@ -40,3 +40,13 @@ urlpatterns += [
     path("rounds/<int:round_id>/state/", round_views.change_state, name="round-state"),
     path("rounds/<int:round_id>/export.<str:fmt>", round_views.export, name="round-export"),
 ]
+
+from annotation.views import runs as run_views  # noqa: E402
+
+urlpatterns += [
+    path("runs/", run_views.run_list, name="run-list"),
+    path("runs/status.json", run_views.run_status, name="run-status"),
+    path("runs/training/new/", run_views.training_new, name="training-new"),
+    path("runs/generation/new/", run_views.generation_new, name="generation-new"),
+    path("runs/<str:kind>/<int:pk>/cancel/", run_views.run_cancel, name="run-cancel"),
+]

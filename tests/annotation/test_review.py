@@ -99,7 +99,7 @@ class WorkflowTests(PersonaTestCase):
         review.approve(response=pair, reviewer=self.rita, comment="Lovely.")
         whats = [e.what for e in review.pair_history(pair)]
         assert whats[0] == "Approved"
-        assert {"Created the answer", "Edited the answer", "Changed the status"} <= set(whats)
+        assert {"Created the answer", "Edited the answer", "Submitted for review"} <= set(whats)
 
     def test_queue_is_oldest_first_excludes_own_pairs_and_filters_by_domain(self):
         first, second = new_pair(self.alice), new_pair(self.bob)

@@ -1,0 +1,85 @@
+"""Forms admins use to start training and generation runs."""
+
+from django import forms
+from django.conf import settings
+from django.db.models import Max
+
+from annotation.models import GenerationRun, ModelCondition, Prompt, SystemPrompt, TrainingRun
+from modeling.training import LoraTrainConfig
+
+# The config fields offered in the form; the rest keep the documented defaults.
+TRAIN_FIELDS = ("rank", "alpha", "dropout", "learning_rate", "warmup_steps", "batch_size", "epochs", "max_length",
+                "max_steps", "seed")
+
+
+def latest_system_prompts():
+    latest = SystemPrompt.objects.values("key").annotate(v=Max("version"))
+    ids = [SystemPrompt.objects.get(key=row["key"], version=row["v"]).pk for row in latest]
+    return SystemPrompt.objects.filter(pk__in=ids).order_by("key")
+
+
+class TrainingRunForm(forms.Form):
+    name = forms.CharField(max_length=150, help_text="Also names the adapter and its model condition.")
+    system_prompt = forms.ModelChoiceField(queryset=SystemPrompt.objects.none(),
+                                           help_text="Trained conversations carry this system prompt.")
+    base_model = forms.CharField(max_length=500, help_text="A local folder or a name the GPU workers can load.")
+    rank = forms.IntegerField(min_value=1, max_value=256)
+    alpha = forms.IntegerField(min_value=1)
+    dropout = forms.FloatField(min_value=0, max_value=0.9)
+    learning_rate = forms.FloatField(min_value=1e-7, max_value=1e-1)
+    warmup_steps = forms.IntegerField(min_value=0)
+    batch_size = forms.IntegerField(min_value=1, max_value=512)
+    epochs = forms.IntegerField(min_value=1, max_value=100)
+    max_length = forms.IntegerField(min_value=16, max_value=131072)
+    max_steps = forms.IntegerField(min_value=1, required=False, help_text="Stop early (smoke runs); blank = all epochs.")
+    seed = forms.IntegerField(min_value=0)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        defaults = LoraTrainConfig()
+        for name in TRAIN_FIELDS:
+            self.fields[name].initial = getattr(defaults, name)
+        self.fields["system_prompt"].queryset = latest_system_prompts()
+        self.fields["system_prompt"].initial = self.fields["system_prompt"].queryset.filter(key="psychosafe").first()
+        self.fields["base_model"].initial = settings.BASE_MODEL
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if TrainingRun.objects.filter(name=name).exists():
+            raise forms.ValidationError("A training run with this name exists; choose another.")
+        return name
+
+    def config_overrides(self) -> dict:
+        """Only the values that differ from the documented defaults are stored."""
+        defaults = LoraTrainConfig()
+        return {name: self.cleaned_data[name] for name in TRAIN_FIELDS if self.cleaned_data[name] != getattr(defaults, name)}
+
+
+class GenerationRunForm(forms.Form):
+    name = forms.CharField(max_length=150)
+    conditions = forms.ModelMultipleChoiceField(queryset=ModelCondition.objects.none(),
+                                                widget=forms.CheckboxSelectMultiple)
+    prompt_split = forms.ChoiceField(choices=Prompt.Split.choices, initial=Prompt.Split.VALIDATION)
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=8192, initial=512)
+    temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0, help_text="0 = greedy decoding.")
+    seed = forms.IntegerField(min_value=0, initial=0)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["conditions"].queryset = ModelCondition.objects.select_related("system_prompt", "adapter")
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if GenerationRun.objects.filter(name=name).exists():
+            raise forms.ValidationError("A generation run with this name exists; choose another.")
+        return name
+
+    def clean(self):
+        cleaned = super().clean()
+        split = cleaned.get("prompt_split")
+        if split and not Prompt.objects.filter(split=split).exists():
+            raise forms.ValidationError(f"The {split} split has no prompts yet: build the splits first.")
+        return cleaned
+
+    def sampling(self) -> dict:
+        return {key: self.cleaned_data[key] for key in ("max_new_tokens", "temperature", "seed")}

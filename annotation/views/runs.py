@@ -1,0 +1,82 @@
+"""Admin pages for training and generation runs: start, follow progress, cancel."""
+
+from django.contrib import messages
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation import roles, runs
+from annotation.forms_runs import GenerationRunForm, TrainingRunForm
+from annotation.models import GenerationRun, TrainingRun
+
+RUN_MODELS = {"training": TrainingRun, "generation": GenerationRun}
+
+
+def _get_run(kind: str, pk: int):
+    model = RUN_MODELS.get(kind)
+    if model is None:
+        from django.http import Http404
+
+        raise Http404("No such kind of run.")
+    return get_object_or_404(model, pk=pk)
+
+
+@roles.role_required(roles.ADMIN)
+def run_list(request):
+    return render(request, "annotation/runs/list.html", {
+        "training_runs": TrainingRun.objects.select_related("adapter", "system_prompt").order_by("-created_at")[:50],
+        "generation_runs": GenerationRun.objects.prefetch_related("conditions").order_by("-created_at")[:50],
+    })
+
+
+@roles.role_required(roles.ADMIN)
+def run_status(request):
+    """Progress of unfinished and recent runs, polled by the list page."""
+    rows = []
+    for kind, model in RUN_MODELS.items():
+        for run in model.objects.order_by("-created_at")[:50]:
+            rows.append({"id": f"{kind}-{run.pk}", "state": run.state, "state_label": run.get_state_display(),
+                         "percent": run.percent, "done": run.progress_done, "total": run.progress_total,
+                         "eta_seconds": run.progress_detail.get("eta_seconds"),
+                         "loss": run.progress_detail.get("loss")})
+    return JsonResponse({"runs": rows})
+
+
+@roles.role_required(roles.ADMIN)
+def training_new(request):
+    form = TrainingRunForm(request.POST or None)
+    train_pairs = runs.approved_train_pairs().count()
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = runs.start_training_run(
+                name=form.cleaned_data["name"], system_prompt=form.cleaned_data["system_prompt"],
+                created_by=request.user, config=form.config_overrides(), base_model=form.cleaned_data["base_model"],
+            )
+        except runs.NoTrainingData as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"Training run “{run.name}” is queued on {train_pairs} approved pairs.")
+            return redirect("run-list")
+    return render(request, "annotation/runs/training_new.html", {"form": form, "train_pairs": train_pairs})
+
+
+@roles.role_required(roles.ADMIN)
+def generation_new(request):
+    form = GenerationRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        run = runs.start_generation_run(
+            name=form.cleaned_data["name"], conditions=list(form.cleaned_data["conditions"]), created_by=request.user,
+            prompt_split=form.cleaned_data["prompt_split"], sampling=form.sampling(),
+        )
+        messages.success(request, f"Generation run “{run.name}” is queued.")
+        return redirect("run-list")
+    return render(request, "annotation/runs/generation_new.html", {"form": form})
+
+
+@roles.role_required(roles.ADMIN)
+@require_POST
+def run_cancel(request, kind: str, pk: int):
+    run = _get_run(kind, pk)
+    runs.request_cancel(run)
+    messages.info(request, f"Asked “{run.name}” to stop; a running job stops at its next progress report.")
+    return redirect("run-list")

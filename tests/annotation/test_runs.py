@@ -1,0 +1,115 @@
+"""Runs: claiming is exclusive, stale runs are reclaimable, admins start and cancel runs from pages."""
+
+from datetime import timedelta
+
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from annotation import runs
+from annotation.models import GenerationRun, ModelCondition, Prompt, Response, RiskDomain, SystemPrompt, TrainingRun
+from tests.personas import PersonaTestCase
+
+
+class RunFixtures(PersonaTestCase):
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.domain = RiskDomain.objects.get(slug="violence")
+        cls.psychosafe = SystemPrompt.objects.get(key="psychosafe", version=1)
+
+    def add_pair(self, *, split="train", status="approved", text="answer"):
+        prompt = Prompt.objects.create(text=f"prompt {text}", domain=self.domain, split=split, created_by=self.alice)
+        return Response.objects.create(prompt=prompt, text=text, origin="reference", status=status,
+                                       created_by=self.alice)
+
+
+class ClaimTests(RunFixtures):
+    def test_only_one_worker_claims_a_queued_run(self):
+        run = TrainingRun.objects.create(name="r", base_model="b", system_prompt=self.psychosafe)
+        assert runs.claim_run(TrainingRun, run.pk, worker="a@host").worker == "a@host"
+        assert runs.claim_run(TrainingRun, run.pk, worker="b@host") is None
+
+    @override_settings(RUN_STALE_AFTER_SECONDS=60)
+    def test_a_run_whose_worker_stopped_reporting_is_reclaimed(self):
+        run = TrainingRun.objects.create(name="r", base_model="b", system_prompt=self.psychosafe, state="running",
+                                         heartbeat_at=timezone.now() - timedelta(minutes=5), attempts=1)
+        claimed = runs.claim_run(TrainingRun, run.pk, worker="b@host")
+        assert claimed.attempts == 2 and claimed.worker == "b@host"
+        assert list(runs.stale_runs()) == []
+
+    def test_finished_and_cancel_requested_runs_are_never_claimed(self):
+        done = TrainingRun.objects.create(name="d", base_model="b", system_prompt=self.psychosafe, state="failed")
+        assert runs.claim_run(TrainingRun, done.pk, worker="a") is None
+        queued = TrainingRun.objects.create(name="q", base_model="b", system_prompt=self.psychosafe)
+        runs.request_cancel(queued)
+        queued.refresh_from_db()
+        assert queued.state == "cancelled"
+        assert runs.claim_run(TrainingRun, queued.pk, worker="a") is None
+
+    def test_only_approved_train_pairs_are_snapshotted(self):
+        keep = self.add_pair(text="keep")
+        self.add_pair(status="submitted", text="draft")
+        self.add_pair(split="validation", text="val")
+        run = runs.start_training_run(name="t", system_prompt=self.psychosafe, created_by=self.ada)
+        assert run.data_snapshot == [keep.pk]
+        assert len(run.data_hash) == 64
+        conversations = runs.training_conversations(run)
+        assert conversations == [[{"role": "system", "content": self.psychosafe.text},
+                                  {"role": "user", "content": "prompt keep"},
+                                  {"role": "assistant", "content": "keep"}]]
+
+    def test_training_without_approved_train_pairs_is_refused(self):
+        self.add_pair(status="draft")
+        with self.assertRaises(runs.NoTrainingData):
+            runs.start_training_run(name="t", system_prompt=self.psychosafe, created_by=self.ada)
+
+
+class RunPageTests(RunFixtures):
+    def test_training_page_explains_what_to_do_when_there_is_nothing_to_train_on(self):
+        self.client.force_login(self.ada)
+        page = self.client.get(reverse("training-new"))
+        assert b"Nothing to train on yet" in page.content
+
+    def test_admin_starts_a_training_run_storing_only_changed_settings(self):
+        self.add_pair()
+        self.client.force_login(self.ada)
+        form = self.client.get(reverse("training-new")).context["form"]
+        data = {name: field.initial for name, field in form.fields.items() if field.initial is not None}
+        data.update(name="first run", system_prompt=self.psychosafe.pk, epochs=2, max_steps="")
+        response = self.client.post(reverse("training-new"), data)
+        assert response.status_code == 302, response.context["form"].errors
+        run = TrainingRun.objects.get(name="first run")
+        assert run.config == {"epochs": 2}
+        assert run.state == "queued"
+
+    def test_generation_needs_prompts_in_the_split(self):
+        condition = ModelCondition.objects.create(name="c", base_model="b", system_prompt=self.psychosafe)
+        self.client.force_login(self.ada)
+        data = {"name": "g", "conditions": [condition.pk], "prompt_split": "test", "max_new_tokens": 64,
+                "temperature": 0, "seed": 0}
+        page = self.client.post(reverse("generation-new"), data)
+        assert b"has no prompts yet" in page.content
+        self.add_pair(split="test")
+        assert self.client.post(reverse("generation-new"), data).status_code == 302
+        run = GenerationRun.objects.get(name="g")
+        assert run.sampling == {"max_new_tokens": 64, "temperature": 0.0, "seed": 0}
+        assert list(run.conditions.all()) == [condition]
+
+    def test_status_feed_and_cancel(self):
+        run = TrainingRun.objects.create(name="r", base_model="b", system_prompt=self.psychosafe, state="running",
+                                         progress_done=5, progress_total=20)
+        self.client.force_login(self.ada)
+        feed = self.client.get(reverse("run-status")).json()["runs"]
+        assert {"id": f"training-{run.pk}", "percent": 25}.items() <= feed[0].items()
+        self.client.post(reverse("run-cancel", args=["training", run.pk]))
+        run.refresh_from_db()
+        assert run.cancel_requested and run.state == "running"  # stops at its next progress report
+
+    def test_run_list_escapes_error_text(self):
+        TrainingRun.objects.create(name="r", base_model="b", system_prompt=self.psychosafe, state="failed",
+                                   error="<script>alert(1)</script>")
+        self.client.force_login(self.ada)
+        page = self.client.get(reverse("run-list"))
+        assert b"<script>alert(1)</script>" not in page.content
+        assert b"&lt;script&gt;" in page.content
