@@ -47,7 +47,12 @@ def _setup_django(test_name):
     django.setup()
     from django.db import connections
 
-    connections.databases["default"]["TEST"] = {**connections.databases["default"].get("TEST", {}), "NAME": test_name}
+    from django.conf import settings
+
+    database = connections.databases["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        test_name = str(settings.VAR_DIR / f"{test_name}.sqlite3")
+    database["TEST"] = {**database.get("TEST", {}), "NAME": test_name}
 
 
 def _build(responses, raters, k):
@@ -60,17 +65,27 @@ def _build(responses, raters, k):
     domains = list(RiskDomain.objects.all())
     system_prompt = SystemPrompt.objects.order_by("pk").first()
     n_conditions = 5
-    conditions = [ModelCondition.objects.create(name=f"bench-{i}", base_model="bench", system_prompt=system_prompt)
-                  for i in range(n_conditions)]
+    conditions = [
+        ModelCondition.objects.create(name=f"bench-{i}", base_model="bench", system_prompt=system_prompt)
+        for i in range(n_conditions)
+    ]
     prompts = Prompt.objects.bulk_create(
-        [Prompt(text=f"bench prompt {i}", domain=domains[i % len(domains)], split="validation")
-         for i in range(responses // n_conditions)], batch_size=5000)
+        [
+            Prompt(text=f"bench prompt {i}", domain=domains[i % len(domains)], split="validation")
+            for i in range(responses // n_conditions)
+        ],
+        batch_size=5000,
+    )
     Response.objects.bulk_create(
-        [Response(prompt=p, condition=c, origin="model", text=f"response {p.pk}/{c.pk}")
-         for p in prompts for c in conditions], batch_size=5000)
+        [
+            Response(prompt=p, condition=c, origin="model", text=f"response {p.pk}/{c.pk}")
+            for p in prompts
+            for c in conditions
+        ],
+        batch_size=5000,
+    )
     users = get_user_model().objects.bulk_create([get_user_model()(username=f"rater{i}") for i in range(raters)])
-    round = rounds.create_round(name="bench", rater_title="Bench", rubric=rubrics.default_rubric(), k=k,
-                                raters=users)
+    round = rounds.create_round(name="bench", rater_title="Bench", rubric=rubrics.default_rubric(), k=k, raters=users)
     rounds.add_responses(round=round, responses=rounds.model_responses(conditions=conditions))
     rounds.open_round(round=round)
     return round, users
@@ -138,10 +153,12 @@ def _phase(name, round, users, iterations, processes):
     submits = [x for r in results for x in r[1]]
     baseline = [x for r in results for x in r[2]]
     base = _percentile(baseline, 0.5)
-    print(f"  {name:<10} next-item p50 {_percentile(claims, .5):6.1f} ms  p95 {_percentile(claims, .95):6.1f} ms"
-          f"   submit p50 {_percentile(submits, .5):6.1f} ms  p95 {_percentile(submits, .95):6.1f} ms"
-          f"   pk-read baseline p50 {base:5.2f} ms (next-item p50 = {_percentile(claims, .5) / base:4.1f}x)"
-          f"   {len(submits)} ratings in {wall:.1f} s = {len(submits) / wall:.0f}/s")
+    print(
+        f"  {name:<10} next-item p50 {_percentile(claims, 0.5):6.1f} ms  p95 {_percentile(claims, 0.95):6.1f} ms"
+        f"   submit p50 {_percentile(submits, 0.5):6.1f} ms  p95 {_percentile(submits, 0.95):6.1f} ms"
+        f"   pk-read baseline p50 {base:5.2f} ms (next-item p50 = {_percentile(claims, 0.5) / base:4.1f}x)"
+        f"   {len(submits)} ratings in {wall:.1f} s = {len(submits) / wall:.0f}/s"
+    )
 
 
 def run_backend(backend, responses, raters, iterations, k):
@@ -157,8 +174,10 @@ def run_backend(backend, responses, raters, iterations, k):
         started = time.perf_counter()
         round, users = _build(responses, raters, k)
         items = round.items.count()
-        print(f"{backend}: {items} responses x k={k} ({round.slots.count()} slots), {raters} raters, "
-              f"{os.cpu_count()} CPU cores; built in {time.perf_counter() - started:.0f} s")
+        print(
+            f"{backend}: {items} responses x k={k} ({round.slots.count()} slots), {raters} raters, "
+            f"{os.cpu_count()} CPU cores; built in {time.perf_counter() - started:.0f} s"
+        )
         _phase("fresh", round, users, iterations, raters)
         _fill_first_level(round, users)
         _phase("mid-round", round, users, iterations, raters)
@@ -183,8 +202,20 @@ def main():
     args = parser.parse_args()
     if args.backend == "both":
         for backend in ("sqlite", "postgres"):
-            command = [sys.executable, __file__, "--backend", backend, "--responses", str(args.responses),
-                       "--raters", str(args.raters), "--iterations", str(args.iterations), "--k", str(args.k)]
+            command = [
+                sys.executable,
+                __file__,
+                "--backend",
+                backend,
+                "--responses",
+                str(args.responses),
+                "--raters",
+                str(args.raters),
+                "--iterations",
+                str(args.iterations),
+                "--k",
+                str(args.k),
+            ]
             subprocess.run(command, check=True)
         return
     if args.backend == "postgres":

@@ -126,9 +126,13 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=48)
     parser.add_argument("--max-length", type=int, default=4096)
     parser.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is steadier on a busy box)")
     args = parser.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from transformers import AutoTokenizer
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,9 +24,9 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from modeling.datasets import (
     collate,
@@ -150,8 +150,11 @@ def train_lora(
     should_cancel: Callable[[], bool] | None = None,
     resume: bool = False,
 ) -> TrainResult:
-    """Train a LoRA adapter on chat conversations (or a TRL chat JSONL) and save it to out_dir."""
-    import torch
+    """Train a LoRA adapter on chat conversations (or a TRL chat JSONL) and save it to out_dir.
+
+    With resume=True a finished adapter at out_dir is verified and returned as it is, and an
+    unfinished run continues from its last epoch checkpoint.
+    """
     from transformers import AutoTokenizer, set_seed
 
     out_dir, work_dir = Path(out_dir), _work_dir(Path(out_dir))
@@ -165,73 +168,26 @@ def train_lora(
     device, dtype = _resolve_device(config.device), _resolve_dtype(config.dtype, config.device)
 
     # Data
-    if conversations is None:
-        if jsonl is None:
-            raise ValueError("give conversations or jsonl")
-        conversations = read_chat_jsonl(jsonl)
+    conversations = conversations if conversations is not None else _read_jsonl(jsonl)
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     data = tokenize_conversations(conversations, tokenizer, max_length=config.max_length)
     if not len(data):
         raise ValueError("no training example has a response token within max_length")
     data_hash = snapshot_hash(conversations)
-    steps_per_epoch = math.ceil(len(data) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
 
     # Model
     model = _lora_model(base_model, config=config, device=device, dtype=dtype)
 
     # Optimiser
-    optimizer, scheduler = _optimiser(model, config=config, total_steps=total_steps)
-    step = 0
+    loop = _Loop(steps_per_epoch=math.ceil(len(data) / config.batch_size), config=config)
+    optimizer, scheduler = _optimiser(model, config=config, total_steps=loop.total_steps)
     if resume:
-        step = _restore_checkpoint(
+        loop.step = loop.resumed_from_step = _restore_checkpoint(
             work_dir, model=model, optimizer=optimizer, scheduler=scheduler, config=config, data_hash=data_hash
         )
-    resumed_from_step = step
 
     # Loop
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    model.train()
-    losses, tokens, started = [], 0, time.perf_counter()
-    pending: list = []
-    shares = []
-    for epoch in range(step // steps_per_epoch, config.epochs):
-        batches = _epoch_batches(data, config=config, epoch=epoch)
-        shares.append(padding_share(batches, data.lengths))
-        for batch_indices in batches[step - epoch * steps_per_epoch :]:
-            if step >= total_steps:
-                break
-            if should_cancel is not None and should_cancel():
-                raise TrainingCancelled(step)
-            batch = collate([data.examples[i] for i in batch_indices], pad_token_id=pad_id)
-            batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            tokens += int(sum(len(data.examples[i]) for i in batch_indices))
-            pending.append(loss.detach())
-            if progress is not None and (step % config.log_every == 0 or step == total_steps):
-                losses += _drain(pending)
-                elapsed = time.perf_counter() - started
-                rate = (step - resumed_from_step) / elapsed
-                progress(
-                    TrainProgress(
-                        step=step,
-                        total_steps=total_steps,
-                        epoch=epoch,
-                        loss=losses[-1],
-                        tokens_per_second=tokens / elapsed,
-                        eta_seconds=(total_steps - step) / rate,
-                    )
-                )
-        if step >= total_steps:
-            break
+    def checkpoint(step):
         _save_checkpoint(
             work_dir,
             model=model,
@@ -241,8 +197,19 @@ def train_lora(
             config=config,
             data_hash=data_hash,
         )
-    losses += _drain(pending)
-    seconds = time.perf_counter() - started
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    loop.run(
+        model,
+        optimizer,
+        scheduler,
+        data,
+        device=device,
+        pad_id=pad_id,
+        progress=progress,
+        should_cancel=should_cancel,
+        checkpoint=checkpoint,
+    )
 
     # Save
     manifest = {
@@ -252,18 +219,10 @@ def train_lora(
             "examples": len(data),
             "truncated": data.truncated,
             "dropped": data.dropped,
-            "padding_share": sum(shares) / len(shares) if shares else 0.0,
+            "padding_share": loop.padding_share,
         },
         "config": config.as_dict(),
-        "metrics": {
-            "steps": step,
-            "resumed_from_step": resumed_from_step,
-            "first_loss": losses[0] if losses else None,
-            "final_loss": losses[-1] if losses else None,
-            "tokens": tokens,
-            "seconds": seconds,
-            "tokens_per_second": tokens / seconds if seconds else 0.0,
-        },
+        "metrics": loop.metrics(),
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
         "library_versions": _library_versions(),
@@ -271,10 +230,98 @@ def train_lora(
     }
     _save_adapter(model, out_dir=out_dir, manifest=manifest)
     shutil.rmtree(work_dir, ignore_errors=True)
-    model.eval()
     return TrainResult(
-        adapter_dir=out_dir, manifest=manifest, losses=losses, resumed_from_step=resumed_from_step, model=model
+        adapter_dir=out_dir,
+        manifest=manifest,
+        losses=loop.losses,
+        resumed_from_step=loop.resumed_from_step,
+        model=model.eval(),
     )
+
+
+def _read_jsonl(jsonl) -> list[list[dict]]:
+    if jsonl is None:
+        raise ValueError("give conversations or jsonl")
+    return read_chat_jsonl(jsonl)
+
+
+@dataclass
+class _Loop:
+    """The optimisation loop and its running totals (step, losses, tokens, time)."""
+
+    steps_per_epoch: int
+    config: LoraTrainConfig
+    step: int = 0
+    resumed_from_step: int = 0
+    losses: list[float] = field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+    padding_shares: list[float] = field(default_factory=list)
+
+    @property
+    def total_steps(self) -> int:
+        total = self.steps_per_epoch * self.config.epochs
+        return total if self.config.max_steps is None else min(total, self.config.max_steps)
+
+    @property
+    def padding_share(self) -> float:
+        return sum(self.padding_shares) / len(self.padding_shares) if self.padding_shares else 0.0
+
+    def run(self, model, optimizer, scheduler, data, *, device, pad_id, progress, should_cancel, checkpoint) -> None:
+        """Train from self.step to total_steps, checkpointing after each epoch that does not end the run."""
+        import torch
+
+        config, pending, started = self.config, [], time.perf_counter()
+        model.train()
+        for epoch in range(self.step // self.steps_per_epoch, config.epochs):
+            batches = _epoch_batches(data, config=config, epoch=epoch)
+            self.padding_shares.append(padding_share(batches, data.lengths))
+            for indices in batches[self.step - epoch * self.steps_per_epoch :]:
+                if self.step >= self.total_steps:
+                    break
+                if should_cancel is not None and should_cancel():
+                    raise TrainingCancelled(self.step)
+                batch = collate([data.examples[i] for i in indices], pad_token_id=pad_id)
+                loss = model(**{key: value.to(device, non_blocking=True) for key, value in batch.items()}).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                self.tokens += sum(data.lengths[i] for i in indices)
+                pending.append(loss.detach())  # no .item() here: that would sync every step
+                if progress is not None and (self.step % config.log_every == 0 or self.step == self.total_steps):
+                    self.losses += _drain(pending)
+                    self.seconds = time.perf_counter() - started
+                    progress(self._progress(epoch))
+            if self.step >= self.total_steps:
+                break
+            checkpoint(self.step)
+        self.losses += _drain(pending)
+        self.seconds = time.perf_counter() - started
+
+    def _progress(self, epoch: int) -> TrainProgress:
+        steps_per_second = (self.step - self.resumed_from_step) / self.seconds
+        return TrainProgress(
+            step=self.step,
+            total_steps=self.total_steps,
+            epoch=epoch,
+            loss=self.losses[-1],
+            tokens_per_second=self.tokens / self.seconds,
+            eta_seconds=(self.total_steps - self.step) / steps_per_second,
+        )
+
+    def metrics(self) -> dict:
+        return {
+            "steps": self.step,
+            "resumed_from_step": self.resumed_from_step,
+            "first_loss": self.losses[0] if self.losses else None,
+            "final_loss": self.losses[-1] if self.losses else None,
+            "tokens": self.tokens,
+            "seconds": self.seconds,
+            "tokens_per_second": self.tokens / self.seconds if self.seconds else 0.0,
+        }
 
 
 def _drain(pending: list) -> list[float]:

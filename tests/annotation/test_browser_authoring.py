@@ -123,7 +123,7 @@ def test_an_import_error_report_lists_every_bad_line(page, login, people, tmp_pa
     page.set_input_files("#id_file", str(path))
     page.select_option("#id_format", "psychosafe")
     page.click("text=Check and import")
-    page.wait_for_selector("#import-progress")
+    page.wait_for_selector("#import-status")
     job = ImportJob.objects.get()
     assert importing.run_import_job(job_id=job.pk) == "rejected"  # what the default-queue worker does
     page.wait_for_selector("text=Rejected: nothing was imported")
