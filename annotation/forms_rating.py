@@ -32,12 +32,20 @@ class RatingForm(LeaseForm):
         for criterion in rubric.criteria.all():
             options = criterion.choices(domain_id=domain_id)
             if criterion.kind == Criterion.Kind.TEXT:
-                field = forms.CharField(label=criterion.label, required=criterion.required, max_length=5000,
-                                        widget=forms.Textarea(attrs={"rows": 3}))
+                field = forms.CharField(
+                    label=criterion.label,
+                    required=criterion.required,
+                    max_length=5000,
+                    widget=forms.Textarea(attrs={"rows": 3}),
+                )
             else:
-                field = forms.ChoiceField(label=criterion.label, required=criterion.required,
-                                          choices=[(o.value, o.label) for o in options], widget=forms.RadioSelect,
-                                          error_messages={"required": f"Answer “{criterion.label}”."})
+                field = forms.ChoiceField(
+                    label=criterion.label,
+                    required=criterion.required,
+                    choices=[(o.value, o.label) for o in options],
+                    widget=forms.RadioSelect,
+                    error_messages={"required": f"Answer “{criterion.label}”."},
+                )
             self.fields[criterion.key] = field
             self.criteria.append((criterion, options))
 
@@ -46,8 +54,10 @@ class RatingForm(LeaseForm):
 
     def criterion_rows(self):
         """(criterion, options, bound field, chosen value) for the template."""
-        return [(criterion, options, self[criterion.key], self[criterion.key].value())
-                for criterion, options in self.criteria]
+        return [
+            (criterion, options, self[criterion.key], self[criterion.key].value())
+            for criterion, options in self.criteria
+        ]
 
 
 PREFERENCE_CHOICES = [
@@ -60,9 +70,11 @@ assert tuple(value for value, _, _ in PREFERENCE_CHOICES) == PAIRWISE_PREFERENCE
 
 
 class PairwiseForm(LeaseForm):
-    preference = forms.ChoiceField(choices=[(v, label) for v, label, _ in PREFERENCE_CHOICES],
-                                   widget=forms.RadioSelect,
-                                   error_messages={"required": "Choose which response is better, a tie, or both poor."})
+    preference = forms.ChoiceField(
+        choices=[(v, label) for v, label, _ in PREFERENCE_CHOICES],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose which response is better, a tie, or both poor."},
+    )
     reason = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
@@ -80,8 +92,10 @@ class RaterPreferenceForm(forms.ModelForm):
     class Meta:
         model = RaterPreference
         fields = ["opted_out_domains", "break_after_minutes"]
-        labels = {"opted_out_domains": "Don't show me prompts about",
-                  "break_after_minutes": "Suggest a break after this many minutes of rating"}
+        labels = {
+            "opted_out_domains": "Don't show me prompts about",
+            "break_after_minutes": "Suggest a break after this many minutes of rating",
+        }
         widgets = {"opted_out_domains": forms.CheckboxSelectMultiple}
 
     def clean_break_after_minutes(self):
@@ -98,26 +112,42 @@ class RoundForm(forms.Form):
     SOURCE_RUN = "run"
 
     name = forms.CharField(max_length=150, help_text="For admins only; raters never see it.")
-    rater_title = forms.CharField(max_length=150, label="Title raters see",
-                                  help_text="Never name a model or condition here.")
-    instructions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
-                                   help_text="Shown to raters with the content warning before their first item.")
+    rater_title = forms.CharField(
+        max_length=150, label="Title raters see", help_text="Never name a model or condition here."
+    )
+    instructions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Shown to raters with the content warning before their first item.",
+    )
     kind = forms.ChoiceField(choices=Round.Kind.choices, initial=Round.Kind.SINGLE, widget=forms.RadioSelect)
-    rubric = forms.ModelChoiceField(queryset=Rubric.objects.all(), required=False,
-                                    help_text="Each rating is pinned to this version.")
-    source = forms.ChoiceField(choices=[(SOURCE_SPLIT, "Model conditions × a prompt split"),
-                                        (SOURCE_RUN, "Every response of a generation run")],
-                               initial=SOURCE_SPLIT, widget=forms.RadioSelect)
-    conditions = forms.ModelMultipleChoiceField(queryset=ModelCondition.objects.all(), required=False,
-                                                widget=forms.CheckboxSelectMultiple)
-    prompt_split = forms.ChoiceField(choices=[c for c in Prompt.Split.choices if c[0] != Prompt.Split.UNASSIGNED],
-                                     initial=Prompt.Split.VALIDATION, required=False)
+    rubric = forms.ModelChoiceField(
+        queryset=Rubric.objects.all(), required=False, help_text="Each rating is pinned to this version."
+    )
+    source = forms.ChoiceField(
+        choices=[
+            (SOURCE_SPLIT, "Model conditions × a prompt split"),
+            (SOURCE_RUN, "Every response of a generation run"),
+        ],
+        initial=SOURCE_SPLIT,
+        widget=forms.RadioSelect,
+    )
+    conditions = forms.ModelMultipleChoiceField(
+        queryset=ModelCondition.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    prompt_split = forms.ChoiceField(
+        choices=[c for c in Prompt.Split.choices if c[0] != Prompt.Split.UNASSIGNED],
+        initial=Prompt.Split.VALIDATION,
+        required=False,
+    )
     generation_run = forms.ModelChoiceField(queryset=GenerationRun.objects.all(), required=False)
     k = forms.IntegerField(label="Ratings per response (k)", min_value=1, max_value=20, initial=3)
-    raters = forms.ModelMultipleChoiceField(queryset=get_user_model().objects.none(), required=False,
-                                            widget=forms.CheckboxSelectMultiple)
-    rater_group = forms.ModelChoiceField(queryset=Group.objects.all(), required=False,
-                                         help_text="Or a whole group: members added later may join too.")
+    raters = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    rater_group = forms.ModelChoiceField(
+        queryset=Group.objects.all(), required=False, help_text="Or a whole group: members added later may join too."
+    )
     include_gold = forms.BooleanField(required=False, initial=True, label="Mix in the rubric's gold items")
     lease_minutes = forms.FloatField(label="Hold an item for a rater for (minutes)", min_value=0.05, initial=15)
     deadline = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
@@ -142,8 +172,11 @@ class RoundForm(forms.Form):
             self.add_error("generation_run", "Choose the generation run.")
         if data.get("source") == self.SOURCE_SPLIT and not data.get("conditions"):
             self.add_error("conditions", "Choose at least one condition.")
-        if data.get("kind") == Round.Kind.PAIRWISE and data.get("source") == self.SOURCE_SPLIT \
-                and len(data.get("conditions") or []) < 2:
+        if (
+            data.get("kind") == Round.Kind.PAIRWISE
+            and data.get("source") == self.SOURCE_SPLIT
+            and len(data.get("conditions") or []) < 2
+        ):
             self.add_error("conditions", "Pairwise rounds compare two or more conditions.")
         if not data.get("raters") and not data.get("rater_group"):
             self.add_error("raters", "Choose raters, or a rater group.")

@@ -53,8 +53,7 @@ class Progress:
 
 def claim_next(*, round, rater, now=None) -> Slot | None:
     """The rater's held item (lease renewed if it lapsed unclaimed), or a new one, or None."""
-    now = now or timezone.now()
-    _check_open(round, now)
+    _check_open(round, now or timezone.now())
     for _ in range(5):
         try:
             with transaction.atomic():
@@ -65,26 +64,35 @@ def claim_next(*, round, rater, now=None) -> Slot | None:
     raise QueueError("The queue is busy; try again in a moment.")
 
 
-def _claim(round, rater, now):
+def _claim(round, rater, given_now):
     # Locking the membership row serialises one rater's own concurrent claims (two tabs).
     membership = RoundRater.objects.select_for_update(of=("self",)).filter(round=round, rater=rater).first()
     if membership is None:
         raise NotInRound("You are not a rater in this round.")
+    # Read the clock only once the locks are held: waiting for them can take a while.
+    now = given_now or timezone.now()
     lease = timedelta(seconds=round.lease_seconds)
-    held = (Slot.objects.select_related("item__response__prompt", "item__response_b")
-            .filter(round=round, holder=rater, state=Slot.State.LEASED).first())
+    held = (
+        Slot.objects.select_related("item__response__prompt", "item__response_b")
+        .filter(round=round, holder=rater, state=Slot.State.LEASED)
+        .first()
+    )
     if held is not None:
         if held.lease_expires_at <= now:
             held.lease_expires_at = now + lease
             held.save(update_fields=["lease_expires_at"])
         return held
-    optouts = list(RaterPreference.opted_out_domains.through.objects.filter(
-        raterpreference__user=rater).values_list("riskdomain_id", flat=True))
+    optouts = list(
+        RaterPreference.opted_out_domains.through.objects.filter(raterpreference__user=rater).values_list(
+            "riskdomain_id", flat=True
+        )
+    )
     expired = Slot.objects.filter(round=round, state=Slot.State.LEASED, lease_expires_at__lte=now)
     free = Slot.objects.filter(round=round, state=Slot.State.FREE)
     slot = _lock_one(_eligible(expired, rater, optouts)) or _lock_one(_eligible(free, rater, optouts))
     if slot is None:
         return None
+    now = given_now or timezone.now()
     membership.served += 1
     membership.save(update_fields=["served"])
     slot.state = Slot.State.LEASED
@@ -94,8 +102,9 @@ def _claim(round, rater, now):
     slot.lease_expires_at = now + lease
     slot.display_position = membership.served
     slot.swapped = round.is_pairwise and random.random() < 0.5
-    slot.save(update_fields=["state", "holder", "lease_token", "leased_at", "lease_expires_at", "display_position",
-                             "swapped"])
+    slot.save(
+        update_fields=["state", "holder", "lease_token", "leased_at", "lease_expires_at", "display_position", "swapped"]
+    )
     return slot
 
 
@@ -109,8 +118,11 @@ def _eligible(slots, rater, optouts):
 
 
 def _lock_one(slots):
-    candidates = list(slots.select_related("item__response__prompt", "item__response_b").order_by("level", "order_key")
-                      .select_for_update(skip_locked=True, of=("self",))[:CANDIDATES])
+    candidates = list(
+        slots.select_related("item__response__prompt", "item__response_b")
+        .order_by("level", "order_key")
+        .select_for_update(skip_locked=True, of=("self",))[:CANDIDATES]
+    )
     if not candidates:
         return None
     lowest = candidates[0].level
@@ -125,8 +137,11 @@ def _check_open(round, now):
 
 
 def held_slot(*, round, rater, lease_token) -> Slot:
-    slot = (Slot.objects.select_related("item__response__prompt", "item__response_b")
-            .filter(round=round, lease_token=lease_token, holder=rater, state=Slot.State.LEASED).first())
+    slot = (
+        Slot.objects.select_related("item__response__prompt", "item__response_b")
+        .filter(round=round, lease_token=lease_token, holder=rater, state=Slot.State.LEASED)
+        .first()
+    )
     if slot is None:
         raise LeaseLost("Your hold on that item lapsed and it went to another rater.")
     return slot
@@ -164,10 +179,10 @@ def submit_rating(*, round, rater, lease_token, answers, reason="", now=None) ->
     Idempotent: the lease token is the idempotency key, so a double-submit or replay returns
     the first rating and makes no second row, even when both arrive at once.
     """
-    now = now or timezone.now()
     try:
         with transaction.atomic():
             slot = Slot.objects.select_for_update(of=("self",)).filter(round=round, lease_token=lease_token).first()
+            now = now or timezone.now()  # after the lock: the time the rating really lands
             if slot is None or slot.state == Slot.State.DONE:
                 return _replayed(lease_token, rater), False
             if slot.holder_id != rater.pk:
@@ -176,10 +191,20 @@ def submit_rating(*, round, rater, lease_token, answers, reason="", now=None) ->
             cleaned, comment = clean_answers(round=round, answers=answers, reason=reason)
             item = RoundItem.objects.get(pk=slot.item_id)
             rating = Rating.objects.create(
-                round=round, item=item, slot=slot, response_id=item.response_id, response_b_id=item.response_b_id,
-                rater=rater, rubric_id=round.rubric_id, answers=cleaned, comment=comment,
-                display_position=slot.display_position, swapped=slot.swapped, shown_at=slot.leased_at,
-                submitted_at=now, seconds_on_item=max(0.0, (now - slot.leased_at).total_seconds()),
+                round=round,
+                item=item,
+                slot=slot,
+                response_id=item.response_id,
+                response_b_id=item.response_b_id,
+                rater=rater,
+                rubric_id=round.rubric_id,
+                answers=cleaned,
+                comment=comment,
+                display_position=slot.display_position,
+                swapped=slot.swapped,
+                shown_at=slot.leased_at,
+                submitted_at=now,
+                seconds_on_item=max(0.0, (now - slot.leased_at).total_seconds()),
                 idempotency_key=lease_token,
             )
             slot.state = Slot.State.DONE
@@ -202,12 +227,16 @@ def skip_item(*, round, rater, lease_token, reason, note="") -> Skip:
     if reason not in Skip.Reason.values:
         raise ValidationError("Choose a reason for skipping.")
     with transaction.atomic():
-        slot = Slot.objects.select_for_update(of=("self",)).filter(round=round, lease_token=lease_token, holder=rater,
-                                                        state=Slot.State.LEASED).first()
+        slot = (
+            Slot.objects.select_for_update(of=("self",))
+            .filter(round=round, lease_token=lease_token, holder=rater, state=Slot.State.LEASED)
+            .first()
+        )
         if slot is None:
             raise LeaseLost("Your hold on that item lapsed and it went to another rater.")
-        skip, _ = Skip.objects.get_or_create(item_id=slot.item_id, rater=rater,
-                                             defaults={"round": round, "reason": reason, "note": note})
+        skip, _ = Skip.objects.get_or_create(
+            item_id=slot.item_id, rater=rater, defaults={"round": round, "reason": reason, "note": note}
+        )
         release(slot=slot)
         return skip
 
@@ -218,8 +247,9 @@ def release(*, slot) -> None:
     slot.lease_token = ""
     slot.leased_at = slot.lease_expires_at = slot.display_position = None
     slot.swapped = False
-    slot.save(update_fields=["state", "holder", "lease_token", "leased_at", "lease_expires_at", "display_position",
-                             "swapped"])
+    slot.save(
+        update_fields=["state", "holder", "lease_token", "leased_at", "lease_expires_at", "display_position", "swapped"]
+    )
 
 
 def flag_item(*, round, rater, lease_token, kind, note="") -> Flag:
@@ -227,16 +257,20 @@ def flag_item(*, round, rater, lease_token, kind, note="") -> Flag:
     if kind not in Flag.Kind.values:
         raise ValidationError("Choose what is wrong with the item.")
     slot = held_slot(round=round, rater=rater, lease_token=lease_token)
-    flag, _ = Flag.objects.get_or_create(item_id=slot.item_id, rater=rater, kind=kind,
-                                         defaults={"round": round, "note": note})
+    flag, _ = Flag.objects.get_or_create(
+        item_id=slot.item_id, rater=rater, kind=kind, defaults={"round": round, "note": note}
+    )
     return flag
 
 
 def progress(*, round, rater) -> Progress:
     """Ratings done by this rater, and items still open to them (counted up to REMAINING_CAP)."""
     done = Rating.objects.filter(round=round, rater=rater).count()
-    optouts = list(RaterPreference.opted_out_domains.through.objects.filter(
-        raterpreference__user=rater).values_list("riskdomain_id", flat=True))
+    optouts = list(
+        RaterPreference.opted_out_domains.through.objects.filter(raterpreference__user=rater).values_list(
+            "riskdomain_id", flat=True
+        )
+    )
     open_items = (
         RoundItem.objects.filter(round=round)
         .filter(Exists(Slot.objects.filter(item=OuterRef("pk")).exclude(state=Slot.State.DONE)))

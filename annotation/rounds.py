@@ -35,14 +35,35 @@ class RoundError(ValueError):
 
 
 @transaction.atomic
-def create_round(*, name, rater_title, rubric=None, kind=Round.Kind.SINGLE, k=3, lease_seconds=15 * 60,
-                 deadline=None, instructions="", raters=(), rater_group=None, created_by=None) -> Round:
+def create_round(
+    *,
+    name,
+    rater_title,
+    rubric=None,
+    kind=Round.Kind.SINGLE,
+    k=3,
+    lease_seconds=15 * 60,
+    deadline=None,
+    instructions="",
+    raters=(),
+    rater_group=None,
+    created_by=None,
+) -> Round:
     """A draft round with its raters; add responses with `add_responses` / `add_pairs`."""
     if kind == Round.Kind.SINGLE and rubric is None:
         raise RoundError("A round that scores responses needs a rubric.")
-    round = Round.objects.create(name=name, rater_title=rater_title, rubric=rubric, kind=kind, k=k,
-                                 lease_seconds=lease_seconds, deadline=deadline, instructions=instructions,
-                                 rater_group=rater_group, created_by=created_by)
+    round = Round.objects.create(
+        name=name,
+        rater_title=rater_title,
+        rubric=rubric,
+        kind=kind,
+        k=k,
+        lease_seconds=lease_seconds,
+        deadline=deadline,
+        instructions=instructions,
+        rater_group=rater_group,
+        created_by=created_by,
+    )
     add_raters(round=round, raters=raters)
     return round
 
@@ -92,8 +113,11 @@ def add_responses(*, round, responses) -> int:
     if round.is_pairwise:
         raise RoundError("A pairwise round takes pairs: use add_pairs.")
     present = set(round.items.values_list("response_id", flat=True))
-    items = [RoundItem(round=round, response=r, domain_id=r.prompt.domain_id, capacity=round.k)
-             for r in _with_prompts(responses) if r.pk not in present]
+    items = [
+        RoundItem(round=round, response=r, domain_id=r.prompt.domain_id, capacity=round.k)
+        for r in _with_prompts(responses)
+        if r.pk not in present
+    ]
     return _add_items(round, items)
 
 
@@ -115,8 +139,9 @@ def add_pairs(*, round, responses) -> int:
                 continue
             if random.random() < 0.5:
                 a, b = b, a
-            items.append(RoundItem(round=round, response=a, response_b=b, domain_id=a.prompt.domain_id,
-                                   capacity=round.k))
+            items.append(
+                RoundItem(round=round, response=a, response_b=b, domain_id=a.prompt.domain_id, capacity=round.k)
+            )
     return _add_items(round, items)
 
 
@@ -133,8 +158,15 @@ def add_gold_items(*, round, gold_items) -> int:
         if gold.rubric_id != round.rubric_id:
             raise RoundError(f"Gold item {gold.response.public_id} is for another rubric.")
         if gold.pk not in present and gold.response_id not in in_round:
-            items.append(RoundItem(round=round, response=gold.response, domain_id=gold.response.prompt.domain_id,
-                                   gold=gold, capacity=capacity))
+            items.append(
+                RoundItem(
+                    round=round,
+                    response=gold.response,
+                    domain_id=gold.response.prompt.domain_id,
+                    gold=gold,
+                    capacity=capacity,
+                )
+            )
     return _add_items(round, items, gold=True)
 
 
@@ -164,8 +196,9 @@ def _add_items(round, items, *, gold=False) -> int:
         for number in range(item.capacity):
             # Gold slots all sit in the first level so raters meet them early and throughout.
             level = 0 if gold else number
-            slots.append(Slot(round=round, item=item, number=number, level=level, order_key=order_key,
-                              domain_id=item.domain_id))
+            slots.append(
+                Slot(round=round, item=item, number=number, level=level, order_key=order_key, domain_id=item.domain_id)
+            )
     Slot.objects.bulk_create(slots, batch_size=5000)
     return len(items)
 
@@ -223,6 +256,7 @@ def gold_items_for(*, rubric):
 
 # --- Reading a round: the dashboard and the export --------------------------------------------
 
+
 @dataclass
 class RoundReport:
     items: int
@@ -260,11 +294,17 @@ def gold_accuracy(*, round) -> dict:
 def round_report(*, round, now=None) -> RoundReport:
     now = now or timezone.now()
     study = RoundItem.objects.filter(round=round, gold__isnull=True)
-    counts = RoundItem.objects.filter(round=round).aggregate(items=Count("id"), gold=Count("id", filter=Q(gold__isnull=False)))
+    counts = RoundItem.objects.filter(round=round).aggregate(
+        items=Count("id"), gold=Count("id", filter=Q(gold__isnull=False))
+    )
     open_slot = Slot.objects.filter(item=OuterRef("pk")).exclude(state=Slot.State.DONE)
     below = study.filter(Exists(open_slot))
-    done_by_domain = dict(Slot.objects.filter(round=round, state=Slot.State.DONE, item__gold__isnull=True)
-                          .values_list("domain__name").annotate(n=Count("id")).order_by())
+    done_by_domain = dict(
+        Slot.objects.filter(round=round, state=Slot.State.DONE, item__gold__isnull=True)
+        .values_list("domain__name")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     below_by_domain = dict(below.values_list("domain__name").annotate(n=Count("id")).order_by())
     per_domain = [
         {"domain": name, "items": n, "ratings": done_by_domain.get(name, 0), "below_k": below_by_domain.get(name, 0)}
@@ -278,24 +318,46 @@ def round_report(*, round, now=None) -> RoundReport:
     memberships = list(round.memberships.select_related("rater"))
     pseudonyms = {m.rater_id: m.pseudonym for m in memberships}
     per_rater = [
-        {"pseudonym": m.pseudonym, "username": m.rater.username, "done": done.get(m.rater_id, 0),
-         "skips": skips.get(m.rater_id, 0), "flags": flags.get(m.rater_id, 0), "last": last.get(m.rater_id),
-         "gold": gold.get(m.rater_id), "warned": m.warned_at is not None}
+        {
+            "pseudonym": m.pseudonym,
+            "username": m.rater.username,
+            "done": done.get(m.rater_id, 0),
+            "skips": skips.get(m.rater_id, 0),
+            "flags": flags.get(m.rater_id, 0),
+            "last": last.get(m.rater_id),
+            "gold": gold.get(m.rater_id),
+            "warned": m.warned_at is not None,
+        }
         for m in memberships
     ]
     leases = [
-        {"pseudonym": pseudonyms.get(s.holder_id, "?"), "item": s.item.token, "since": s.leased_at,
-         "expires": s.lease_expires_at, "lapsed": s.lease_expires_at <= now}
-        for s in Slot.objects.filter(round=round, state=Slot.State.LEASED).select_related("item").order_by("leased_at")[:100]
+        {
+            "pseudonym": pseudonyms.get(s.holder_id, "?"),
+            "item": s.item.token,
+            "since": s.leased_at,
+            "expires": s.lease_expires_at,
+            "lapsed": s.lease_expires_at <= now,
+        }
+        for s in Slot.objects.filter(round=round, state=Slot.State.LEASED)
+        .select_related("item")
+        .order_by("leased_at")[:100]
     ]
-    per_hour = list(Rating.objects.filter(round=round, submitted_at__gte=now - timedelta(hours=24))
-                    .annotate(hour=TruncHour("submitted_at")).values_list("hour").annotate(n=Count("id"))
-                    .order_by("hour"))
+    per_hour = list(
+        Rating.objects.filter(round=round, submitted_at__gte=now - timedelta(hours=24))
+        .annotate(hour=TruncHour("submitted_at"))
+        .values_list("hour")
+        .annotate(n=Count("id"))
+        .order_by("hour")
+    )
     return RoundReport(
-        items=counts["items"], gold_items=counts["gold"],
+        items=counts["items"],
+        gold_items=counts["gold"],
         ratings_done=sum(d["ratings"] for d in per_domain),
         ratings_needed=(counts["items"] - counts["gold"]) * round.k,
-        below_k=sum(below_by_domain.values()), per_rater=per_rater, per_domain=per_domain, leases=leases,
+        below_k=sum(below_by_domain.values()),
+        per_rater=per_rater,
+        per_domain=per_domain,
+        leases=leases,
         per_hour=per_hour,
         flags=list(Flag.objects.filter(round=round).select_related("item", "rater").order_by("-created_at")[:50]),
     )
@@ -304,9 +366,11 @@ def round_report(*, round, now=None) -> RoundReport:
 def export_rows(*, round):
     """One dict per rating, for CSV and JSONL: pseudonyms, never usernames."""
     pseudonyms = dict(round.memberships.values_list("rater_id", "pseudonym"))
-    ratings = (Rating.objects.filter(round=round)
-               .select_related("item__domain", "item__gold", "response__condition", "response_b__condition", "rubric")
-               .order_by("submitted_at", "id"))
+    ratings = (
+        Rating.objects.filter(round=round)
+        .select_related("item__domain", "item__gold", "response__condition", "response_b__condition", "rubric")
+        .order_by("submitted_at", "id")
+    )
     for rating in ratings.iterator(chunk_size=2000):
         row = {
             "round": round.name,
@@ -315,7 +379,9 @@ def export_rows(*, round):
             "response": rating.response.public_id,
             "condition": rating.response.condition.name if rating.response.condition else "reference",
             "response_b": rating.response_b.public_id if rating.response_b else "",
-            "condition_b": rating.response_b.condition.name if rating.response_b and rating.response_b.condition else "",
+            "condition_b": rating.response_b.condition.name
+            if rating.response_b and rating.response_b.condition
+            else "",
             "domain": rating.item.domain.slug,
             "gold": bool(rating.item.gold_id),
             "rubric": rating.rubric.key if rating.rubric else "",
@@ -330,7 +396,9 @@ def export_rows(*, round):
         }
         if rating.response_b:
             preference = rating.answers.get("preference")
-            left, right = (rating.response_b, rating.response) if rating.swapped else (rating.response, rating.response_b)
+            left, right = (
+                (rating.response_b, rating.response) if rating.swapped else (rating.response, rating.response_b)
+            )
             row["winner"] = {"left": left.public_id, "right": right.public_id}.get(preference, preference)
         yield row
 

@@ -48,16 +48,19 @@ def _setup_django(backend: str):
     from django.conf import settings
     from django.db import connection
 
-    if connection.vendor == "sqlite":
-        connection.settings_dict["TEST"] = {"NAME": str(settings.VAR_DIR / "bench-corpus.sqlite3")}
-    else:
-        connection.settings_dict["TEST"] = {"NAME": "bench_corpus"}
+    name = str(settings.VAR_DIR / "bench-corpus.sqlite3") if connection.vendor == "sqlite" else "bench_corpus"
+    connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}), "NAME": name}
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     return connection
 
 
+RARE = [f"topic{i}" for i in range(5000)]  # a long tail, so some searches are selective
+
+
 def _sentence(rng, n):
-    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+    words = [rng.choice(WORDS) for _ in range(n)] + [rng.choice(RARE) for _ in range(2)]
+    rng.shuffle(words)
+    return " ".join(words).capitalize() + "."
 
 
 def authors_rows(n, *, seed):
@@ -127,7 +130,8 @@ def bench_browser(client, label, repeat):
         "/healthz (baseline)": "/healthz",
         "first page": "/corpus/",
         "domain + status": "/corpus/?domain=violence&status=submitted",
-        "search 'sleep pills'": "/corpus/?q=sleep+pills",
+        "search 'sleep pills'": "/corpus/?q=sleep+pills",  # common words: matches most pairs
+        "search rare word": "/corpus/?q=topic1234",
         "search + domain": "/corpus/?q=knife&domain=weapons",
         "deep keyset page": f"/corpus/?after={middle}",
     }

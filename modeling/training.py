@@ -256,6 +256,7 @@ class _Loop:
     losses: list[float] = field(default_factory=list)
     tokens: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of this process (all threads): steadier on a busy machine
     padding_shares: list[float] = field(default_factory=list)
 
     @property
@@ -271,7 +272,7 @@ class _Loop:
         """Train from self.step to total_steps, checkpointing after each epoch that does not end the run."""
         import torch
 
-        config, pending, started = self.config, [], time.perf_counter()
+        config, pending, started, cpu_started = self.config, [], time.perf_counter(), time.process_time()
         model.train()
         for epoch in range(self.step // self.steps_per_epoch, config.epochs):
             batches = _epoch_batches(data, config=config, epoch=epoch)
@@ -300,6 +301,7 @@ class _Loop:
             checkpoint(self.step)
         self.losses += _drain(pending)
         self.seconds = time.perf_counter() - started
+        self.cpu_seconds = time.process_time() - cpu_started
 
     def _progress(self, epoch: int) -> TrainProgress:
         steps_per_second = (self.step - self.resumed_from_step) / self.seconds
@@ -320,6 +322,7 @@ class _Loop:
             "final_loss": self.losses[-1] if self.losses else None,
             "tokens": self.tokens,
             "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
             "tokens_per_second": self.tokens / self.seconds if self.seconds else 0.0,
         }
 

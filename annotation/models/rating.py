@@ -43,8 +43,9 @@ class Rubric(models.Model):
     version = models.PositiveIntegerField(default=1)
     name = models.CharField(max_length=150)
     description = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -124,8 +125,15 @@ class Criterion(models.Model):
         if self.kind == self.Kind.SCALE:
             return [option(str(n), str(n), str(n)) for n in range(1, (self.scale_points or 5) + 1)]
         if self.kind == self.Kind.CHOICE:
-            return [Option(value=str(o["value"]), label=o.get("label") or str(o["value"]), anchor=o.get("anchor", ""),
-                           key=str(i)) for i, o in enumerate(self.options[:9], start=1)]
+            return [
+                Option(
+                    value=str(o["value"]),
+                    label=o.get("label") or str(o["value"]),
+                    anchor=o.get("anchor", ""),
+                    key=str(i),
+                )
+                for i, o in enumerate(self.options[:9], start=1)
+            ]
         if self.kind == self.Kind.STRATEGY:
             strategies = InterventionStrategy.objects.all()
             if domain_id:
@@ -164,11 +172,18 @@ class Round(models.Model):
     lease_seconds = models.PositiveIntegerField(default=15 * 60, help_text="How long an item is held for a rater.")
     deadline = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT, db_index=True)
-    rater_group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                    help_text="Every member may join, including members added later.")
+    rater_group = models.ForeignKey(
+        "auth.Group",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Every member may join, including members added later.",
+    )
     raters = models.ManyToManyField(settings.AUTH_USER_MODEL, through="RoundRater", related_name="rating_rounds")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -178,8 +193,9 @@ class Round(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(k__gte=1, k__lte=20), name="round_k_1_to_20"),
             models.CheckConstraint(condition=Q(lease_seconds__gte=1), name="round_lease_positive"),
-            models.CheckConstraint(condition=Q(kind="pairwise") | Q(rubric__isnull=False),
-                                   name="round_single_needs_rubric"),
+            models.CheckConstraint(
+                condition=Q(kind="pairwise") | Q(rubric__isnull=False), name="round_single_needs_rubric"
+            ),
         ]
 
     def __str__(self):
@@ -197,7 +213,9 @@ class RoundRater(models.Model):
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="round_memberships")
     pseudonym = models.CharField(max_length=20)
     served = models.PositiveIntegerField(default=0, help_text="Items shown so far: the next displayed position.")
-    warned_at = models.DateTimeField(null=True, blank=True, help_text="When the rater acknowledged the content warning.")
+    warned_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the rater acknowledged the content warning."
+    )
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -216,10 +234,13 @@ class GoldItem(models.Model):
 
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="gold_items")
     rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="gold_items")
-    answers = models.JSONField(help_text='Expected answers by criterion key, e.g. {"refusal": "yes", "relevance": "4"}.')
+    answers = models.JSONField(
+        help_text='Expected answers by criterion key, e.g. {"refusal": "yes", "relevance": "4"}.'
+    )
     note = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -245,8 +266,13 @@ class RoundItem(models.Model):
     """What one rating is about: a response, or (pairwise) two responses to the same prompt."""
 
     round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="items")
-    token = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False,
-                             help_text="The only id raters see; different in every round.")
+    token = models.CharField(
+        max_length=32,
+        unique=True,
+        default=new_public_id,
+        editable=False,
+        help_text="The only id raters see; different in every round.",
+    )
     response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="round_items")
     response_b = models.ForeignKey(Response, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     domain = models.ForeignKey(RiskDomain, on_delete=models.PROTECT, related_name="+")
@@ -257,8 +283,9 @@ class RoundItem(models.Model):
     class Meta:
         ordering = ["round_id", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["round", "response"], condition=Q(response_b__isnull=True),
-                                    name="round_item_response_once"),
+            models.UniqueConstraint(
+                fields=["round", "response"], condition=Q(response_b__isnull=True), name="round_item_response_once"
+            ),
             models.UniqueConstraint(fields=["round", "response", "response_b"], name="round_item_pair_once"),
             models.CheckConstraint(condition=~Q(response=F("response_b")), name="round_item_pair_distinct"),
             models.CheckConstraint(condition=Q(capacity__gte=1), name="round_item_capacity_positive"),
@@ -287,8 +314,9 @@ class Slot(models.Model):
     order_key = models.BigIntegerField()
     domain = models.ForeignKey(RiskDomain, on_delete=models.PROTECT, related_name="+")
     state = models.CharField(max_length=10, choices=State.choices, default=State.FREE)
-    holder = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="+")
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     lease_token = models.CharField(max_length=64, blank=True, help_text="Per claim; the rating's idempotency key.")
     leased_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -304,11 +332,15 @@ class Slot(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["item", "number"], name="slot_number_unique_per_item"),
-            models.UniqueConstraint(fields=["item", "holder"], condition=Q(holder__isnull=False),
-                                    name="slot_one_per_item_and_rater"),
-            models.UniqueConstraint(fields=["round", "holder"], condition=Q(state="leased"),
-                                    name="slot_one_live_lease_per_rater"),
-            models.UniqueConstraint(fields=["lease_token"], condition=~Q(lease_token=""), name="slot_lease_token_unique"),
+            models.UniqueConstraint(
+                fields=["item", "holder"], condition=Q(holder__isnull=False), name="slot_one_per_item_and_rater"
+            ),
+            models.UniqueConstraint(
+                fields=["round", "holder"], condition=Q(state="leased"), name="slot_one_live_lease_per_rater"
+            ),
+            models.UniqueConstraint(
+                fields=["lease_token"], condition=~Q(lease_token=""), name="slot_lease_token_unique"
+            ),
             models.CheckConstraint(
                 condition=(Q(state="free") & Q(holder__isnull=True) & Q(lease_token=""))
                 | (Q(state="leased") & Q(holder__isnull=False) & Q(lease_expires_at__isnull=False) & ~Q(lease_token=""))
@@ -344,8 +376,11 @@ class Rating(models.Model):
         ordering = ["round_id", "submitted_at"]
         constraints = [
             models.UniqueConstraint(fields=["item", "rater"], name="rating_one_per_item_and_rater"),
-            models.UniqueConstraint(fields=["round", "response", "rater"], condition=Q(response_b__isnull=True),
-                                    name="rating_one_per_round_response_rater"),
+            models.UniqueConstraint(
+                fields=["round", "response", "rater"],
+                condition=Q(response_b__isnull=True),
+                name="rating_one_per_round_response_rater",
+            ),
             models.CheckConstraint(condition=Q(seconds_on_item__gte=0), name="rating_time_not_negative"),
         ]
 
@@ -404,8 +439,10 @@ class RaterPreference(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(break_after_minutes__gte=5, break_after_minutes__lte=240),
-                                   name="rater_break_5_to_240_minutes"),
+            models.CheckConstraint(
+                condition=Q(break_after_minutes__gte=5, break_after_minutes__lte=240),
+                name="rater_break_5_to_240_minutes",
+            ),
         ]
 
     def __str__(self):

@@ -35,8 +35,12 @@ def _rater_section(user) -> dict:
         .distinct()
         .order_by("deadline", "opened_at")
     )
-    done = dict(Rating.objects.filter(rater=user, round__in=open_rounds).values_list("round_id").annotate(n=Count("id"))
-                .order_by())
+    done = dict(
+        Rating.objects.filter(rater=user, round__in=open_rounds)
+        .values_list("round_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     return {"queues": [{"round": r, "done": done.get(r.pk, 0)} for r in open_rounds]}
 
 
@@ -44,7 +48,8 @@ def _admin_section(user) -> dict:
     from annotation.models import Round
 
     return {
-        "rounds": Round.objects.exclude(state=Round.State.CLOSED).annotate(n_ratings=Count("ratings"))
+        "rounds": Round.objects.exclude(state=Round.State.CLOSED)
+        .annotate(n_ratings=Count("ratings"))
         .order_by("-created_at")[:5],
         "training_runs": TrainingRun.objects.order_by("-created_at")[:5],
         "generation_runs": GenerationRun.objects.order_by("-created_at")[:5],

@@ -33,8 +33,9 @@ STRETCH_KEY = "rating_stretch"
 
 def _round_for_rater(request, round_token):
     """The round (by opaque id) and the rater's membership; 404 for anyone outside it."""
-    round = Round.objects.select_related("rubric").filter(public_id=round_token).exclude(
-        state=Round.State.DRAFT).first()
+    round = (
+        Round.objects.select_related("rubric").filter(public_id=round_token).exclude(state=Round.State.DRAFT).first()
+    )
     membership = round and rounds.join_round(round=round, rater=request.user)
     if membership is None:
         raise Http404("No such round.")
@@ -155,9 +156,13 @@ def submit(request, round_token):
         return _item_page(request, round, slot, form=form, status=400)
     try:
         if round.is_pairwise:
-            queues.submit_rating(round=round, rater=request.user, lease_token=token,
-                                 answers={"preference": form.cleaned_data["preference"]},
-                                 reason=form.cleaned_data["reason"])
+            queues.submit_rating(
+                round=round,
+                rater=request.user,
+                lease_token=token,
+                answers={"preference": form.cleaned_data["preference"]},
+                reason=form.cleaned_data["reason"],
+            )
         else:
             queues.submit_rating(round=round, rater=request.user, lease_token=token, answers=form.answers())
     except queues.LeaseLost as error:
@@ -181,8 +186,13 @@ def skip(request, round_token):
         messages.error(request, "Choose a reason for skipping.")
         return redirect("rating-work", round_token=round.public_id)
     try:
-        queues.skip_item(round=round, rater=request.user, lease_token=form.cleaned_data["lease"],
-                         reason=form.cleaned_data["reason"], note=form.cleaned_data["note"])
+        queues.skip_item(
+            round=round,
+            rater=request.user,
+            lease_token=form.cleaned_data["lease"],
+            reason=form.cleaned_data["reason"],
+            note=form.cleaned_data["note"],
+        )
     except queues.LeaseLost:
         pass  # already skipped or lapsed: either way, on to the next item
     else:
@@ -200,12 +210,18 @@ def flag(request, round_token):
         messages.error(request, "Choose what is wrong with the item.")
         return redirect("rating-work", round_token=round.public_id)
     try:
-        flagged = queues.flag_item(round=round, rater=request.user, lease_token=form.cleaned_data["lease"],
-                                   kind=form.cleaned_data["kind"], note=form.cleaned_data["note"])
+        flagged = queues.flag_item(
+            round=round,
+            rater=request.user,
+            lease_token=form.cleaned_data["lease"],
+            kind=form.cleaned_data["kind"],
+            note=form.cleaned_data["note"],
+        )
     except queues.LeaseLost as error:
         return _lost(request, round, error)
-    messages.info(request, f"Flagged as {flagged.get_kind_display().lower()} for the admins. "
-                           "You can still rate it, or skip it.")
+    messages.info(
+        request, f"Flagged as {flagged.get_kind_display().lower()} for the admins. You can still rate it, or skip it."
+    )
     return redirect("rating-work", round_token=round.public_id)
 
 
@@ -213,8 +229,9 @@ def flag(request, round_token):
 def preferences(request):
     preference = _preference(request.user)
     next_url = request.GET.get("next") or request.POST.get("next") or ""
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = ""
     form = RaterPreferenceForm(request.POST or None, instance=preference)
     if request.method == "POST" and form.is_valid():

@@ -21,8 +21,9 @@ def _get_round(round_id) -> Round:
 
 @roles.role_required(roles.ADMIN)
 def round_list(request):
-    all_rounds = Round.objects.select_related("rubric").annotate(n_items=Count("items", distinct=True)).order_by(
-        "-created_at")
+    all_rounds = (
+        Round.objects.select_related("rubric").annotate(n_items=Count("items", distinct=True)).order_by("-created_at")
+    )
     return render(request, "annotation/rounds/list.html", {"rounds": all_rounds})
 
 
@@ -42,10 +43,17 @@ def round_new(request):
 @transaction.atomic
 def _build(data, user) -> Round:
     round = rounds.create_round(
-        name=data["name"], rater_title=data["rater_title"], instructions=data["instructions"], kind=data["kind"],
-        rubric=data["rubric"], k=data["k"],
-        lease_seconds=max(1, round_minutes(data["lease_minutes"])), deadline=data["deadline"],
-        raters=data["raters"], rater_group=data["rater_group"], created_by=user,
+        name=data["name"],
+        rater_title=data["rater_title"],
+        instructions=data["instructions"],
+        kind=data["kind"],
+        rubric=data["rubric"],
+        k=data["k"],
+        lease_seconds=max(1, round_minutes(data["lease_minutes"])),
+        deadline=data["deadline"],
+        raters=data["raters"],
+        rater_group=data["rater_group"],
+        created_by=user,
     )
     if data["source"] == RoundForm.SOURCE_RUN:
         responses = rounds.model_responses(generation_run=data["generation_run"])
@@ -70,10 +78,16 @@ def dashboard(request, round_id):
     round = _get_round(round_id)
     report = rounds.round_report(round=round)
     peak = max([n for _, n in report.per_hour] or [1])
-    return render(request, "annotation/rounds/dashboard.html", {
-        "round": round, "report": report, "peak": peak,
-        "percent": int(100 * report.ratings_done / report.ratings_needed) if report.ratings_needed else 0,
-    })
+    return render(
+        request,
+        "annotation/rounds/dashboard.html",
+        {
+            "round": round,
+            "report": report,
+            "peak": peak,
+            "percent": int(100 * report.ratings_done / report.ratings_needed) if report.ratings_needed else 0,
+        },
+    )
 
 
 ACTIONS = {"open": rounds.open_round, "close": rounds.close_round, "reopen": rounds.reopen_round}
@@ -111,7 +125,9 @@ def export(request, round_id, fmt):
         body = (json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         content_type = "application/x-ndjson; charset=utf-8"
     else:
-        keys = [c.key for c in round.rubric.criteria.all()] if round.rubric and not round.is_pairwise else ["preference"]
+        keys = (
+            [c.key for c in round.rubric.criteria.all()] if round.rubric and not round.is_pairwise else ["preference"]
+        )
         body = _csv_lines(rows, keys, pairwise=round.is_pairwise)
         content_type = "text/csv; charset=utf-8"
     response = StreamingHttpResponse(body, content_type=content_type)
@@ -130,7 +146,23 @@ def _csv_lines(rows, answer_keys, *, pairwise):
             yield writer.writerow(header)
         yield writer.writerow([flat.get(key, "") for key in header])
     if header is None:
-        base = ["round", "rater", "item", "response", "condition", "response_b", "condition_b", "domain", "gold",
-                "rubric", "rubric_version", "display_position", "left", "comment", "shown_at", "submitted_at",
-                "seconds_on_item"] + (["winner"] if pairwise else [])
+        base = [
+            "round",
+            "rater",
+            "item",
+            "response",
+            "condition",
+            "response_b",
+            "condition_b",
+            "domain",
+            "gold",
+            "rubric",
+            "rubric_version",
+            "display_position",
+            "left",
+            "comment",
+            "shown_at",
+            "submitted_at",
+            "seconds_on_item",
+        ] + (["winner"] if pairwise else [])
         yield writer.writerow(base + [f"answer_{key}" for key in answer_keys])

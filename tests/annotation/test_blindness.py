@@ -39,17 +39,33 @@ class BlindnessTests(PersonaTestCase):
         # The admin's own name for the round names a condition; raters must see only rater_title.
         cls.round.name = f"compare {ModelCondition.objects.first().name}"
         cls.round.save()
-        reference = Response.objects.create(prompt=cls.responses[0].prompt, origin=Response.Origin.REFERENCE,
-                                            status=Response.Status.APPROVED, text="A reference refusal.")
+        reference = Response.objects.create(
+            prompt=cls.responses[0].prompt,
+            origin=Response.Origin.REFERENCE,
+            status=Response.Status.APPROVED,
+            text="A reference refusal.",
+        )
         gold = GoldItem.objects.create(response=reference, rubric=cls.round.rubric, answers={"refusal": "yes"})
         rounds.add_gold_items(round=cls.round, gold_items=[gold])
-        cls.pairwise, _ = make_open_round(raters=[cls.raj, cls.rhea], k=1, per_domain=1, n_conditions=2,
-                                          kind="pairwise", name="pairwise secret round")
+        cls.pairwise, _ = make_open_round(
+            raters=[cls.raj, cls.rhea], k=1, per_domain=1, n_conditions=2, kind="pairwise", name="pairwise secret round"
+        )
 
     def secrets(self):
         """Every string that would unblind a rater."""
-        values = {"condition", "adapter", "lora", "temperature", "generation_run", "secretcond", "secretadapter",
-                  "secretbase", OTHER_RATERS_COMMENT, self.round.name, self.pairwise.name}
+        values = {
+            "condition",
+            "adapter",
+            "lora",
+            "temperature",
+            "generation_run",
+            "secretcond",
+            "secretadapter",
+            "secretbase",
+            OTHER_RATERS_COMMENT,
+            self.round.name,
+            self.pairwise.name,
+        }
         for condition in ModelCondition.objects.select_related("adapter", "system_prompt"):
             values |= {condition.name, condition.base_model}
             if condition.adapter:
@@ -110,12 +126,14 @@ class BlindnessTests(PersonaTestCase):
                 # An incomplete answer, a flag, a reclaimed lease: every error path is blind too.
                 self.record(seen, submit, self.client.post(submit, {"lease": slot.lease_token}))
                 flag = reverse("rating-flag", args=[round.public_id])
-                self.record(seen, flag, self.client.post(flag, {"lease": slot.lease_token, "kind": "harmful"},
-                                                         follow=True))
+                self.record(
+                    seen, flag, self.client.post(flag, {"lease": slot.lease_token, "kind": "harmful"}, follow=True)
+                )
                 self.record(seen, submit, self.client.post(submit, {"lease": "no-such-lease"}, follow=True))
                 skip = reverse("rating-skip", args=[round.public_id])
-                self.record(seen, skip, self.client.post(skip, {"lease": slot.lease_token, "reason": "unsure"},
-                                                         follow=True))
+                self.record(
+                    seen, skip, self.client.post(skip, {"lease": slot.lease_token, "reason": "unsure"}, follow=True)
+                )
                 first = False
                 continue
             answers = {"preference": "tie", "reason": "close"} if pairwise else full_answers(comment="fine")
@@ -131,19 +149,28 @@ class BlindnessTests(PersonaTestCase):
     def test_a_whole_session_and_crawl_reveal_nothing_to_any_rater(self):
         # Rhea rates first with a distinctive comment that Raj must never see.
         slot = queues.claim_next(round=self.round, rater=self.rhea)
-        queues.submit_rating(round=self.round, rater=self.rhea, lease_token=slot.lease_token,
-                             answers=full_answers(comment=OTHER_RATERS_COMMENT))
+        queues.submit_rating(
+            round=self.round,
+            rater=self.rhea,
+            lease_token=slot.lease_token,
+            answers=full_answers(comment=OTHER_RATERS_COMMENT),
+        )
         RaterPreference.objects.create(user=self.rhea, break_after_minutes=30)
         for rater in (self.raj, self.rhea):
             seen = []
             self.client.force_login(rater)
             self.work_round(rater, self.round, seen)
             self.work_round(rater, self.pairwise, seen, pairwise=True)
-            visited = self.crawl(seen, [reverse("home"), reverse("rating-preferences"),
-                                        reverse("rating-work", args=[self.round.public_id])])
+            visited = self.crawl(
+                seen,
+                [reverse("home"), reverse("rating-preferences"), reverse("rating-work", args=[self.round.public_id])],
+            )
             # Admin pages and exports are refused, and the refusal reveals nothing either.
-            for url in (reverse("round-list"), reverse("round-dashboard", args=[self.round.pk]),
-                        reverse("round-export", args=[self.round.pk, "csv"])):
+            for url in (
+                reverse("round-list"),
+                reverse("round-dashboard", args=[self.round.pk]),
+                reverse("round-export", args=[self.round.pk, "csv"]),
+            ):
                 response = self.client.get(url)
                 assert response.status_code == 403
                 self.record(seen, url, response)

@@ -17,8 +17,7 @@ from annotation.models import Flag, Rating, Skip, Slot
 from tests.annotation.rating_fixtures import make_open_round
 from tests.personas import PASSWORD, make_user
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 LEASE_SECONDS = 3
 
@@ -57,15 +56,18 @@ def _rate(page, keys):
 
 
 def _expect_saved_and_next(page, previous_token):
-    page.wait_for_function("t => document.querySelector('.rating-meta code') && "
-                           "document.querySelector('.rating-meta code').textContent !== t", arg=previous_token)
+    page.wait_for_function(
+        "t => document.querySelector('.rating-meta code') && "
+        "document.querySelector('.rating-meta code').textContent !== t",
+        arg=previous_token,
+    )
 
 
 def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, page):
     roles.ensure_role_groups()
     raj = make_user("raj", roles.RATER)
     rhea = make_user("rhea", roles.RATER)
-    round, _ = make_open_round(raters=[raj, rhea], k=1, per_domain=1, n_conditions=1, lease_seconds=LEASE_SECONDS)
+    round, _ = make_open_round(raters=[raj, rhea], k=1, per_domain=2, n_conditions=1, lease_seconds=LEASE_SECONDS)
 
     _keyboard_login(page, "raj")
     _tab_to(page, "Validation round")
@@ -87,8 +89,13 @@ def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, pa
     assert page.locator(".messages").inner_text().strip() == "Saved."
     rating = Rating.objects.get(rater=raj)
     assert rating.item.token == first
-    assert rating.answers == {"refusal": "yes", "grounding": "4", "strategy": rating.answers["strategy"],
-                              "references": "yes", "relevance": "3"}
+    assert rating.answers == {
+        "refusal": "yes",
+        "grounding": "4",
+        "strategy": rating.answers["strategy"],
+        "references": "yes",
+        "relevance": "3",
+    }
 
     # 2. Skip with a reason: s, 1, Enter.
     second = _item_token(page)
@@ -140,15 +147,19 @@ def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, pa
     assert page.locator("#shortcuts").is_visible()
     page.keyboard.press("Escape")
     assert not page.locator("#shortcuts").is_visible()
-    for _ in range(5):
+    for _ in range(round.items.count()):
         if page.locator("#rating-form").count() == 0:
             break
         token = _item_token(page)
         _rate(page, ["y", "2", "1", "y", "2", "Enter"])
-        page.wait_for_function("t => !document.querySelector('.rating-meta code') || "
-                               "document.querySelector('.rating-meta code').textContent !== t", arg=token)
+        page.wait_for_function(
+            "t => !document.querySelector('.rating-meta code') || "
+            "document.querySelector('.rating-meta code').textContent !== t",
+            arg=token,
+        )
     page.wait_for_selector("text=Nothing left for you")
     _shot(page, "7-done")
-    assert Rating.objects.filter(rater=raj).count() == 3
-    per_item = Rating.objects.filter(round=round).values_list("item_id", flat=True)
+    raj_items = set(Rating.objects.filter(rater=raj).values_list("item__token", flat=True))
+    assert len(raj_items) >= 4 and not raj_items & {second, fourth}
+    per_item = list(Rating.objects.filter(round=round).values_list("item_id", flat=True))
     assert len(per_item) == len(set(per_item))  # k = 1: never two ratings of one item

@@ -21,8 +21,7 @@ from annotation.models import Rating, Skip, Slot
 from tests.annotation.rating_fixtures import full_answers, make_open_round
 from tests.personas import make_user
 
-pytestmark = [pytest.mark.sqlite, pytest.mark.slow,
-              pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.sqlite, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 RATERS = 8
 THREADS_PER_RATER = 2  # the same rater in two tabs
@@ -37,11 +36,13 @@ class Journal:
         self.holds = []  # (slot_id, rater_id, start, end)
         self.outcomes = defaultdict(list)  # lease token -> [(rating_id, created)]
         self.errors = []
+        self.expiry = {}
         self.releases = defaultdict(list)  # (slot_id, rater_id) -> times just before a skip released it
 
     def hold(self, slot, rater, end):
         with self.lock:
             self.holds.append((slot.pk, rater.pk, slot.leased_at, end))
+            self.expiry[slot.pk, rater.pk, slot.leased_at] = slot.lease_expires_at
 
     def outcome(self, token, rating, created):
         with self.lock:
@@ -64,8 +65,9 @@ def _rater_loop(round, rater, journal, seed, start):
             try:
                 if action < 0.08:
                     time.sleep(round.lease_seconds + 0.2)  # walks away; the lease lapses
-                    rating, created = queues.submit_rating(round=round, rater=rater, lease_token=slot.lease_token,
-                                                           answers=full_answers())
+                    rating, created = queues.submit_rating(
+                        round=round, rater=rater, lease_token=slot.lease_token, answers=full_answers()
+                    )
                     journal.outcome(slot.lease_token, rating, created)
                 elif action < 0.12:
                     before = timezone.now()
@@ -75,20 +77,20 @@ def _rater_loop(round, rater, journal, seed, start):
                     journal.hold(slot, rater, before)
                     continue
                 else:
-                    rating, created = queues.submit_rating(round=round, rater=rater, lease_token=slot.lease_token,
-                                                           answers=full_answers())
+                    rating, created = queues.submit_rating(
+                        round=round, rater=rater, lease_token=slot.lease_token, answers=full_answers()
+                    )
                     journal.outcome(slot.lease_token, rating, created)
                     if action > 0.85:  # a replay: the browser resent the form
                         again, created_again = queues.submit_rating(
-                            round=round, rater=rater, lease_token=slot.lease_token, answers=full_answers(refusal="no"))
+                            round=round, rater=rater, lease_token=slot.lease_token, answers=full_answers(refusal="no")
+                        )
                         journal.outcome(slot.lease_token, again, created_again)
                 journal.hold(slot, rater, min(timezone.now(), slot.lease_expires_at))
             except queues.LeaseLost:
-                # Someone reclaimed the lapsed lease, so this rater held it until it expired, or
-                # the rater's other tab skipped it first, so they held it until that skip began.
-                with journal.lock:
-                    skips = [t for t in journal.releases[slot.pk, rater.pk] if t >= slot.leased_at]
-                journal.hold(slot, rater, min([slot.lease_expires_at, *skips]))
+                # Someone reclaimed the lapsed lease, or this rater's other tab skipped it first;
+                # which one is settled once every thread has reported its skips.
+                journal.hold(slot, rater, None)
         journal.errors.append(f"{rater} never ran out of items")
     except Exception:  # noqa: BLE001 - reported by the main thread
         journal.errors.append(traceback.format_exc())
@@ -107,8 +109,9 @@ def _double_submit(round, rater, journal):
     def submit():
         try:
             barrier.wait()
-            results.append(queues.submit_rating(round=round, rater=rater, lease_token=slot.lease_token,
-                                                answers=full_answers()))
+            results.append(
+                queues.submit_rating(round=round, rater=rater, lease_token=slot.lease_token, answers=full_answers())
+            )
         except Exception as error:  # noqa: BLE001
             journal.errors.append(repr(error))
         finally:
@@ -145,12 +148,17 @@ def _assert_invariants(round, raters, journal):
     for token, outcomes in journal.outcomes.items():
         assert len({rating for rating, _ in outcomes}) == 1, token
         assert sum(created for _, created in outcomes) <= 1, token
-    assert Rating.objects.filter(round=round).count() == len(
-        [1 for outcomes in journal.outcomes.values() if any(c for _, c in outcomes)]
-    ) + journal.double_submits
+    assert (
+        Rating.objects.filter(round=round).count()
+        == len([1 for outcomes in journal.outcomes.values() if any(c for _, c in outcomes)]) + journal.double_submits
+    )
     # No two raters were ever told they held the same slot at overlapping times.
     by_slot = defaultdict(list)
     for slot, rater, start, end in journal.holds:
+        if end is None:
+            # Lost: held until it expired, or until the rater's own skip began, if earlier.
+            skips = [t for t in journal.releases[slot, rater] if t >= start]
+            end = min([journal.expiry[slot, rater, start], *skips])
         by_slot[slot].append((start, end, rater))
     for holds in by_slot.values():
         holds.sort()
@@ -163,15 +171,17 @@ def _assert_invariants(round, raters, journal):
 def _race(seed):
     roles.ensure_role_groups()
     raters = [make_user(f"race{seed}-{i}", roles.RATER) for i in range(RATERS)]
-    round, _ = make_open_round(raters=raters, k=K, per_domain=3, n_conditions=1, lease_seconds=1,
-                               name=f"race {seed}")
+    round, _ = make_open_round(raters=raters, k=K, per_domain=3, n_conditions=1, lease_seconds=1, name=f"race {seed}")
     journal = Journal()
     journal.double_submits = 0
     _double_submit(round, raters[0], journal)
     journal.double_submits = Rating.objects.filter(round=round).count()
     start = threading.Barrier(RATERS * THREADS_PER_RATER)
-    threads = [threading.Thread(target=_rater_loop, args=(round, rater, journal, seed * 100 + i * 10 + t, start))
-               for i, rater in enumerate(raters) for t in range(THREADS_PER_RATER)]
+    threads = [
+        threading.Thread(target=_rater_loop, args=(round, rater, journal, seed * 100 + i * 10 + t, start))
+        for i, rater in enumerate(raters)
+        for t in range(THREADS_PER_RATER)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -180,8 +190,9 @@ def _race(seed):
     # A skip near the end can free a slot after some raters ran dry; one calm pass fills it.
     for rater in raters:
         while (slot := queues.claim_next(round=round, rater=rater)) is not None:
-            rating, created = queues.submit_rating(round=round, rater=rater, lease_token=slot.lease_token,
-                                                   answers=full_answers())
+            rating, created = queues.submit_rating(
+                round=round, rater=rater, lease_token=slot.lease_token, answers=full_answers()
+            )
             journal.outcome(slot.lease_token, rating, created)
     _assert_invariants(round, raters, journal)
     return round

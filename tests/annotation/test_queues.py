@@ -22,8 +22,9 @@ class QueueTests(PersonaTestCase):
 
     def rate(self, rater, now=None, **overrides):
         slot = queues.claim_next(round=self.round, rater=rater, now=now)
-        rating, created = queues.submit_rating(round=self.round, rater=rater, lease_token=slot.lease_token,
-                                               answers=full_answers(**overrides), now=now)
+        rating, created = queues.submit_rating(
+            round=self.round, rater=rater, lease_token=slot.lease_token, answers=full_answers(**overrides), now=now
+        )
         return slot, rating, created
 
     def test_next_item_is_held_for_the_rater_until_submitted(self):
@@ -37,8 +38,7 @@ class QueueTests(PersonaTestCase):
         seen = []
         while (slot := queues.claim_next(round=self.round, rater=self.raj)) is not None:
             seen.append(slot.item_id)
-            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token,
-                                 answers=full_answers())
+            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token, answers=full_answers())
         assert len(seen) == len(set(seen)) == self.round.items.count()
 
     def test_responses_fill_up_to_k_evenly_and_never_beyond(self):
@@ -51,18 +51,25 @@ class QueueTests(PersonaTestCase):
         assert set(Counter(Rating.objects.filter(round=self.round).values_list("item_id", flat=True)).values()) == {1}
         for rater in raters:
             while (slot := queues.claim_next(round=self.round, rater=rater)) is not None:
-                queues.submit_rating(round=self.round, rater=rater, lease_token=slot.lease_token,
-                                     answers=full_answers())
+                queues.submit_rating(
+                    round=self.round, rater=rater, lease_token=slot.lease_token, answers=full_answers()
+                )
         per_item = Counter(Rating.objects.filter(round=self.round).values_list("item_id", flat=True))
         assert set(per_item.values()) == {2} and len(per_item) == n_items
 
     def test_domains_are_spread_through_the_queue(self):
+        # The queue order interleaves the five domains round-robin ...
+        first_level = list(
+            Slot.objects.filter(round=self.round, level=0).order_by("order_key").values_list("domain_id", flat=True)
+        )
+        for start in range(0, len(first_level) - 4, 5):
+            assert len(set(first_level[start : start + 5])) == 5
+        # ... and a rater's picks (random among the next few) still cross domains quickly.
         domains = []
-        for _ in range(RiskDomain.objects.count()):
+        for _ in range(5):
             slot, _, _ = self.rate(self.raj)
             domains.append(slot.domain_id)
-        # The first five items come from the five domains (round-robin order, shuffled within each).
-        assert len(set(domains)) >= 4
+        assert len(set(domains)) >= 3
 
     def test_expired_lease_is_reclaimed_by_another_rater(self):
         now = timezone.now()
@@ -71,10 +78,12 @@ class QueueTests(PersonaTestCase):
         taken = queues.claim_next(round=self.round, rater=self.rhea, now=later)
         assert taken.pk == held.pk and taken.holder == self.rhea
         with pytest.raises(queues.LeaseLost):
-            queues.submit_rating(round=self.round, rater=self.raj, lease_token=held.lease_token,
-                                 answers=full_answers(), now=later)
-        rating, created = queues.submit_rating(round=self.round, rater=self.rhea, lease_token=taken.lease_token,
-                                               answers=full_answers(), now=later)
+            queues.submit_rating(
+                round=self.round, rater=self.raj, lease_token=held.lease_token, answers=full_answers(), now=later
+            )
+        rating, created = queues.submit_rating(
+            round=self.round, rater=self.rhea, lease_token=taken.lease_token, answers=full_answers(), now=later
+        )
         assert created and rating.rater == self.rhea
 
     def test_a_lapsed_lease_nobody_took_is_renewed_for_its_holder(self):
@@ -86,8 +95,9 @@ class QueueTests(PersonaTestCase):
 
     def test_replayed_submission_makes_one_row_and_the_same_answer(self):
         slot, rating, created = self.rate(self.raj)
-        replay, created_again = queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token,
-                                                     answers=full_answers(refusal="no"))
+        replay, created_again = queues.submit_rating(
+            round=self.round, rater=self.raj, lease_token=slot.lease_token, answers=full_answers(refusal="no")
+        )
         assert created and not created_again
         assert replay.pk == rating.pk and replay.answers["refusal"] == "yes"
         assert Rating.objects.filter(item_id=slot.item_id).count() == 1
@@ -95,15 +105,21 @@ class QueueTests(PersonaTestCase):
     def test_someone_elses_lease_token_is_refused(self):
         slot = queues.claim_next(round=self.round, rater=self.raj)
         with pytest.raises(queues.LeaseLost):
-            queues.submit_rating(round=self.round, rater=self.rhea, lease_token=slot.lease_token,
-                                 answers=full_answers())
+            queues.submit_rating(
+                round=self.round, rater=self.rhea, lease_token=slot.lease_token, answers=full_answers()
+            )
 
     def test_rating_records_rubric_version_position_and_time_on_item(self):
         now = timezone.now()
         queues.claim_next(round=self.round, rater=self.raj, now=now)
         slot = queues.claim_next(round=self.round, rater=self.raj, now=now)
-        rating, _ = queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token,
-                                         answers=full_answers(), now=now + timedelta(seconds=42))
+        rating, _ = queues.submit_rating(
+            round=self.round,
+            rater=self.raj,
+            lease_token=slot.lease_token,
+            answers=full_answers(),
+            now=now + timedelta(seconds=42),
+        )
         assert rating.rubric == self.round.rubric
         assert rating.display_position == 1
         assert rating.seconds_on_item == pytest.approx(42)
@@ -112,8 +128,12 @@ class QueueTests(PersonaTestCase):
 
     def test_answers_are_checked_against_the_rubric(self):
         slot = queues.claim_next(round=self.round, rater=self.raj)
-        for bad in (full_answers(grounding="7"), full_answers(refusal="maybe"), {"refusal": "yes"},
-                    full_answers(invented="1")):
+        for bad in (
+            full_answers(grounding="7"),
+            full_answers(refusal="maybe"),
+            {"refusal": "yes"},
+            full_answers(invented="1"),
+        ):
             with pytest.raises(ValidationError):
                 queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token, answers=bad)
         assert not Rating.objects.exists()
@@ -151,8 +171,7 @@ class QueueTests(PersonaTestCase):
         with pytest.raises(queues.RoundNotOpen):
             queues.claim_next(round=self.round, rater=self.raj)
         with pytest.raises(queues.RoundNotOpen):
-            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token,
-                                 answers=full_answers())
+            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token, answers=full_answers())
         rounds.reopen_round(round=self.round)
         self.round.deadline = timezone.now() - timedelta(minutes=1)
         with pytest.raises(queues.RoundNotOpen):
@@ -173,8 +192,9 @@ class QueueTests(PersonaTestCase):
         a = queues.claim_next(round=self.round, rater=self.raj)
         other = Slot.objects.filter(round=self.round, state="free").exclude(item_id=a.item_id).first()
         with pytest.raises(IntegrityError), transaction.atomic():
-            Slot.objects.filter(pk=other.pk).update(state="leased", holder=self.raj, lease_token="x",
-                                                    lease_expires_at=timezone.now())
+            Slot.objects.filter(pk=other.pk).update(
+                state="leased", holder=self.raj, lease_token="x", lease_expires_at=timezone.now()
+            )
         same_item = Slot.objects.filter(item_id=a.item_id).exclude(pk=a.pk).first()
         with pytest.raises(IntegrityError), transaction.atomic():
             Slot.objects.filter(pk=same_item.pk).update(state="done", holder=self.raj, lease_token="y")
@@ -184,8 +204,7 @@ class PairwiseQueueTests(PersonaTestCase):
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()
-        cls.round, cls.responses = make_open_round(raters=[cls.raj], k=1, per_domain=1, n_conditions=3,
-                                                   kind="pairwise")
+        cls.round, cls.responses = make_open_round(raters=[cls.raj], k=1, per_domain=1, n_conditions=3, kind="pairwise")
 
     def test_pairs_join_different_conditions_of_the_same_prompt(self):
         items = list(self.round.items.select_related("response", "response_b"))
@@ -197,8 +216,13 @@ class PairwiseQueueTests(PersonaTestCase):
     def test_pairwise_rating_records_the_side_shown(self):
         sides = set()
         while (slot := queues.claim_next(round=self.round, rater=self.raj)) is not None:
-            rating, _ = queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token,
-                                             answers={"preference": "left"}, reason="warmer")
+            rating, _ = queues.submit_rating(
+                round=self.round,
+                rater=self.raj,
+                lease_token=slot.lease_token,
+                answers={"preference": "left"},
+                reason="warmer",
+            )
             assert rating.swapped == slot.swapped and rating.comment == "warmer"
             sides.add(rating.swapped)
         assert sides == {True, False}  # 15 coin flips
@@ -206,5 +230,6 @@ class PairwiseQueueTests(PersonaTestCase):
     def test_pairwise_answers_must_be_a_known_preference(self):
         slot = queues.claim_next(round=self.round, rater=self.raj)
         with pytest.raises(ValidationError):
-            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token,
-                                 answers={"preference": "A"})
+            queues.submit_rating(
+                round=self.round, rater=self.raj, lease_token=slot.lease_token, answers={"preference": "A"}
+            )

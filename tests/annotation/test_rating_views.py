@@ -50,14 +50,14 @@ class RatingPageTests(PersonaTestCase):
         slot_response.text = '<img src="http://evil.example/x.png"><script>alert(1)</script>**bold**'
         slot_response.save()
         self.start()
-        while (slot := self.held() if Slot.objects.filter(holder=self.raj, state="leased").exists()
-               else None) is None or slot.item.response_id != slot_response.pk:
+        while (
+            slot := self.held() if Slot.objects.filter(holder=self.raj, state="leased").exists() else None
+        ) is None or slot.item.response_id != slot_response.pk:
             self.client.get(self.url)
             slot = self.held()
             if slot.item.response_id == slot_response.pk:
                 break
-            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token,
-                                 answers=full_answers())
+            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token, answers=full_answers())
         page = self.client.get(self.url).content.decode()
         assert "&lt;img src=&quot;http://evil.example/x.png&quot;&gt;&lt;script&gt;" in page
         assert "<img" not in page and "<script>alert" not in page
@@ -66,8 +66,10 @@ class RatingPageTests(PersonaTestCase):
         self.start()
         self.client.get(self.url)
         slot = self.held()
-        answer = self.client.post(reverse("rating-submit", args=[self.round.public_id]),
-                                  {"lease": slot.lease_token, **full_answers(), "comment": "kind"})
+        answer = self.client.post(
+            reverse("rating-submit", args=[self.round.public_id]),
+            {"lease": slot.lease_token, **full_answers(), "comment": "kind"},
+        )
         assert answer.status_code == 302 and answer["Location"] == self.url
         rating = Rating.objects.get(rater=self.raj)
         assert rating.answers["comment"] == "kind" and rating.answers["grounding"] == "4"
@@ -89,8 +91,9 @@ class RatingPageTests(PersonaTestCase):
         self.start()
         self.client.get(self.url)
         slot = self.held()
-        page = self.client.post(reverse("rating-submit", args=[self.round.public_id]),
-                                {"lease": slot.lease_token, "refusal": "yes"})
+        page = self.client.post(
+            reverse("rating-submit", args=[self.round.public_id]), {"lease": slot.lease_token, "refusal": "yes"}
+        )
         assert page.status_code == 400
         assert "Answer “Relevance”".encode() in page.content
         assert not Rating.objects.exists() and self.held().pk == slot.pk
@@ -100,8 +103,11 @@ class RatingPageTests(PersonaTestCase):
         self.client.get(self.url)
         slot = self.held()
         Slot.objects.filter(pk=slot.pk).update(state="leased", holder=self.rhea, lease_token="taken-by-rhea")
-        answer = self.client.post(reverse("rating-submit", args=[self.round.public_id]),
-                                  {"lease": slot.lease_token, **full_answers()}, follow=True)
+        answer = self.client.post(
+            reverse("rating-submit", args=[self.round.public_id]),
+            {"lease": slot.lease_token, **full_answers()},
+            follow=True,
+        )
         assert "went to another rater" in answer.content.decode()
         assert not Rating.objects.exists()
 
@@ -111,8 +117,9 @@ class RatingPageTests(PersonaTestCase):
         slot = self.held()
         self.client.post(reverse("rating-skip", args=[self.round.public_id]), {"lease": slot.lease_token})
         assert not Skip.objects.exists()
-        self.client.post(reverse("rating-skip", args=[self.round.public_id]),
-                         {"lease": slot.lease_token, "reason": "distressing"})
+        self.client.post(
+            reverse("rating-skip", args=[self.round.public_id]), {"lease": slot.lease_token, "reason": "distressing"}
+        )
         assert Skip.objects.get().reason == "distressing"
         assert Slot.objects.get(pk=slot.pk).state == "free"
 
@@ -120,8 +127,11 @@ class RatingPageTests(PersonaTestCase):
         self.start()
         self.client.get(self.url)
         slot = self.held()
-        page = self.client.post(reverse("rating-flag", args=[self.round.public_id]),
-                                {"lease": slot.lease_token, "kind": "broken"}, follow=True)
+        page = self.client.post(
+            reverse("rating-flag", args=[self.round.public_id]),
+            {"lease": slot.lease_token, "kind": "broken"},
+            follow=True,
+        )
         assert Flag.objects.get().kind == "broken"
         assert b"You flagged this item: Broken output" in page.content
         assert self.held().pk == slot.pk
@@ -147,8 +157,10 @@ class RatingPageTests(PersonaTestCase):
 
     def test_preferences_opt_out_of_a_domain(self):
         suicide = RiskDomain.objects.get(slug="suicide")
-        answer = self.client.post(reverse("rating-preferences") + "?next=" + self.url,
-                                  {"opted_out_domains": [suicide.pk], "break_after_minutes": 30, "next": self.url})
+        answer = self.client.post(
+            reverse("rating-preferences") + "?next=" + self.url,
+            {"opted_out_domains": [suicide.pk], "break_after_minutes": 30, "next": self.url},
+        )
         assert answer.status_code == 302 and answer["Location"] == self.url
         self.start()
         for _ in range(self.round.items.count()):
@@ -157,13 +169,13 @@ class RatingPageTests(PersonaTestCase):
             if slot is None:
                 break
             assert slot.domain_id != suicide.pk
-            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token,
-                                 answers=full_answers())
+            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token, answers=full_answers())
         assert b"Nothing left for you" in self.client.get(self.url).content
 
     def test_preferences_refuse_an_offsite_next(self):
-        answer = self.client.post(reverse("rating-preferences"),
-                                  {"break_after_minutes": 30, "next": "https://evil.example/"})
+        answer = self.client.post(
+            reverse("rating-preferences"), {"break_after_minutes": 30, "next": "https://evil.example/"}
+        )
         assert answer["Location"] == reverse("home")
 
     def test_outsiders_and_draft_rounds_are_404(self):
@@ -208,8 +220,10 @@ class PairwisePageTests(PersonaTestCase):
         slot = Slot.objects.get(holder=self.raj, state="leased")
         shown_left = slot.item.response_b if slot.swapped else slot.item.response
         assert page.index(escape(shown_left.text)) < page.index("B · right")
-        self.client.post(reverse("rating-submit", args=[self.round.public_id]),
-                         {"lease": slot.lease_token, "preference": "left", "reason": "warmer"})
+        self.client.post(
+            reverse("rating-submit", args=[self.round.public_id]),
+            {"lease": slot.lease_token, "preference": "left", "reason": "warmer"},
+        )
         rating = Rating.objects.get()
         assert rating.answers == {"preference": "left"} and rating.comment == "warmer"
         assert rating.swapped == slot.swapped

