@@ -48,7 +48,8 @@ test: test-setup
 	$(PY) -m pytest --cov --cov-report=term:skip-covered -m "not vllm" $(PYTEST_ARGS)
 	# SQLite-specific and concurrency tests run on SQLite too when the main run used another database.
 	case "$${DATABASE_URL:-sqlite}" in sqlite*) ;; *) DATABASE_URL= $(PY) -m pytest -m sqlite -p no:cacheprovider $(PYTEST_ARGS);; esac
-	.venv-vllm/bin/python -m pytest -m vllm -p no:cacheprovider $(PYTEST_ARGS)
+	# vLLM runs in its own environment (no Django there): only the modeling tests that need it.
+	.venv-vllm/bin/python -m pytest -m vllm -p no:cacheprovider tests/modeling/test_vllm_backend.py tests/modeling/test_judge.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -58,8 +58,8 @@ class FormatTests(PersonaTestCase):
         assert "author" not in pair.prompt.metadata
 
     def test_studio_csv_undoes_the_formula_guard(self):
-        data = ("prompt,answer,domain,status,strategies\n"
-                "\"'=cmd\",\"Fine, answer.\",violence,draft,green-dot;motivational-interviewing\n").encode()
+        data = (b"prompt,answer,domain,status,strategies\n"
+                b"\"'=cmd\",\"Fine, answer.\",violence,draft,green-dot;motivational-interviewing\n")
         importing.import_pairs(data=data, format="csv", user=self.ada)
         pair = Response.objects.get()
         assert pair.prompt.text == "=cmd" and pair.strategies.count() == 2

@@ -3,8 +3,7 @@
 import threading
 
 import pytest
-from django.db import IntegrityError, close_old_connections, connection
-from django.test import TransactionTestCase
+from django.db import IntegrityError, connection
 
 from annotation import review, roles
 from annotation.models import ModelCondition, Prompt, Response, Review, RiskDomain, SystemPrompt
@@ -125,34 +124,31 @@ class ReviseTests(PersonaTestCase):
             review.create_pair(user=self.rita, text="x", source_response=pair)
 
 
-class ConcurrentDecisionTests(TransactionTestCase):
-    serialized_rollback = True  # the flush after this test must bring back the migrated catalog
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_reviewers_deciding_at_once_produce_one_review():
+    roles.ensure_role_groups()
+    author = make_user("author1", roles.AUTHOR)
+    reviewers = [make_user(f"rev{i}", roles.REVIEWER) for i in range(2)]
+    pair = new_pair(author)
+    review.submit(response=pair, user=author)
+    barrier, outcomes = threading.Barrier(2), []
 
-    def test_two_reviewers_deciding_at_once_produce_one_review(self):
-        roles.ensure_role_groups()
-        author = make_user("author1", roles.AUTHOR)
-        reviewers = [make_user(f"rev{i}", roles.REVIEWER) for i in range(2)]
-        pair = new_pair(author)
-        review.submit(response=pair, user=author)
-        barrier, outcomes = threading.Barrier(2), []
+    def decide(reviewer):
+        try:
+            barrier.wait()
+            review.approve(response=pair, reviewer=reviewer)
+            outcomes.append("ok")
+        except review.WorkflowError:
+            outcomes.append("refused")
+        except Exception as error:  # SQLite may report the lock instead of waiting
+            outcomes.append(type(error).__name__)
+        finally:
+            connection.close()
 
-        def decide(reviewer):
-            try:
-                barrier.wait()
-                review.approve(response=pair, reviewer=reviewer)
-                outcomes.append("ok")
-            except review.WorkflowError:
-                outcomes.append("refused")
-            except Exception as error:  # SQLite may report the lock instead of waiting
-                outcomes.append(type(error).__name__)
-            finally:
-                close_old_connections()
-                connection.close()
-
-        threads = [threading.Thread(target=decide, args=(r,)) for r in reviewers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert outcomes.count("ok") == 1
-        assert Review.objects.filter(response=pair).count() == 1
+    threads = [threading.Thread(target=decide, args=(r,)) for r in reviewers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 1
+    assert Review.objects.filter(response=pair).count() == 1
