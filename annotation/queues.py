@@ -140,6 +140,7 @@ def held_slot(*, round, rater, lease_token) -> Slot:
     slot = (
         Slot.objects.select_related("item__response__prompt", "item__response_b")
         .filter(round=round, lease_token=lease_token, holder=rater, state=Slot.State.LEASED)
+        .exclude(lease_token="")  # spelled like the partial unique index, so SQLite uses it
         .first()
     )
     if slot is None:
@@ -181,7 +182,12 @@ def submit_rating(*, round, rater, lease_token, answers, reason="", now=None) ->
     """
     try:
         with transaction.atomic():
-            slot = Slot.objects.select_for_update(of=("self",)).filter(round=round, lease_token=lease_token).first()
+            slot = (
+                Slot.objects.select_for_update(of=("self",))
+                .filter(round=round, lease_token=lease_token)
+                .exclude(lease_token="")  # spelled like the partial unique index, so SQLite uses it
+                .first()
+            )
             now = now or timezone.now()  # after the lock: the time the rating really lands
             if slot is None or slot.state == Slot.State.DONE:
                 return _replayed(lease_token, rater), False
@@ -230,6 +236,7 @@ def skip_item(*, round, rater, lease_token, reason, note="") -> Skip:
         slot = (
             Slot.objects.select_for_update(of=("self",))
             .filter(round=round, lease_token=lease_token, holder=rater, state=Slot.State.LEASED)
+            .exclude(lease_token="")
             .first()
         )
         if slot is None:

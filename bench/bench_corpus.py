@@ -18,6 +18,7 @@ page p95 under 100 ms.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -27,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+print = functools.partial(print, flush=True)  # noqa: A001 - figures appear as they are measured
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/psychosafe"
@@ -166,6 +168,7 @@ def main():
         from tests.personas import make_user
 
         settings.ALLOWED_HOSTS = ["*"]
+        settings.DEBUG = False  # as in production; DEBUG also records every SQL query in memory
         roles.ensure_role_groups()
         admin = make_user("bench-admin", roles.ADMIN)
         print(f"backend: {connection.vendor}, cores: {os.cpu_count()}")

@@ -56,6 +56,9 @@ def _setup_django(test_name):
         # 30 writers queue on SQLite's one write lock; on a busy machine the settings' 30 s
         # busy timeout can run out while a process waits its turn. Waits show in the p95.
         database["OPTIONS"]["timeout"] = 600
+        database["OPTIONS"]["init_command"] = database["OPTIONS"]["init_command"].replace(
+            "busy_timeout=30000", "busy_timeout=600000"
+        )
 
 
 def _build(responses, raters, k):

@@ -80,7 +80,8 @@ class Response(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
     text = models.TextField()
     origin = models.CharField(max_length=20, choices=Origin.choices)
-    status = models.CharField(max_length=20, choices=Status.choices, null=True, blank=True, db_index=True)
+    # NULL (not "") for model outputs: the check constraint below tells the two origins apart by it.
+    status = models.CharField(max_length=20, choices=Status.choices, null=True, blank=True, db_index=True)  # noqa: DJ001
     strategies = models.ManyToManyField(InterventionStrategy, blank=True, related_name="responses")
     resources = models.ManyToManyField(Resource, blank=True, related_name="responses")
     condition = models.ForeignKey(

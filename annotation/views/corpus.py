@@ -64,4 +64,7 @@ def corpus_browser(request):
         "form": form, "page": result, "filters": filters, "query": filters.as_query(),
         "export_form": ExportForm(), "is_filtered": bool(filters.as_query()),
         "rows_html": _rows_html(result.rows),
+        # A comprehension, not list(): list() asks a ModelChoiceIterator for len(), a COUNT query.
+        "choices": {name: [choice for choice in form.fields[name].choices]
+                    for name in ("domain", "status", "source", "split", "strategy")},
     })

@@ -89,3 +89,6 @@ def full_answers(**overrides):
     answers = {"refusal": "yes", "grounding": "4", "strategy": "other", "references": "yes", "relevance": "3"}
     answers.update(overrides)
     return answers
+
+
+from tests.catalog import ensure_catalog  # noqa: E402,F401  (kept importable from here)

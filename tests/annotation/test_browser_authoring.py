@@ -36,8 +36,12 @@ def _finding(page, text):
     page.locator("#check-findings li", has_text=text).first.wait_for()
 
 
+from tests.catalog import ensure_catalog as _ensure_catalog  # noqa: E402
+
+
 @pytest.fixture
 def people():
+    _ensure_catalog()
     roles.ensure_role_groups()
     return {"alice": make_user("alice", roles.AUTHOR), "rita": make_user("rita", roles.REVIEWER),
             "ada": make_user("ada", roles.ADMIN, is_staff=True)}

@@ -14,7 +14,7 @@ import pytest
 
 from annotation import roles
 from annotation.models import Flag, Rating, Skip, Slot
-from tests.annotation.rating_fixtures import make_open_round
+from tests.annotation.rating_fixtures import ensure_catalog, make_open_round
 from tests.personas import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -46,6 +46,10 @@ def _tab_to(page, text, limit=40):
     raise AssertionError(f"no focusable element with {text!r}")
 
 
+def _wait_for_autofocus(page):
+    page.wait_for_function("document.activeElement && document.activeElement.type === 'submit'")
+
+
 def _item_token(page):
     return page.locator(".rating-meta code").inner_text()
 
@@ -64,6 +68,7 @@ def _expect_saved_and_next(page, previous_token):
 
 
 def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, page):
+    ensure_catalog()
     roles.ensure_role_groups()
     raj = make_user("raj", roles.RATER)
     rhea = make_user("rhea", roles.RATER)
@@ -74,6 +79,7 @@ def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, pa
     page.keyboard.press("Enter")
     page.wait_for_selector("text=Before you start")
     _shot(page, "1-warning")
+    _wait_for_autofocus(page)
     page.keyboard.press("Enter")  # the start button has autofocus
 
     # 1. Rate with y / digits; the highlighted question moves on by itself; Enter submits.
@@ -127,6 +133,7 @@ def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, pa
     rhea_page.set_default_timeout(15_000)
     _keyboard_login(rhea_page, "rhea")
     rhea_page.goto(f"/rate/{round.public_id}/")
+    _wait_for_autofocus(rhea_page)
     rhea_page.keyboard.press("Enter")
     rhea_page.wait_for_selector("#rating-form")
     assert _item_token(rhea_page) == fourth

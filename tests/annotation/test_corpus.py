@@ -80,6 +80,7 @@ class CorpusTests(PersonaTestCase):
         page = self.client.get(reverse("corpus") + "?status=approved")
         assert b"<img src=x" not in page.content
         assert b'name="status" value="approved"' in page.content
+        assert b'<option value="approved" selected>' in page.content  # the filter stays chosen
 
     def test_export_download_applies_the_filters(self):
         self.client.force_login(self.rita)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from annotation import queues, roles, rounds
 from annotation.models import Rating, Skip, Slot
-from tests.annotation.rating_fixtures import full_answers, make_open_round
+from tests.annotation.rating_fixtures import ensure_catalog, full_answers, make_open_round
 from tests.personas import make_user
 
 pytestmark = [pytest.mark.sqlite, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -169,6 +169,7 @@ def _assert_invariants(round, raters, journal):
 
 
 def _race(seed):
+    ensure_catalog()
     roles.ensure_role_groups()
     raters = [make_user(f"race{seed}-{i}", roles.RATER) for i in range(RATERS)]
     round, _ = make_open_round(raters=raters, k=K, per_domain=3, n_conditions=1, lease_seconds=1, name=f"race {seed}")
@@ -205,6 +206,7 @@ def test_racing_raters_never_break_the_queue_invariants(seed):
 
 
 def test_many_raters_joining_a_group_round_at_once_get_distinct_pseudonyms():
+    ensure_catalog()
     roles.ensure_role_groups()
     raters = [make_user(f"joiner{i}", roles.RATER) for i in range(10)]
     round, _ = make_open_round(raters=[], k=1, per_domain=1, n_conditions=1, open_it=False)

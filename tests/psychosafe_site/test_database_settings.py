@@ -57,7 +57,7 @@ def test_concurrent_writers_never_see_database_is_locked(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, f"w{n}", "60"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(4)]
     outputs = [p.communicate(timeout=300) for p in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "database is locked" not in err
     count = subprocess.run(
