@@ -7,8 +7,8 @@ lazily so that importing this module stays cheap for the web process.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 
