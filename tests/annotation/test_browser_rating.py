@@ -31,7 +31,9 @@ def _shot(page, name):
 
 def _keyboard_login(page, username):
     page.goto("/accounts/login/")
-    page.keyboard.type(username)  # the username field has autofocus
+    # The username field has autofocus; wait until the browser has applied it before typing.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'id_username'")
+    page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
