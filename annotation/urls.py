@@ -3,7 +3,10 @@ from django.urls import path
 from annotation.views import authoring as authoring_views
 from annotation.views import corpus as corpus_views
 from annotation.views import home
+from annotation.views import rating as rating_views
 from annotation.views import review as review_views
+from annotation.views import rounds as round_views
+from annotation.views import runs as run_views
 from annotation.views import transfer as transfer_views
 
 urlpatterns = [
@@ -21,12 +24,6 @@ urlpatterns = [
     path("corpus/import/<int:pk>/", transfer_views.import_job, name="import-job"),
     path("corpus/import/<int:pk>/status/", transfer_views.import_job_status, name="import-job-status"),
     path("corpus/import/<int:pk>/retry/", transfer_views.import_job_retry, name="import-job-retry"),
-]
-
-from annotation.views import rating as rating_views  # noqa: E402
-from annotation.views import rounds as round_views  # noqa: E402
-
-urlpatterns += [
     path("rate/preferences/", rating_views.preferences, name="rating-preferences"),
     path("rate/<str:round_token>/", rating_views.work, name="rating-work"),
     path("rate/<str:round_token>/start/", rating_views.acknowledge_warning, name="rating-warning"),
@@ -39,11 +36,6 @@ urlpatterns += [
     path("rounds/<int:round_id>/", round_views.dashboard, name="round-dashboard"),
     path("rounds/<int:round_id>/state/", round_views.change_state, name="round-state"),
     path("rounds/<int:round_id>/export.<str:fmt>", round_views.export, name="round-export"),
-]
-
-from annotation.views import runs as run_views  # noqa: E402
-
-urlpatterns += [
     path("runs/", run_views.run_list, name="run-list"),
     path("runs/status.json", run_views.run_status, name="run-status"),
     path("runs/training/new/", run_views.training_new, name="training-new"),
