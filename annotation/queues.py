@@ -7,17 +7,18 @@ which serialises writers. Whatever slips past either (the same rater in two tabs
 partial unique constraints on Slot and is retried. See annotation/models/rating.py.
 """
 
+import functools
 import random
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotation.models import Flag, RaterPreference, Rating, Round, RoundItem, RoundRater, Skip, Slot
+from annotation.models import Flag, RaterPreference, Rating, Round, RoundRater, Skip, Slot
 
 # Lock this many candidates and pick one at random among the lowest level: the queue order
 # stays even (level first) while each rater's sequence is shuffled. Locked rows are skipped
@@ -65,68 +66,100 @@ def claim_next(*, round, rater, now=None) -> Slot | None:
 
 
 def _claim(round, rater, given_now):
-    # Locking the membership row serialises one rater's own concurrent claims (two tabs).
-    membership = RoundRater.objects.select_for_update(of=("self",)).filter(round=round, rater=rater).first()
-    if membership is None:
-        raise NotInRound("You are not a rater in this round.")
-    # Read the clock only once the locks are held: waiting for them can take a while.
-    now = given_now or timezone.now()
-    lease = timedelta(seconds=round.lease_seconds)
-    held = (
-        Slot.objects.select_related("item__response__prompt", "item__response_b")
-        .filter(round=round, holder=rater, state=Slot.State.LEASED)
-        .first()
-    )
-    if held is not None:
-        if held.lease_expires_at <= now:
-            held.lease_expires_at = now + lease
-            held.save(update_fields=["lease_expires_at"])
-        return held
-    optouts = list(
-        RaterPreference.opted_out_domains.through.objects.filter(raterpreference__user=rater).values_list(
-            "riskdomain_id", flat=True
+    """Three statements: mark the membership (locking it), take a slot, read it for the page."""
+    with connection.cursor() as cursor:
+        # Locking the membership row serialises one rater's own concurrent claims (two tabs);
+        # `served` counts up only when a new item will be shown, and is rolled back otherwise.
+        sql = _claim_sql(connection.vendor)
+        cursor.execute(sql["membership"], {"round": round.pk, "rater": rater.pk})
+        row = cursor.fetchone()
+        if row is None:
+            raise NotInRound("You are not a rater in this round.")
+        served, held_id = row
+        # Read the clock only once the lock is held: waiting for it can take a while.
+        now = given_now or timezone.now()
+        lease = timedelta(seconds=round.lease_seconds)
+        if held_id is not None:
+            held = _slot_for_page(held_id)
+            if held.lease_expires_at <= now:
+                held.lease_expires_at = now + lease
+                held.save(update_fields=["lease_expires_at"])
+            return held
+        cursor.execute(
+            sql["claim"],
+            {
+                "round": round.pk,
+                "rater": rater.pk,
+                "now": connection.ops.adapt_datetimefield_value(now),
+                "token": secrets.token_urlsafe(24),
+                "expires": connection.ops.adapt_datetimefield_value(now + lease),
+                "position": served,
+                "swapped": round.is_pairwise and random.random() < 0.5,
+            },
         )
-    )
-    expired = Slot.objects.filter(round=round, state=Slot.State.LEASED, lease_expires_at__lte=now)
-    free = Slot.objects.filter(round=round, state=Slot.State.FREE)
-    slot = _lock_one(_eligible(expired, rater, optouts)) or _lock_one(_eligible(free, rater, optouts))
-    if slot is None:
+        row = cursor.fetchone()
+    if row is None:
+        transaction.set_rollback(True)  # nothing shown: `served` stays as it was
         return None
-    now = given_now or timezone.now()
-    membership.served += 1
-    membership.save(update_fields=["served"])
-    slot.state = Slot.State.LEASED
-    slot.holder = rater
-    slot.lease_token = secrets.token_urlsafe(24)
-    slot.leased_at = now
-    slot.lease_expires_at = now + lease
-    slot.display_position = membership.served
-    slot.swapped = round.is_pairwise and random.random() < 0.5
-    slot.save(
-        update_fields=["state", "holder", "lease_token", "leased_at", "lease_expires_at", "display_position", "swapped"]
-    )
-    return slot
+    return _slot_for_page(row[0])
 
 
-def _eligible(slots, rater, optouts):
-    """Slots of items this rater has never held, rated or skipped, outside their opted-out domains."""
-    slots = slots.exclude(Exists(Slot.objects.filter(item=OuterRef("item"), holder=rater)))
-    slots = slots.exclude(Exists(Skip.objects.filter(item=OuterRef("item"), rater=rater)))
-    if optouts:
-        slots = slots.exclude(domain_id__in=optouts)
-    return slots
+def _slot_for_page(slot_id) -> Slot:
+    return Slot.objects.select_related("item__response__prompt", "item__response_b").get(pk=slot_id)
 
 
-def _lock_one(slots):
-    candidates = list(
-        slots.select_related("item__response__prompt", "item__response_b")
-        .order_by("level", "order_key")
-        .select_for_update(skip_locked=True, of=("self",))[:CANDIDATES]
-    )
-    if not candidates:
-        return None
-    lowest = candidates[0].level
-    return random.choice([s for s in candidates if s.level == lowest])
+@functools.cache
+def _claim_sql(vendor) -> dict:
+    """The claim statements, spelled for the database in use.
+
+    Candidates are the lowest-ordered slots (level, then order_key: even fill, domains
+    interleaved) of items this rater has never held, rated or skipped, outside their
+    opted-out domains; an expired lease is reclaimed before a free slot is taken. One of the
+    first CANDIDATES at the lowest level is picked at random, so each rater's order is
+    shuffled. On PostgreSQL the candidates are locked with FOR UPDATE SKIP LOCKED, so
+    concurrent raters take different rows without waiting on each other (and a row changed
+    since the snapshot is re-checked against `state`); on SQLite every transaction begins
+    IMMEDIATE, which serialises writers. The partial unique constraints on Slot catch
+    whatever slips past either.
+    """
+    slot, item, skip = Slot._meta.db_table, "item_id", Skip._meta.db_table
+    optouts = RaterPreference.opted_out_domains.through
+    optout_table = optouts._meta.db_table
+    prefs = RaterPreference._meta.db_table
+    held = f"SELECT id FROM {slot} WHERE round_id = %(round)s AND holder_id = %(rater)s AND state = 'leased'"
+    lock = " FOR UPDATE SKIP LOCKED" if vendor == "postgresql" else ""
+    eligible = f"""
+        AND NOT EXISTS (SELECT 1 FROM {slot} mine WHERE mine.{item} = s.{item} AND mine.holder_id = %(rater)s)
+        AND NOT EXISTS (SELECT 1 FROM {skip} k WHERE k.{item} = s.{item} AND k.rater_id = %(rater)s)
+        AND s.domain_id NOT IN (
+            SELECT o.riskdomain_id FROM {optout_table} o JOIN {prefs} p ON p.id = o.raterpreference_id
+            WHERE p.user_id = %(rater)s)"""
+    return {
+        "membership": f"""
+            UPDATE {RoundRater._meta.db_table} SET served = served + CASE WHEN EXISTS ({held}) THEN 0 ELSE 1 END
+            WHERE round_id = %(round)s AND rater_id = %(rater)s
+            RETURNING served, ({held})""",
+        "claim": f"""
+            UPDATE {slot} SET state = 'leased', holder_id = %(rater)s, lease_token = %(token)s,
+                leased_at = %(now)s, lease_expires_at = %(expires)s, display_position = %(position)s,
+                swapped = %(swapped)s
+            WHERE id = (
+                SELECT id FROM (
+                    SELECT id, 0 AS expired_first, level FROM (
+                        SELECT s.id, s.level FROM {slot} s
+                        WHERE s.round_id = %(round)s AND s.state = 'leased' AND s.lease_expires_at <= %(now)s
+                        {eligible}
+                        ORDER BY s.level, s.order_key LIMIT 1{lock}) reclaimable
+                    UNION ALL
+                    SELECT id, 1, level FROM (
+                        SELECT s.id, s.level FROM {slot} s
+                        WHERE s.round_id = %(round)s AND s.state = 'free'
+                        {eligible}
+                        ORDER BY s.level, s.order_key LIMIT {CANDIDATES}{lock}) free
+                ) candidates
+                ORDER BY expired_first, level, RANDOM() LIMIT 1)
+            RETURNING id""",
+    }
 
 
 def _check_open(round, now):
@@ -184,6 +217,7 @@ def submit_rating(*, round, rater, lease_token, answers, reason="", now=None) ->
         with transaction.atomic():
             slot = (
                 Slot.objects.select_for_update(of=("self",))
+                .select_related("item")
                 .filter(round=round, lease_token=lease_token)
                 .exclude(lease_token="")  # spelled like the partial unique index, so SQLite uses it
                 .first()
@@ -195,7 +229,7 @@ def submit_rating(*, round, rater, lease_token, answers, reason="", now=None) ->
                 raise LeaseLost("Your hold on that item lapsed and it went to another rater.")
             _check_open(round, now)
             cleaned, comment = clean_answers(round=round, answers=answers, reason=reason)
-            item = RoundItem.objects.get(pk=slot.item_id)
+            item = slot.item
             rating = Rating.objects.create(
                 round=round,
                 item=item,
@@ -271,19 +305,30 @@ def flag_item(*, round, rater, lease_token, kind, note="") -> Flag:
 
 
 def progress(*, round, rater) -> Progress:
-    """Ratings done by this rater, and items still open to them (counted up to REMAINING_CAP)."""
+    """Ratings done by this rater, and items still open to them (counted up to REMAINING_CAP).
+
+    Counted from the open slots (the queue's index), so the count gets cheaper as the round
+    fills. Reading REMAINING_CAP x k slot rows sees REMAINING_CAP distinct items unless gold
+    items (which may hold more slots than k) crowd them; then the count shown is a lower
+    bound, marked as capped like any other.
+    """
     done = Rating.objects.filter(round=round, rater=rater).count()
     optouts = list(
         RaterPreference.opted_out_domains.through.objects.filter(raterpreference__user=rater).values_list(
             "riskdomain_id", flat=True
         )
     )
-    open_items = (
-        RoundItem.objects.filter(round=round)
-        .filter(Exists(Slot.objects.filter(item=OuterRef("pk")).exclude(state=Slot.State.DONE)))
-        .exclude(Exists(Slot.objects.filter(item=OuterRef("pk"), holder=rater)))
-        .exclude(Exists(Skip.objects.filter(item=OuterRef("pk"), rater=rater)))
+    open_slots = (
+        Slot.objects.filter(round=round, state__in=[Slot.State.FREE, Slot.State.LEASED])
+        .exclude(Exists(Slot.objects.filter(item=OuterRef("item"), holder=rater)))
+        .exclude(Exists(Skip.objects.filter(item=OuterRef("item"), rater=rater)))
         .exclude(domain_id__in=optouts)
+        .order_by()
     )
-    remaining = len(open_items.values_list("pk", flat=True)[:REMAINING_CAP])
-    return Progress(done=done, remaining=remaining, remaining_capped=remaining >= REMAINING_CAP)
+    limit = REMAINING_CAP * round.k
+    item_ids = list(open_slots.values_list("item_id", flat=True)[:limit])
+    remaining = len(set(item_ids))
+    if len(item_ids) < limit:
+        return Progress(done=done, remaining=remaining, remaining_capped=False)
+    return Progress(done=done, remaining=min(remaining, REMAINING_CAP), remaining_capped=True)
+

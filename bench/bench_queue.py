@@ -1,11 +1,16 @@
 """Rating queue latency: next-item (claim_next) and submit (submit_rating), p50/p95, under load.
 
-A round of 100,000 model responses (k = 3, so 300,000 slots), 30 raters working at once,
-each in its own process with its own database connection. Two phases:
+A round of 100,000 model responses (k = 3, so 300,000 slots) and 30 raters, each rater in its
+own process with its own database connection. Phases:
 
-  fresh      the round has just opened
-  mid-round  the first level is full: every response has one rating, spread over the
-             raters, so each claim must pass over items the rater already did
+  1 rater     one rater alone: the cost of a claim and a submit with no one else about
+  paced       30 raters at once, each pausing 0.25-0.75 s between items (mean 0.5 s): 60
+              items a second, far faster than people rate (a careful rating takes 20-60 s)
+  flat out    30 raters at once with no pause at all: the machine's throughput, and the
+              latency when every core is busy (latency here is queueing for the CPU)
+
+each on a fresh round and again mid-round (the first level is full: every response has one
+rating, spread over the raters, so each claim passes over items the rater already did).
 
 Run on SQLite (a throwaway file) and on PostgreSQL (a throwaway database) in turn:
 
@@ -13,10 +18,10 @@ Run on SQLite (a throwaway file) and on PostgreSQL (a throwaway database) in tur
     python bench/bench_queue.py --backend sqlite --responses 20000
     BENCH_POSTGRES_URL=postgres://user@host/db python bench/bench_queue.py --backend postgres
 
-The baseline is a primary-key read of one slot from the same processes at the same time,
-so `x baseline` says how many plain round trips a claim or submit costs. The target from
-the issue: next-item p95 under 50 ms on PostgreSQL. The machine's core count bounds what
-30 processes can do at once; it is printed with the figures.
+The baseline is a primary-key read of one slot from the same processes at the same time, so
+`x pk-read` says how many plain round trips a claim costs under the same load. The target:
+next-item p95 under 50 ms on PostgreSQL with 30 raters. The database server, the 30 rater
+processes and this script share the machine's cores; their count is printed with the figures.
 """
 
 from __future__ import annotations
@@ -116,19 +121,24 @@ def _fill_first_level(round, users):
 
 
 def _worker(args):
-    """One rater: claim, submit, read a slot by pk (the baseline); return the latencies."""
-    round_id, user_id, iterations = args
+    """One rater: claim, read a slot by pk (the baseline), submit, pause; return the latencies."""
+    import random
+
+    round_id, user_id, iterations, pause = args
     from django.contrib.auth import get_user_model
     from django.db import connection
 
     from annotation import queues
     from annotation.models import Round, Slot
 
+    rng = random.Random(user_id)
     round = Round.objects.select_related("rubric").get(pk=round_id)
     rater = get_user_model().objects.get(pk=user_id)
     answers = {"refusal": "yes", "grounding": "4", "strategy": "other", "references": "yes", "relevance": "3"}
     claims, submits, baseline = [], [], []
     Slot.objects.filter(pk=0).exists()  # open the connection outside the timings
+    if pause:
+        time.sleep(rng.uniform(0, pause[1]))  # raters do not start in step
     for _ in range(iterations):
         start = time.perf_counter()
         slot = queues.claim_next(round=round, rater=rater)
@@ -138,6 +148,8 @@ def _worker(args):
         start = time.perf_counter()
         Slot.objects.filter(pk=slot.pk).values_list("state", flat=True).first()
         baseline.append(time.perf_counter() - start)
+        if pause:
+            time.sleep(rng.uniform(*pause))
         start = time.perf_counter()
         queues.submit_rating(round=round, rater=rater, lease_token=slot.lease_token, answers=answers)
         submits.append(time.perf_counter() - start)
@@ -145,25 +157,26 @@ def _worker(args):
     return claims, submits, baseline
 
 
-def _phase(name, round, users, iterations, processes):
+def _phase(name, round, users, iterations, pause=None):
     import multiprocessing
 
     from django.db import connections
 
     connections.close_all()  # forked children must open their own connections
     started = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
-        results = pool.map(_worker, [(round.pk, u.pk, iterations) for u in users])
+    with multiprocessing.get_context("fork").Pool(len(users)) as pool:
+        results = pool.map(_worker, [(round.pk, u.pk, iterations, pause) for u in users])
     wall = time.perf_counter() - started
     claims = [x for r in results for x in r[0]]
     submits = [x for r in results for x in r[1]]
     baseline = [x for r in results for x in r[2]]
     base = _percentile(baseline, 0.5)
     print(
-        f"  {name:<10} next-item p50 {_percentile(claims, 0.5):6.1f} ms  p95 {_percentile(claims, 0.95):6.1f} ms"
+        f"  {name:<22} next-item p50 {_percentile(claims, 0.5):6.1f} ms  p95 {_percentile(claims, 0.95):6.1f} ms"
         f"   submit p50 {_percentile(submits, 0.5):6.1f} ms  p95 {_percentile(submits, 0.95):6.1f} ms"
-        f"   pk-read baseline p50 {base:5.2f} ms (next-item p50 = {_percentile(claims, 0.5) / base:4.1f}x)"
-        f"   {len(submits)} ratings in {wall:.1f} s = {len(submits) / wall:.0f}/s"
+        f"   pk-read p50 {base:5.2f} ms (next-item p50 = {_percentile(claims, 0.5) / base:4.1f}x pk-read)"
+        f"   {len(submits)} ratings in {wall:.1f} s = {len(submits) / wall:.0f}/s",
+        flush=True,
     )
 
 
@@ -184,9 +197,14 @@ def run_backend(backend, responses, raters, iterations, k):
             f"{backend}: {items} responses x k={k} ({round.slots.count()} slots), {raters} raters, "
             f"{os.cpu_count()} CPU cores; built in {time.perf_counter() - started:.0f} s"
         )
-        _phase("fresh", round, users, iterations, raters)
+        pause = (0.25, 0.75)
+        _phase("fresh, 1 rater", round, users[:1], 5 * iterations)
+        _phase(f"fresh, {raters} paced", round, users, iterations, pause)
+        _phase(f"fresh, {raters} flat out", round, users, iterations)
         _fill_first_level(round, users)
-        _phase("mid-round", round, users, iterations, raters)
+        _phase("mid-round, 1 rater", round, users[:1], 5 * iterations)
+        _phase(f"mid-round, {raters} paced", round, users, iterations, pause)
+        _phase(f"mid-round, {raters} flat out", round, users, iterations)
         from django.db.models import Count
 
         ratings = Rating.objects.filter(round=round)

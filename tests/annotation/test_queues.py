@@ -188,6 +188,39 @@ class QueueTests(PersonaTestCase):
         self.rate(self.raj)
         assert queues.progress(round=self.round, rater=self.raj) == queues.Progress(1, total - 1, False)
 
+    def test_progress_is_capped_and_then_a_lower_bound(self):
+        total = self.round.items.count()
+        assert total > 4
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(queues, "REMAINING_CAP", 4)
+            assert queues.progress(round=self.round, rater=self.raj) == queues.Progress(0, 4, True)
+            patch.setattr(queues, "REMAINING_CAP", total)
+            assert queues.progress(round=self.round, rater=self.raj) == queues.Progress(0, total, True)
+            patch.setattr(queues, "REMAINING_CAP", total + 1)
+            assert queues.progress(round=self.round, rater=self.raj) == queues.Progress(0, total, False)
+
+    def test_progress_leaves_out_opted_out_domains_and_items_the_rater_skipped(self):
+        suicide = RiskDomain.objects.get(slug="suicide")
+        preference = RaterPreference.objects.create(user=self.raj)
+        preference.opted_out_domains.add(suicide)
+        slot = queues.claim_next(round=self.round, rater=self.raj)
+        queues.skip_item(round=self.round, rater=self.raj, lease_token=slot.lease_token, reason="unsure")
+        expected = self.round.items.exclude(domain=suicide).exclude(pk=slot.item_id).count()
+        assert queues.progress(round=self.round, rater=self.raj) == queues.Progress(0, expected, False)
+
+    def test_displayed_positions_count_only_items_shown(self):
+        first = queues.claim_next(round=self.round, rater=self.raj)
+        assert queues.claim_next(round=self.round, rater=self.raj).pk == first.pk  # held: not shown anew
+        queues.submit_rating(round=self.round, rater=self.raj, lease_token=first.lease_token, answers=full_answers())
+        positions = [first.display_position]
+        while (slot := queues.claim_next(round=self.round, rater=self.raj)) is not None:
+            positions.append(slot.display_position)
+            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token, answers=full_answers())
+        for _ in range(2):
+            assert queues.claim_next(round=self.round, rater=self.raj) is None  # nothing left: nothing counted
+        assert positions == list(range(1, self.round.items.count() + 1))
+        assert self.round.memberships.get(rater=self.raj).served == len(positions)
+
     def test_database_refuses_two_live_leases_or_two_slots_per_rater(self):
         a = queues.claim_next(round=self.round, rater=self.raj)
         other = Slot.objects.filter(round=self.round, state="free").exclude(item_id=a.item_id).first()
