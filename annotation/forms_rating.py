@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from annotation import roles
+from annotation import roles, rounds
 from annotation.models import (
     Criterion,
     Flag,
@@ -105,25 +105,16 @@ class RaterPreferenceForm(forms.ModelForm):
         return minutes
 
 
-class RoundForm(forms.Form):
-    """The round builder: what to rate, how, and by whom."""
+class ResponseSourceForm(forms.Form):
+    """Which model responses to rate: conditions x a prompt split, or every output of a generation run.
+
+    Shared by the round builder and the "add responses" page; `is_pairwise` says how the
+    chosen responses will be used.
+    """
 
     SOURCE_SPLIT = "split"
     SOURCE_RUN = "run"
 
-    name = forms.CharField(max_length=150, help_text="For admins only; raters never see it.")
-    rater_title = forms.CharField(
-        max_length=150, label="Title raters see", help_text="Never name a model or condition here."
-    )
-    instructions = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Shown to raters with the content warning before their first item.",
-    )
-    kind = forms.ChoiceField(choices=Round.Kind.choices, initial=Round.Kind.SINGLE, widget=forms.RadioSelect)
-    rubric = forms.ModelChoiceField(
-        queryset=Rubric.objects.all(), required=False, help_text="Each rating is pinned to this version."
-    )
     source = forms.ChoiceField(
         choices=[
             (SOURCE_SPLIT, "Model conditions × a prompt split"),
@@ -141,6 +132,46 @@ class RoundForm(forms.Form):
         required=False,
     )
     generation_run = forms.ModelChoiceField(queryset=GenerationRun.objects.all(), required=False)
+    include_gold = forms.BooleanField(required=False, initial=True, label="Mix in the rubric's gold items")
+
+    def is_pairwise(self, data) -> bool:
+        raise NotImplementedError
+
+    def clean(self):
+        data = super().clean()
+        if data.get("source") == self.SOURCE_RUN and not data.get("generation_run"):
+            self.add_error("generation_run", "Choose the generation run.")
+        if data.get("source") == self.SOURCE_SPLIT:
+            if not data.get("conditions"):
+                self.add_error("conditions", "Choose at least one condition.")
+            if self.is_pairwise(data) and len(data.get("conditions") or []) < 2:
+                self.add_error("conditions", "Pairwise rounds compare two or more conditions.")
+        return data
+
+    def responses(self):
+        """The chosen model responses (call after is_valid)."""
+        data = self.cleaned_data
+        if data["source"] == self.SOURCE_RUN:
+            return rounds.model_responses(generation_run=data["generation_run"])
+        return rounds.model_responses(conditions=data["conditions"], prompt_split=data["prompt_split"])
+
+
+class RoundForm(ResponseSourceForm):
+    """The round builder: what to rate, how, and by whom."""
+
+    name = forms.CharField(max_length=150, help_text="For admins only; raters never see it.")
+    rater_title = forms.CharField(
+        max_length=150, label="Title raters see", help_text="Never name a model or condition here."
+    )
+    instructions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Shown to raters with the content warning before their first item.",
+    )
+    kind = forms.ChoiceField(choices=Round.Kind.choices, initial=Round.Kind.SINGLE, widget=forms.RadioSelect)
+    rubric = forms.ModelChoiceField(
+        queryset=Rubric.objects.all(), required=False, help_text="Each rating is pinned to this version."
+    )
     k = forms.IntegerField(label="Ratings per response (k)", min_value=1, max_value=20, initial=3)
     raters = forms.ModelMultipleChoiceField(
         queryset=get_user_model().objects.none(), required=False, widget=forms.CheckboxSelectMultiple
@@ -148,7 +179,6 @@ class RoundForm(forms.Form):
     rater_group = forms.ModelChoiceField(
         queryset=Group.objects.all(), required=False, help_text="Or a whole group: members added later may join too."
     )
-    include_gold = forms.BooleanField(required=False, initial=True, label="Mix in the rubric's gold items")
     lease_minutes = forms.FloatField(label="Hold an item for a rater for (minutes)", min_value=0.05, initial=15)
     deadline = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     open_now = forms.BooleanField(required=False, initial=False, label="Open the round now")
@@ -157,6 +187,9 @@ class RoundForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["raters"].queryset = get_user_model().objects.filter(groups__name=roles.RATER).order_by("username")
         self.fields["rubric"].initial = Rubric.objects.filter(key="psychosafe").order_by("-version").first()
+
+    def is_pairwise(self, data) -> bool:
+        return data.get("kind") == Round.Kind.PAIRWISE
 
     def clean_name(self):
         name = self.cleaned_data["name"]
@@ -168,16 +201,19 @@ class RoundForm(forms.Form):
         data = super().clean()
         if data.get("kind") == Round.Kind.SINGLE and not data.get("rubric"):
             self.add_error("rubric", "A round that scores responses needs a rubric.")
-        if data.get("source") == self.SOURCE_RUN and not data.get("generation_run"):
-            self.add_error("generation_run", "Choose the generation run.")
-        if data.get("source") == self.SOURCE_SPLIT and not data.get("conditions"):
-            self.add_error("conditions", "Choose at least one condition.")
-        if (
-            data.get("kind") == Round.Kind.PAIRWISE
-            and data.get("source") == self.SOURCE_SPLIT
-            and len(data.get("conditions") or []) < 2
-        ):
-            self.add_error("conditions", "Pairwise rounds compare two or more conditions.")
         if not data.get("raters") and not data.get("rater_group"):
             self.add_error("raters", "Choose raters, or a rater group.")
         return data
+
+
+class AddResponsesForm(ResponseSourceForm):
+    """More responses for an existing round; gold items only where the round has a rubric."""
+
+    def __init__(self, *args, round, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.round = round
+        if round.is_pairwise:
+            del self.fields["include_gold"]
+
+    def is_pairwise(self, data) -> bool:
+        return self.round.is_pairwise

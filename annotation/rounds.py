@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q
-from django.db.models.functions import TruncHour
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from annotation.models import (
@@ -168,6 +168,33 @@ def add_gold_items(*, round, gold_items) -> int:
                 )
             )
     return _add_items(round, items, gold=True)
+
+
+@transaction.atomic
+def add_chosen_responses(*, round, responses, include_gold=False) -> tuple[int, int]:
+    """Add model responses (as pairs in a pairwise round) and, if asked, the rubric's gold items.
+
+    Returns (items, gold items) that were new. Raises RoundError when nothing matches or
+    nothing is new, and for a closed round. The round row is locked first, so a close in
+    between counts and two admins adding at once do not both insert the same item.
+    """
+    locked = Round.objects.select_for_update().filter(pk=round.pk).values_list("state", flat=True).first()
+    if locked == Round.State.CLOSED:
+        raise RoundError("Reopen the round before adding responses.")
+    if not responses.exists():
+        raise RoundError("No model responses match: generate responses for these conditions and prompts first.")
+    added = (add_pairs if round.is_pairwise else add_responses)(round=round, responses=responses)
+    gold = 0
+    if include_gold and not round.is_pairwise:
+        gold = add_gold_items(round=round, gold_items=gold_items_for(rubric=round.rubric))
+    if not added and not gold:
+        if round.is_pairwise:
+            raise RoundError(
+                "None new: these responses make no pair that is not already in this round "
+                "(a pair needs two conditions answering the same prompt)."
+            )
+        raise RoundError("None new: every matching response is already in this round.")
+    return added, gold
 
 
 def _with_prompts(responses):
@@ -361,6 +388,56 @@ def round_report(*, round, now=None) -> RoundReport:
         per_hour=per_hour,
         flags=list(Flag.objects.filter(round=round).select_related("item", "rater").order_by("-created_at")[:50]),
     )
+
+
+BELOW_K_SHOWN = 50
+
+
+def items_below_k(*, round, limit=BELOW_K_SHOWN) -> list[dict]:
+    """The first `limit` study items still short of k ratings, fewest ratings first, with who
+    holds them now. Two queries whatever the round's size; the total is `RoundReport.below_k`."""
+    open_slot = Slot.objects.filter(item=OuterRef("pk")).exclude(state=Slot.State.DONE)
+    done = (
+        Slot.objects.filter(item=OuterRef("pk"), state=Slot.State.DONE)
+        .order_by()
+        .values("item")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    items = list(
+        RoundItem.objects.filter(round=round, gold__isnull=True)
+        .filter(Exists(open_slot))
+        .annotate(done=Coalesce(Subquery(done), 0))
+        .select_related("domain", "response__condition", "response_b__condition")
+        .order_by("done", "id")[:limit]
+    )
+    pseudonym = RoundRater.objects.filter(round=round, rater=OuterRef("holder")).values("pseudonym")[:1]
+    holders = defaultdict(list)
+    leases = (
+        Slot.objects.filter(item__in=[item.pk for item in items], state=Slot.State.LEASED)
+        .annotate(pseudonym=Subquery(pseudonym))
+        .order_by("leased_at")
+        .values_list("item_id", "pseudonym")
+    )
+    for item_id, name in leases:
+        holders[item_id].append(name or "?")
+    return [
+        {
+            "response": item.response.public_id,
+            "condition": _condition_name(item.response),
+            "response_b": item.response_b.public_id if item.response_b else "",
+            "condition_b": _condition_name(item.response_b) if item.response_b else "",
+            "domain": item.domain.name,
+            "done": item.done,
+            "k": item.capacity,
+            "held_by": holders[item.pk],
+        }
+        for item in items
+    ]
+
+
+def _condition_name(response) -> str:
+    return response.condition.name if response.condition else "reference"
 
 
 def export_rows(*, round):

@@ -35,6 +35,7 @@ urlpatterns = [
     path("rounds/new/", round_views.round_new, name="round-new"),
     path("rounds/<int:round_id>/", round_views.dashboard, name="round-dashboard"),
     path("rounds/<int:round_id>/state/", round_views.change_state, name="round-state"),
+    path("rounds/<int:round_id>/add/", round_views.add_responses, name="round-add"),
     path("rounds/<int:round_id>/export.<str:fmt>", round_views.export, name="round-export"),
     path("runs/", run_views.run_list, name="run-list"),
     path("runs/status.json", run_views.run_status, name="run-status"),

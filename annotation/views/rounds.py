@@ -1,4 +1,5 @@
-"""Admin pages for rating rounds: the list, the builder, the dashboard, state changes, exports."""
+"""Admin pages for rating rounds: the list, the builder, adding responses, the dashboard, state changes,
+exports."""
 
 import csv
 import json
@@ -8,10 +9,11 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
 from annotation import roles, rounds
-from annotation.forms_rating import RoundForm
+from annotation.forms_rating import AddResponsesForm, RoundForm
 from annotation.models import Round
 
 
@@ -32,7 +34,7 @@ def round_new(request):
     form = RoundForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            round = _build(form.cleaned_data, request.user)
+            round = _build(form.cleaned_data, form.responses(), request.user)
         except rounds.RoundError as error:
             form.add_error(None, str(error))
         else:
@@ -41,7 +43,7 @@ def round_new(request):
 
 
 @transaction.atomic
-def _build(data, user) -> Round:
+def _build(data, responses, user) -> Round:
     round = rounds.create_round(
         name=data["name"],
         rater_title=data["rater_title"],
@@ -55,15 +57,7 @@ def _build(data, user) -> Round:
         rater_group=data["rater_group"],
         created_by=user,
     )
-    if data["source"] == RoundForm.SOURCE_RUN:
-        responses = rounds.model_responses(generation_run=data["generation_run"])
-    else:
-        responses = rounds.model_responses(conditions=data["conditions"], prompt_split=data["prompt_split"])
-    added = (rounds.add_pairs if round.is_pairwise else rounds.add_responses)(round=round, responses=responses)
-    if not added:
-        raise rounds.RoundError("No model responses match: generate responses for these conditions and prompts first.")
-    if data["include_gold"] and not round.is_pairwise:
-        rounds.add_gold_items(round=round, gold_items=rounds.gold_items_for(rubric=round.rubric))
+    rounds.add_chosen_responses(round=round, responses=responses, include_gold=data["include_gold"])
     if data["open_now"]:
         rounds.open_round(round=round)
     return round
@@ -74,9 +68,42 @@ def round_minutes(minutes: float) -> int:
 
 
 @roles.role_required(roles.ADMIN)
+def add_responses(request, round_id):
+    round = _get_round(round_id)
+    if round.state == Round.State.CLOSED:
+        messages.error(request, "This round is closed: reopen it before adding responses.")
+        return redirect("round-dashboard", round_id=round.pk)
+    form = AddResponsesForm(request.POST or None, round=round)
+    if request.method == "POST" and form.is_valid():
+        try:
+            added, gold = rounds.add_chosen_responses(
+                round=round, responses=form.responses(), include_gold=form.cleaned_data.get("include_gold", False)
+            )
+        except rounds.RoundError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, _added_message(round, added, gold))
+            return redirect("round-dashboard", round_id=round.pk)
+    return render(
+        request, "annotation/rounds/add.html", {"round": round, "form": form}, status=400 if form.errors else 200
+    )
+
+
+def _added_message(round, added, gold) -> str:
+    noun = "pair" if round.is_pairwise else "response"
+    text = f"Added {added} {noun}{pluralize(added)}"
+    if gold:
+        text += f" and {gold} gold item{pluralize(gold)}"
+    if round.state == Round.State.OPEN:
+        return text + "; they are in the queue now."
+    return text + "."
+
+
+@roles.role_required(roles.ADMIN)
 def dashboard(request, round_id):
     round = _get_round(round_id)
     report = rounds.round_report(round=round)
+    below_k = rounds.items_below_k(round=round)
     peak = max([n for _, n in report.per_hour] or [1])
     return render(
         request,
@@ -84,6 +111,7 @@ def dashboard(request, round_id):
         {
             "round": round,
             "report": report,
+            "below_k": below_k,
             "peak": peak,
             "percent": int(100 * report.ratings_done / report.ratings_needed) if report.ratings_needed else 0,
         },

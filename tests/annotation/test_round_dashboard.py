@@ -116,7 +116,7 @@ class DashboardTests(PersonaTestCase):
 
     def test_dashboard_query_count_does_not_grow_with_ratings(self):
         url = reverse("round-dashboard", args=[self.round.pk])
-        with self.assertNumQueries(18):
+        with self.assertNumQueries(20):
             self.client.get(url)
 
     def test_close_and_reopen_from_the_dashboard(self):
@@ -153,6 +153,69 @@ class DashboardTests(PersonaTestCase):
         page = self.client.get(reverse("home")).content.decode()
         assert self.round.name in page
         assert Flag.objects.count() == 1
+
+
+class BelowKTests(PersonaTestCase):
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        # k = 2: Raj rates all 5 items, Rhea 2 of them; then 5 fresh items come in.
+        # So 2 items are full, 3 have one rating, 5 have none.
+        cls.round, cls.responses = make_open_round(raters=[cls.raj, cls.rhea], k=2, per_domain=1, n_conditions=1)
+        for rater, n in ((cls.raj, 5), (cls.rhea, 2)):
+            for _ in range(n):
+                slot = queues.claim_next(round=cls.round, rater=rater)
+                queues.submit_rating(round=cls.round, rater=rater, lease_token=slot.lease_token, answers=full_answers())
+        fresh = make_outputs([cls.responses[0].condition], make_prompts(1))
+        rounds.add_responses(round=cls.round, responses=fresh)
+        cls.responses += fresh
+        cls.held = queues.claim_next(round=cls.round, rater=cls.rhea)
+
+    def done(self):
+        """response public id -> ratings done, from the ratings themselves."""
+        counts = dict(
+            Rating.objects.filter(round=self.round).values_list("response__public_id").annotate(n=Count("id"))
+        )
+        return {r.public_id: counts.get(r.public_id, 0) for r in self.responses}
+
+    def test_lists_items_below_k_with_counts_and_holders_fewest_first(self):
+        listed = rounds.items_below_k(round=self.round)
+        done = self.done()
+        assert {row["response"] for row in listed} == {key for key, n in done.items() if n < 2}
+        assert all(row["done"] == done[row["response"]] and row["k"] == 2 for row in listed)
+        assert [row["done"] for row in listed] == sorted(row["done"] for row in listed)
+        assert len(listed) == rounds.round_report(round=self.round).below_k
+        held = {row["response"]: row["held_by"] for row in listed}
+        assert held[self.held.item.response.public_id] == ["R02"]
+        assert sum(1 for holders in held.values() if holders) == 1
+
+    def test_dashboard_shows_the_list_and_leaves_out_full_items(self):
+        self.client.force_login(self.ada)
+        page = self.client.get(reverse("round-dashboard", args=[self.round.pk])).content.decode()
+        section = page[page.index('id="below-k"') :]
+        section = section[: section.index("</section>")]
+        for public_id, n in self.done().items():
+            assert (public_id in section) == (n < 2), public_id
+        assert "R02" in section and "/ 2" in section
+        assert self.held.item.response.condition.name in section  # admins are not blind
+
+    def test_the_list_is_capped_and_its_queries_do_not_grow(self):
+        assert sorted(self.done().values()) == [0] * 5 + [1] * 3 + [2] * 2
+        with self.assertNumQueries(2):
+            listed = rounds.items_below_k(round=self.round, limit=6)
+        assert [row["done"] for row in listed] == [0] * 5 + [1]
+        assert len(rounds.items_below_k(round=self.round, limit=2)) == 2
+
+
+class BelowKCapTests(PersonaTestCase):
+    def test_a_big_round_shows_the_first_fifty_and_the_total(self):
+        round, _ = make_open_round(raters=[self.raj], k=1, per_domain=11, n_conditions=1)
+        self.client.force_login(self.ada)
+        page = self.client.get(reverse("round-dashboard", args=[round.pk])).content.decode()
+        section = page[page.index('id="below-k"') :]
+        section = section[: section.index("</section>")]
+        assert "The 50 with the fewest ratings, of 55." in section
+        assert section.count("<code>") == 50
 
 
 class PairwiseExportTests(PersonaTestCase):
