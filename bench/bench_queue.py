@@ -180,6 +180,25 @@ def _phase(name, round, users, iterations, pause=None):
     )
 
 
+def _admin_pages(round, rater):
+    """The round dashboard's queries and a rater's progress count, once the round is this large."""
+    from annotation import queues, rounds
+
+    timings = {}
+    for name, call in (
+        ("dashboard report", lambda: rounds.round_report(round=round)),
+        ("items below k", lambda: rounds.items_below_k(round=round)),
+        ("rater progress", lambda: queues.progress(round=round, rater=rater)),
+    ):
+        runs = []
+        for _ in range(5):
+            start = time.perf_counter()
+            call()
+            runs.append(time.perf_counter() - start)
+        timings[name] = _percentile(runs, 0.5)
+    print("  admin/page queries, median of 5: " + ", ".join(f"{k} {v:.0f} ms" for k, v in timings.items()), flush=True)
+
+
 def run_backend(backend, responses, raters, iterations, k):
     _setup_django("bench_psychosafe_queue")
     from django.db import connection
@@ -205,6 +224,7 @@ def run_backend(backend, responses, raters, iterations, k):
         _phase("mid-round, 1 rater", round, users[:1], 5 * iterations)
         _phase(f"mid-round, {raters} paced", round, users, iterations, pause)
         _phase(f"mid-round, {raters} flat out", round, users, iterations)
+        _admin_pages(round, users[0])
         from django.db.models import Count
 
         ratings = Rating.objects.filter(round=round)

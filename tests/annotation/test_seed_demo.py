@@ -16,6 +16,7 @@ def _snapshot():
         "reviews": Review.objects.count(),
         "conditions": ModelCondition.objects.count(),
         "history": Response.history.count(),
+        "splits": sorted(Prompt.objects.values_list("pk", "split")),
     }
 
 
@@ -51,3 +52,19 @@ def models_F_author():
     from django.db.models import F
 
     return F("author_id")
+
+
+class SeedDemoSplitTests(TestCase):
+    def test_splits_the_demo_corpus_once_and_keeps_an_admins_splits(self):
+        call_command("seed_demo", verbosity=0)
+        domains = set(Prompt.objects.values_list("domain__slug", flat=True))
+        assert len(domains) == 5
+        for domain_slug in domains:
+            in_domain = Prompt.objects.filter(domain__slug=domain_slug)
+            assert in_domain.filter(split="validation").count() == 3, domain_slug
+            assert in_domain.filter(split="test").count() == 3, domain_slug
+            assert in_domain.filter(split="train").count() >= 3, domain_slug
+        moved = Prompt.objects.filter(split="validation").first()
+        Prompt.objects.filter(pk=moved.pk).update(split="train")
+        call_command("seed_demo", verbosity=0)
+        assert Prompt.objects.get(pk=moved.pk).split == "train"

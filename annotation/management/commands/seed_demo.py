@@ -1,6 +1,8 @@
-"""Create the demo: one user per role, the catalog, and realistic reference pairs.
+"""Create the demo: one user per role, the catalog, realistic reference pairs and their splits.
 
-Idempotent: users, pairs and conditions are keyed, so running it twice changes nothing.
+Idempotent: users, pairs and conditions are keyed, so running it twice changes nothing; the
+splits are made once (seed 42, 3 validation + 3 test prompts per domain), only while no prompt
+has one, so an admin's own splits are never overwritten.
 """
 
 from django.conf import settings
@@ -9,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from annotation import roles, seeding
+from annotation import roles, seeding, splits
 from annotation.models import (
     InterventionStrategy,
     ModelCondition,
@@ -25,6 +27,9 @@ DEMO_SOURCE = "studio-demo"
 # Every 9th pair is left submitted (so the review queue has work) and every 13th a draft.
 SUBMITTED_EVERY = 9
 DRAFT_EVERY = 13
+# The demo corpus is small: 3 validation and 3 test prompts per domain, the rest train.
+DEMO_SPLIT_SEED = 42
+DEMO_SPLIT_PER_DOMAIN = 3
 
 
 class Command(BaseCommand):
@@ -39,7 +44,15 @@ class Command(BaseCommand):
         users = self._users()
         created = self._pairs(users)
         self._conditions()
-        self.stdout.write(self.style.SUCCESS(f"Demo ready: {len(users)} users, {created} new pairs."))
+        split_note = self._splits()
+        self.stdout.write(self.style.SUCCESS(f"Demo ready: {len(users)} users, {created} new pairs{split_note}."))
+
+    def _splits(self) -> str:
+        if Prompt.objects.exclude(split=Prompt.Split.UNASSIGNED).exists():
+            return ""
+        report = splits.make_splits(seed=DEMO_SPLIT_SEED, per_domain=DEMO_SPLIT_PER_DOMAIN)
+        validation = sum(counts["validation"] for counts in report.counts.values())
+        return f"; splits made (seed {DEMO_SPLIT_SEED}): {validation} validation prompts"
 
     def _users(self) -> dict:
         User = get_user_model()
