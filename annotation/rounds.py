@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce, TruncHour
+from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from annotation.models import (
@@ -324,18 +324,26 @@ def round_report(*, round, now=None) -> RoundReport:
     counts = RoundItem.objects.filter(round=round).aggregate(
         items=Count("id"), gold=Count("id", filter=Q(gold__isnull=False))
     )
-    open_slot = Slot.objects.filter(item=OuterRef("pk")).exclude(state=Slot.State.DONE)
-    below = study.filter(Exists(open_slot))
-    done_by_domain = dict(
-        Slot.objects.filter(round=round, state=Slot.State.DONE, item__gold__isnull=True)
-        .values_list("domain__name")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    below_by_domain = dict(below.values_list("domain__name").annotate(n=Count("id")).order_by())
+    # One pass over the round's study slots: ratings done, and items with a slot still open.
+    by_domain = {
+        row["domain_id"]: row
+        for row in _study_slots(round)
+        .values("domain_id")
+        .annotate(
+            done=Count("id", filter=Q(state=Slot.State.DONE)),
+            below=Count("item_id", filter=~Q(state=Slot.State.DONE), distinct=True),
+        )
+    }
     per_domain = [
-        {"domain": name, "items": n, "ratings": done_by_domain.get(name, 0), "below_k": below_by_domain.get(name, 0)}
-        for name, n in study.values_list("domain__name").annotate(n=Count("id")).order_by("domain__priority")
+        {
+            "domain": name,
+            "items": n,
+            "ratings": by_domain.get(domain_id, {}).get("done", 0),
+            "below_k": by_domain.get(domain_id, {}).get("below", 0),
+        }
+        for domain_id, name, n in study.values_list("domain_id", "domain__name")
+        .annotate(n=Count("id"))
+        .order_by("domain__priority")
     ]
     done = dict(Rating.objects.filter(round=round).values_list("rater_id").annotate(n=Count("id")).order_by())
     last = dict(Rating.objects.filter(round=round).values_list("rater_id").annotate(t=Max("submitted_at")).order_by())
@@ -381,7 +389,7 @@ def round_report(*, round, now=None) -> RoundReport:
         gold_items=counts["gold"],
         ratings_done=sum(d["ratings"] for d in per_domain),
         ratings_needed=(counts["items"] - counts["gold"]) * round.k,
-        below_k=sum(below_by_domain.values()),
+        below_k=sum(d["below_k"] for d in per_domain),
         per_rater=per_rater,
         per_domain=per_domain,
         leases=leases,
@@ -393,24 +401,31 @@ def round_report(*, round, now=None) -> RoundReport:
 BELOW_K_SHOWN = 50
 
 
+def _study_slots(round):
+    """The round's slots outside gold items, unordered (for aggregates)."""
+    gold = RoundItem.objects.filter(round=round, gold__isnull=False).values("pk")
+    return Slot.objects.filter(round=round).exclude(item_id__in=gold).order_by()
+
+
 def items_below_k(*, round, limit=BELOW_K_SHOWN) -> list[dict]:
     """The first `limit` study items still short of k ratings, fewest ratings first, with who
-    holds them now. Two queries whatever the round's size; the total is `RoundReport.below_k`."""
-    open_slot = Slot.objects.filter(item=OuterRef("pk")).exclude(state=Slot.State.DONE)
-    done = (
-        Slot.objects.filter(item=OuterRef("pk"), state=Slot.State.DONE)
-        .order_by()
-        .values("item")
-        .annotate(n=Count("id"))
-        .values("n")
+    holds them now. Three queries whatever the round's size; the total is `RoundReport.below_k`."""
+    counts = list(
+        _study_slots(round)
+        .values("item_id")
+        .annotate(done=Count("id", filter=Q(state=Slot.State.DONE)), open=Count("id", filter=~Q(state=Slot.State.DONE)))
+        .filter(open__gt=0)
+        .order_by("done", "item_id")
+        .values_list("item_id", "done")[:limit]
     )
-    items = list(
-        RoundItem.objects.filter(round=round, gold__isnull=True)
-        .filter(Exists(open_slot))
-        .annotate(done=Coalesce(Subquery(done), 0))
-        .select_related("domain", "response__condition", "response_b__condition")
-        .order_by("done", "id")[:limit]
+    by_id = RoundItem.objects.select_related("domain", "response__condition", "response_b__condition").in_bulk(
+        [item_id for item_id, _ in counts]
     )
+    items = []
+    for item_id, done in counts:
+        item = by_id[item_id]
+        item.done = done
+        items.append(item)
     pseudonym = RoundRater.objects.filter(round=round, rater=OuterRef("holder")).values("pseudonym")[:1]
     holders = defaultdict(list)
     leases = (
