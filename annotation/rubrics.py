@@ -6,6 +6,7 @@ classes so the data migration can pass historical models.
 """
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 PSYCHOSAFE_KEY = "psychosafe"
 
@@ -139,3 +140,100 @@ def new_version(*, rubric, created_by=None):
         for c in rubric.criteria.all()
     )
     return copy
+
+
+# --- Rubric pages: what freezes a version, new families, saving an editable version ---------------
+
+
+class RubricFrozen(Exception):
+    """The version can no longer change; its message says why. Edit a new version instead."""
+
+
+class RubricError(ValueError):
+    """A rubric request that cannot be carried out; the message is for the admin."""
+
+
+def with_usage(queryset):
+    """Annotate rubrics with what freezes them, in one query: `rated`, `has_gold`, `opened_round`."""
+    from annotation.models import GoldItem, Rating, Round
+
+    return queryset.annotate(
+        rated=Exists(Rating.objects.filter(rubric=OuterRef("pk"))),
+        has_gold=Exists(GoldItem.objects.filter(rubric=OuterRef("pk"))),
+        opened_round=Exists(Round.objects.filter(rubric=OuterRef("pk")).exclude(state=Round.State.DRAFT)),
+    )
+
+
+def freeze_reason(*, rubric) -> str:
+    """Why this version cannot be edited any more ("" while it can).
+
+    Stricter than Rubric.is_frozen: a version is also frozen once a round using it has been
+    opened, because raters may be looking at its questions before the first rating lands.
+    """
+    from annotation.models import Rubric
+
+    if not hasattr(rubric, "rated"):
+        rubric = with_usage(Rubric.objects.filter(pk=rubric.pk)).get()
+    if rubric.rated:
+        return "Ratings were made with this version, and each rating is pinned to it."
+    if rubric.has_gold:
+        return "Gold items give their expected answers on this version."
+    if rubric.opened_round:
+        return "A round using this version has been opened, so raters may have seen it."
+    return ""
+
+
+START_EMPTY = "empty"
+START_PSYCHOSAFE = "psychosafe"
+
+
+@transaction.atomic
+def create_rubric(*, key, name, description="", start_from=START_EMPTY, created_by=None):
+    """Version 1 of a new rubric family, empty or with a copy of the current PsychoSafe criteria."""
+    from annotation.models import Criterion, Rubric
+
+    if Rubric.objects.filter(key=key).exists():
+        raise RubricError(f"A rubric family “{key}” exists already: make a new version of it instead.")
+    rubric = Rubric.objects.create(key=key, version=1, name=name, description=description, created_by=created_by)
+    if start_from == START_PSYCHOSAFE:
+        source = default_rubric()
+        rows = (
+            [_criterion_row(c) for c in source.criteria.all()]
+            if source
+            else [{"position": n, **row} for n, row in enumerate(PSYCHOSAFE_CRITERIA, start=1)]
+        )
+        Criterion.objects.bulk_create(Criterion(rubric=rubric, **_with_defaults(row)) for row in rows)
+    return rubric
+
+
+@transaction.atomic
+def save_rubric(*, rubric, name, description, criteria):
+    """Replace an editable version's name, description and criteria (dicts, in display order).
+
+    Refused with RubricFrozen once the version is frozen; the check runs under a row lock so
+    two admins saving at once take turns. Criteria are replaced wholesale: nothing refers to a
+    criterion row, and answers refer to criteria by key.
+    """
+    from annotation.models import Criterion, Rubric
+
+    rubric = Rubric.objects.select_for_update().get(pk=rubric.pk)
+    reason = freeze_reason(rubric=rubric)
+    if reason:
+        raise RubricFrozen(f"{rubric} is frozen: {reason} Make a new version to edit it.")
+    rubric.name, rubric.description = name, description
+    rubric.save(update_fields=["name", "description"])
+    rows = [Criterion(rubric=rubric, position=n, **_with_defaults(row)) for n, row in enumerate(criteria, start=1)]
+    for row in rows:
+        row.clean()
+    rubric.criteria.all().delete()
+    Criterion.objects.bulk_create(rows)
+    return rubric
+
+
+def _criterion_row(criterion) -> dict:
+    fields = ["position", "key", "label", "question", "kind", "scale_points", "options", "required"]
+    return {field: getattr(criterion, field) for field in fields}
+
+
+def _with_defaults(row) -> dict:
+    return {"question": "", "scale_points": None, "options": [], "required": True, **row}

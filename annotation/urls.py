@@ -6,6 +6,7 @@ from annotation.views import home
 from annotation.views import rating as rating_views
 from annotation.views import review as review_views
 from annotation.views import rounds as round_views
+from annotation.views import rubrics as rubric_views
 from annotation.views import runs as run_views
 from annotation.views import transfer as transfer_views
 
@@ -37,6 +38,11 @@ urlpatterns = [
     path("rounds/<int:round_id>/state/", round_views.change_state, name="round-state"),
     path("rounds/<int:round_id>/add/", round_views.add_responses, name="round-add"),
     path("rounds/<int:round_id>/export.<str:fmt>", round_views.export, name="round-export"),
+    path("rubrics/", rubric_views.rubric_list, name="rubric-list"),
+    path("rubrics/new/", rubric_views.rubric_new, name="rubric-new"),
+    path("rubrics/<int:rubric_id>/", rubric_views.rubric_detail, name="rubric-detail"),
+    path("rubrics/<int:rubric_id>/edit/", rubric_views.rubric_edit, name="rubric-edit"),
+    path("rubrics/<int:rubric_id>/new-version/", rubric_views.rubric_new_version, name="rubric-new-version"),
     path("runs/", run_views.run_list, name="run-list"),
     path("runs/status.json", run_views.run_status, name="run-status"),
     path("runs/training/new/", run_views.training_new, name="training-new"),
