@@ -20,17 +20,17 @@ class RubricAdmin(admin.ModelAdmin):
     readonly_fields = ["created_by", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
-        # A version that has been rated with is frozen: edit by creating the next version.
-        if obj is not None and obj.is_frozen:
+        # A version that has been rated with, or whose round is open, is frozen: edit by creating the next version.
+        if obj is not None and rubrics.freeze_reason(rubric=obj):
             return ["key", "version", "name", "description", "created_by", "created_at"]
         return self.readonly_fields
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None or not obj.is_frozen
+        return obj is None or not rubrics.freeze_reason(rubric=obj)
 
     def get_inline_instances(self, request, obj=None):
         inlines = super().get_inline_instances(request, obj)
-        if obj is not None and obj.is_frozen:
+        if obj is not None and rubrics.freeze_reason(rubric=obj):
             for inline in inlines:
                 inline.has_add_permission = lambda *a, **k: False
                 inline.has_change_permission = lambda *a, **k: False

@@ -170,7 +170,9 @@ class RoundForm(ResponseSourceForm):
     )
     kind = forms.ChoiceField(choices=Round.Kind.choices, initial=Round.Kind.SINGLE, widget=forms.RadioSelect)
     rubric = forms.ModelChoiceField(
-        queryset=Rubric.objects.all(), required=False, help_text="Each rating is pinned to this version."
+        queryset=Rubric.objects.filter(criteria__isnull=False).distinct(),
+        required=False,
+        help_text="Each rating is pinned to this version. Rubrics without criteria are not offered.",
     )
     k = forms.IntegerField(label="Ratings per response (k)", min_value=1, max_value=20, initial=3)
     raters = forms.ModelMultipleChoiceField(

@@ -15,6 +15,7 @@
   const questions = Array.from(form.querySelectorAll("fieldset.criterion"));
   const choiceQuestions = questions.filter((q) => q.dataset.kind !== "text");
   let active = 0;
+  let lastText = -1;
   let sending = false;
 
   function answered(question) {
@@ -119,8 +120,14 @@
     if ((key === "s" || key === "f") && panels[key]) { event.preventDefault(); openPanel(panels[key]); return; }
     if (key === "j" || key === "ArrowDown") { event.preventDefault(); setActive(active + 1); return; }
     if (key === "k" || key === "ArrowUp") { event.preventDefault(); setActive(active - 1); return; }
-    const text = questions.find((q) => q.dataset.textKey === key);
-    if (text) { event.preventDefault(); text.querySelector("textarea").focus(); return; }
+    // c goes to a free-text box; pressed again (after Esc), to the next one.
+    const texts = questions.filter((q) => q.dataset.textKey === key);
+    if (texts.length) {
+      event.preventDefault();
+      lastText = (lastText + 1) % texts.length;
+      texts[lastText].querySelector("textarea").focus();
+      return;
+    }
     const question = choiceQuestions[active];
     if (question && choose(question, key)) {
       event.preventDefault();
@@ -160,4 +167,5 @@
   const errorQuestion = firstError && firstError.closest("fieldset.criterion");
   setActive(errorQuestion ? Math.max(0, choiceQuestions.indexOf(errorQuestion)) : Math.max(0, nextUnanswered(-1)));
   form.tabIndex = -1;
+  form.dataset.ready = "true";  // shortcuts work from here on
 })();

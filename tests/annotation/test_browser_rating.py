@@ -61,12 +61,18 @@ def _rate(page, keys):
         page.keyboard.press(key)
 
 
+def _ready(page):
+    """Keys pressed before the page's script has started would be lost."""
+    page.wait_for_selector("#rating-form[data-ready]")
+
+
 def _expect_saved_and_next(page, previous_token):
     page.wait_for_function(
         "t => document.querySelector('.rating-meta code') && "
         "document.querySelector('.rating-meta code').textContent !== t",
         arg=previous_token,
     )
+    _ready(page)
 
 
 def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, page):
@@ -85,7 +91,7 @@ def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, pa
     page.keyboard.press("Enter")  # the start button has autofocus
 
     # 1. Rate with y / digits; the highlighted question moves on by itself; Enter submits.
-    page.wait_for_selector("#rating-form")
+    _ready(page)
     _shot(page, "2-item")
     first = _item_token(page)
     assert page.locator("fieldset.criterion.active legend").inner_text().endswith("Refusal")
@@ -118,6 +124,7 @@ def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, pa
     third = _item_token(page)
     _rate(page, ["f", "2", "Enter"])
     page.wait_for_selector("text=You flagged this item: Broken output")
+    _ready(page)
     assert _item_token(page) == third
     _rate(page, ["n", "1", "2", "n", "1", "c"])
     page.keyboard.type("Cold and generic.")
@@ -137,7 +144,7 @@ def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, pa
     rhea_page.goto(f"/rate/{round.public_id}/")
     _wait_for_autofocus(rhea_page)
     rhea_page.keyboard.press("Enter")
-    rhea_page.wait_for_selector("#rating-form")
+    _ready(rhea_page)
     assert _item_token(rhea_page) == fourth
     assert Slot.objects.get(item__token=fourth, state="leased").holder == rhea
     _rate(rhea_page, ["y", "5", "1", "y", "5", "Enter"])
@@ -147,6 +154,7 @@ def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, pa
     # Raj comes back and submits: told it went to someone else, and given the next item.
     _rate(page, ["y", "3", "1", "n", "2", "Enter"])
     page.wait_for_selector("text=went to another rater")
+    _ready(page)
     _shot(page, "6-reclaimed")
     assert _item_token(page) != fourth
     assert list(Rating.objects.filter(item__token=fourth).values_list("rater__username", flat=True)) == ["rhea"]
@@ -157,6 +165,10 @@ def test_a_whole_rating_session_with_the_keyboard_alone(browser, live_server, pa
     page.keyboard.press("Escape")
     assert not page.locator("#shortcuts").is_visible()
     for _ in range(round.items.count()):
+        page.wait_for_function(
+            "() => document.querySelector('#rating-form[data-ready]') || "
+            "document.body.textContent.includes('Nothing left for you')"
+        )
         if page.locator("#rating-form").count() == 0:
             break
         token = _item_token(page)
