@@ -79,8 +79,10 @@ class PromptAdmin(SimpleHistoryAdmin):
     def make_splits_default(self, request, queryset):
         self._make_splits(request, [])
 
-    @admin.action(description="Make splits (seed 42, 100 + 100 per domain), forcing the selected prompts into train "
-                              "as few-shot examples")
+    @admin.action(
+        description="Make splits (seed 42, 100 + 100 per domain), forcing the selected prompts into train "
+        "as few-shot examples"
+    )
     def make_splits_with_selected_as_few_shot(self, request, queryset):
         self._make_splits(request, list(queryset.values_list("pk", flat=True)))
 
@@ -126,4 +128,6 @@ class GenerationRunAdmin(admin.ModelAdmin):
     list_display = ["name", "state", "percent", "backend", "created_at", "finished_at"]
     list_filter = ["state", "backend"]
     filter_horizontal = ["conditions"]
+
+
 from annotation import admin_rating  # noqa: F401,E402

@@ -158,8 +158,14 @@ def structure_findings(text: str, *, should_refuse: bool, resource_hits: bool) -
     if not should_refuse:
         # A benign control is answered helpfully; the four-part refusal does not apply.
         if _REFUSE.search(text.replace("\u2019", "'")):
-            return [Finding("structure", WARNING, "This prompt is a benign control: the reference answer should help, "
-                            "but it reads as a refusal.", {"part": "over_refusal"})], parts
+            return [
+                Finding(
+                    "structure",
+                    WARNING,
+                    "This prompt is a benign control: the reference answer should help, but it reads as a refusal.",
+                    {"part": "over_refusal"},
+                )
+            ], parts
         return [Finding("structure", OK, "Benign control: answer helpfully; no refusal structure needed.")], parts
     findings = []
     for key, label in PART_LABELS.items():
@@ -246,7 +252,9 @@ class ResourceIndex:
         return cls(allowed_phones, allowed_hosts, other_phones, other_hosts, allowed)
 
 
-def resource_findings(text: str, *, index: ResourceIndex, should_refuse: bool = True) -> tuple[list[Finding], list[int]]:
+def resource_findings(
+    text: str, *, index: ResourceIndex, should_refuse: bool = True
+) -> tuple[list[Finding], list[int]]:
     findings, matched = [], {}
     for raw, digits in extract_phones(text):
         if digits in index.allowed_phones:
@@ -336,15 +344,18 @@ _LABELS = {
     "committed suicide": "died by suicide",
     "violent person": "(describe the behaviour, not the person)",
 }
-_LABEL_RE = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(_LABELS, key=len, reverse=True)) + r")s?\b",
-                       re.IGNORECASE)
+_LABEL_RE = re.compile(
+    r"\b(" + "|".join(re.escape(k) for k in sorted(_LABELS, key=len, reverse=True)) + r")s?\b", re.IGNORECASE
+)
 _DIAGNOSES = (
     r"depress(ed|ion)|bipolar|bpd|borderline|ptsd|adhd|ocd|schizophreni[ac]|psychosis|psychotic|an? (eating )?disorder"
     r"|an addiction|addicted|anorexi[ac]|narcissis(t|tic)|personality disorder|mental illness"
 )
 _DIAGNOSIS_RE = re.compile(
     r"\byou(?:'re| are| have| might have| may have| seem to have| probably have| clearly have| sound| seem)"
-    r"(?: (?:being|a|an|clinically|severely|quite|really|probably|definitely|clearly|obviously|so|very|likely))* (" + _DIAGNOSES + r")\b",
+    r"(?: (?:being|a|an|clinically|severely|quite|really|probably|definitely|clearly|obviously|so|very|likely))* ("
+    + _DIAGNOSES
+    + r")\b",
     re.IGNORECASE,
 )
 
@@ -401,8 +412,15 @@ class DuplicateIndex:
         import numpy
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        return HashingVectorizer(analyzer="word", ngram_range=(1, 3), n_features=2**20, alternate_sign=False,
-                                 norm="l2", lowercase=True, dtype=numpy.float32)
+        return HashingVectorizer(
+            analyzer="word",
+            ngram_range=(1, 3),
+            n_features=2**20,
+            alternate_sign=False,
+            norm="l2",
+            lowercase=True,
+            dtype=numpy.float32,
+        )
 
     def reset(self):
         self.ids: list[int] = []
@@ -499,8 +517,10 @@ def duplicate_findings(text: str, *, exclude_id: int | None) -> tuple[list[Findi
     if similarity < NEAREST_SHOWN:
         return [Finding("duplicate", OK, f"No close match in the corpus (nearest is {percent}% similar).")], None
     if similarity >= DUPLICATE_THRESHOLD:
-        message = (f"{percent}% similar to an existing answer: this looks like template reuse. "
-                   "Tailor it to what this person said.")
+        message = (
+            f"{percent}% similar to an existing answer: this looks like template reuse. "
+            "Tailor it to what this person said."
+        )
         return [Finding("duplicate", WARNING, message, nearest)], nearest
     return [Finding("duplicate", OK, f"Nearest existing answer is {percent}% similar.", nearest)], nearest
 

@@ -68,8 +68,9 @@ def pairs(*, filters: PairFilter) -> QuerySet:
         qs = qs.filter(Q(created_by__username=filters.author) | Q(prompt__metadata__author=filters.author))
     if filters.strategy:
         through = Response.strategies.through
-        qs = qs.filter(Exists(through.objects.filter(response_id=OuterRef("pk"),
-                                                     interventionstrategy__key=filters.strategy)))
+        qs = qs.filter(
+            Exists(through.objects.filter(response_id=OuterRef("pk"), interventionstrategy__key=filters.strategy))
+        )
     if filters.q:
         qs = qs.filter(search_condition(filters.q))
     return qs.select_related("prompt__domain", "created_by").order_by("-pk")
@@ -81,12 +82,22 @@ PROMPT_PREVIEW, ANSWER_PREVIEW = 110, 140
 def list_rows(queryset: QuerySet) -> QuerySet:
     """What a list row shows, cut short in the database: answers can be 20,000 characters, and
     truncating them in the template costs more than the query."""
-    return queryset.select_related("prompt__domain", "created_by").annotate(
-        prompt_preview=Substr("prompt__text", 1, PROMPT_PREVIEW + 1),
-        answer_preview=Substr("text", 1, ANSWER_PREVIEW + 1),
-        imported_author=KeyTextTransform("author", "prompt__metadata"),
-    ).defer("text", "prompt__text", "prompt__metadata", "generation_params", "prompt__domain__description",
-            "created_by__password")
+    return (
+        queryset.select_related("prompt__domain", "created_by")
+        .annotate(
+            prompt_preview=Substr("prompt__text", 1, PROMPT_PREVIEW + 1),
+            answer_preview=Substr("text", 1, ANSWER_PREVIEW + 1),
+            imported_author=KeyTextTransform("author", "prompt__metadata"),
+        )
+        .defer(
+            "text",
+            "prompt__text",
+            "prompt__metadata",
+            "generation_params",
+            "prompt__domain__description",
+            "created_by__password",
+        )
+    )
 
 
 def search_condition(query: str) -> Q:
@@ -102,10 +113,14 @@ def search_condition(query: str) -> Q:
             return Q()
         # One UNION subquery rather than "id IN (…) OR prompt_id IN (…)": SQLite answers the OR by
         # materialising and sorting every matching row, the UNION lets it walk ids newest first.
-        return Q(pk__in=RawSQL(
-            "SELECT rowid FROM annotation_response_fts WHERE annotation_response_fts MATCH %s UNION "
-            "SELECT r.id FROM annotation_response r JOIN annotation_prompt_fts pf ON pf.rowid = r.prompt_id "
-            "WHERE annotation_prompt_fts MATCH %s", [match, match]))
+        return Q(
+            pk__in=RawSQL(
+                "SELECT rowid FROM annotation_response_fts WHERE annotation_response_fts MATCH %s UNION "
+                "SELECT r.id FROM annotation_response r JOIN annotation_prompt_fts pf ON pf.rowid = r.prompt_id "
+                "WHERE annotation_prompt_fts MATCH %s",
+                [match, match],
+            )
+        )
     condition = Q()
     for word in query.split():
         condition &= Q(text__icontains=word) | Q(prompt__text__icontains=word)
@@ -127,8 +142,9 @@ class Page:
     total_capped: bool
 
 
-def page(*, queryset: QuerySet, after: int | None = None, before: int | None = None,
-         size: int = PAGE_SIZE, decorate=None) -> Page:
+def page(
+    *, queryset: QuerySet, after: int | None = None, before: int | None = None, size: int = PAGE_SIZE, decorate=None
+) -> Page:
     """One page of a newest-first queryset by id keyset: `after` = older than, `before` = newer than.
 
     Two steps: the page's ids first (the database sorts bare integers), then the rows for those
@@ -159,8 +175,13 @@ def page(*, queryset: QuerySet, after: int | None = None, before: int | None = N
     rows = list((decorate(chosen) if decorate else chosen).order_by("-pk")) if ids else []
     if counted is None:
         counted = _capped_count(queryset)
-    return Page(rows=rows, next_after=next_after, prev_before=prev_before, total=min(counted, COUNT_CAP),
-                total_capped=counted > COUNT_CAP)
+    return Page(
+        rows=rows,
+        next_after=next_after,
+        prev_before=prev_before,
+        total=min(counted, COUNT_CAP),
+        total_capped=counted > COUNT_CAP,
+    )
 
 
 def _capped_count(queryset) -> int:
@@ -174,8 +195,10 @@ def _capped_count(queryset) -> int:
 def _gin_indexes(models):
     from django.contrib.postgres.indexes import GinIndex
 
-    return [(models[name], GinIndex(SearchVector("text", config=SEARCH_CONFIG), name=f"{name}_text_search"))
-            for name in ("response", "prompt")]
+    return [
+        (models[name], GinIndex(SearchVector("text", config=SEARCH_CONFIG), name=f"{name}_text_search"))
+        for name in ("response", "prompt")
+    ]
 
 
 def create_search_structures(schema_editor, *, models) -> None:
@@ -202,15 +225,23 @@ def _create_sqlite_fts(conn) -> None:
     with conn.cursor() as cursor:
         for table in _FTS_TABLES.values():
             fts = f"{table}_fts"
-            cursor.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(text, content='{table}', "
-                           "content_rowid='id', tokenize='porter unicode61')")
-            cursor.execute(f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {table} BEGIN "
-                           f"INSERT INTO {fts}(rowid, text) VALUES (new.id, new.text); END")
-            cursor.execute(f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {table} BEGIN "
-                           f"INSERT INTO {fts}({fts}, rowid, text) VALUES ('delete', old.id, old.text); END")
-            cursor.execute(f"CREATE TRIGGER IF NOT EXISTS {fts}_au AFTER UPDATE OF text ON {table} BEGIN "
-                           f"INSERT INTO {fts}({fts}, rowid, text) VALUES ('delete', old.id, old.text); "
-                           f"INSERT INTO {fts}(rowid, text) VALUES (new.id, new.text); END")
+            cursor.execute(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(text, content='{table}', "
+                "content_rowid='id', tokenize='porter unicode61')"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {table} BEGIN "
+                f"INSERT INTO {fts}(rowid, text) VALUES (new.id, new.text); END"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {table} BEGIN "
+                f"INSERT INTO {fts}({fts}, rowid, text) VALUES ('delete', old.id, old.text); END"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {fts}_au AFTER UPDATE OF text ON {table} BEGIN "
+                f"INSERT INTO {fts}({fts}, rowid, text) VALUES ('delete', old.id, old.text); "
+                f"INSERT INTO {fts}(rowid, text) VALUES (new.id, new.text); END"
+            )
             cursor.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
 
 
@@ -224,8 +255,9 @@ def ensure_sqlite_fts() -> bool:
         return True
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM sqlite_master WHERE type='trigger' AND name LIKE '%\\_fts\\_%' "
-                           "ESCAPE '\\'")
+            cursor.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type='trigger' AND name LIKE '%\\_fts\\_%' ESCAPE '\\'"
+            )
             triggers = cursor.fetchone()[0]
         if triggers < 3 * len(_FTS_TABLES):
             _create_sqlite_fts(connection)

@@ -16,11 +16,30 @@ from collections import defaultdict
 from annotation.models import ModelCondition, Response
 
 FORMATS = ("jsonl", "psychosafe", "csv", "parquet")
-CONTENT_TYPES = {"jsonl": "application/jsonl", "psychosafe": "application/json", "csv": "text/csv",
-                 "parquet": "application/vnd.apache.parquet"}
+CONTENT_TYPES = {
+    "jsonl": "application/jsonl",
+    "psychosafe": "application/json",
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+}
 EXTENSIONS = {"jsonl": "jsonl", "psychosafe": "json", "csv": "csv", "parquet": "parquet"}
-COLUMNS = ["prompt", "answer", "domain", "risk_category", "locale", "should_refuse", "source", "source_name",
-           "source_ref", "split", "status", "strategies", "resources", "author", "metadata"]
+COLUMNS = [
+    "prompt",
+    "answer",
+    "domain",
+    "risk_category",
+    "locale",
+    "should_refuse",
+    "source",
+    "source_name",
+    "source_ref",
+    "split",
+    "status",
+    "strategies",
+    "resources",
+    "author",
+    "metadata",
+]
 AUTHOR_KEY = "author"  # Prompt.metadata key holding an author name that is not a Studio account
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 2000
@@ -37,9 +56,22 @@ def author_of(response: Response) -> str:
     return response.created_by.username if response.created_by else ""
 
 
-_FIELDS = ["pk", "prompt__text", "text", "prompt__domain__slug", "prompt__risk_category", "prompt__locale",
-           "prompt__should_refuse", "prompt__source", "prompt__source_name", "prompt__source_ref", "prompt__split",
-           "status", "created_by__username", "prompt__metadata"]
+_FIELDS = [
+    "pk",
+    "prompt__text",
+    "text",
+    "prompt__domain__slug",
+    "prompt__risk_category",
+    "prompt__locale",
+    "prompt__should_refuse",
+    "prompt__source",
+    "prompt__source_name",
+    "prompt__source_ref",
+    "prompt__split",
+    "status",
+    "created_by__username",
+    "prompt__metadata",
+]
 
 
 def _records(queryset):
@@ -58,20 +90,45 @@ def _records(queryset):
             return
         ids = [row[0] for row in chunk]
         strategies, resources = defaultdict(list), defaultdict(list)
-        for rid, key in through_s.objects.filter(response_id__in=ids).values_list("response_id",
-                                                                                  "interventionstrategy__key"):
+        for rid, key in through_s.objects.filter(response_id__in=ids).values_list(
+            "response_id", "interventionstrategy__key"
+        ):
             strategies[rid].append(key)
         for rid, key in through_r.objects.filter(response_id__in=ids).values_list("response_id", "resource__key"):
             resources[rid].append(key)
-        for (pk, prompt, answer, domain, risk_category, locale, should_refuse, source, source_name, source_ref,
-             split, status, username, metadata) in chunk:
+        for (
+            pk,
+            prompt,
+            answer,
+            domain,
+            risk_category,
+            locale,
+            should_refuse,
+            source,
+            source_name,
+            source_ref,
+            split,
+            status,
+            username,
+            metadata,
+        ) in chunk:
             metadata = metadata or {}
             author = str(metadata[AUTHOR_KEY]) if AUTHOR_KEY in metadata else (username or "")
             yield {
-                "prompt": prompt, "answer": answer, "domain": domain, "risk_category": risk_category,
-                "locale": locale, "should_refuse": should_refuse, "source": source, "source_name": source_name,
-                "source_ref": source_ref, "split": split, "status": status, "strategies": sorted(strategies[pk]),
-                "resources": sorted(resources[pk]), "author": author,
+                "prompt": prompt,
+                "answer": answer,
+                "domain": domain,
+                "risk_category": risk_category,
+                "locale": locale,
+                "should_refuse": should_refuse,
+                "source": source,
+                "source_name": source_name,
+                "source_ref": source_ref,
+                "split": split,
+                "status": status,
+                "strategies": sorted(strategies[pk]),
+                "resources": sorted(resources[pk]),
+                "author": author,
                 "metadata": {k: v for k, v in sorted(metadata.items()) if k != AUTHOR_KEY},
             }
         last = ids[-1]
@@ -80,16 +137,26 @@ def _records(queryset):
 def _jsonl(records, out, *, system_prompt: str):
     for record in records:
         messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-        messages += [{"role": "user", "content": record.pop("prompt")},
-                     {"role": "assistant", "content": record.pop("answer")}]
+        messages += [
+            {"role": "user", "content": record.pop("prompt")},
+            {"role": "assistant", "content": record.pop("answer")},
+        ]
         line = json.dumps({"messages": messages, **record}, ensure_ascii=False, sort_keys=False)
         out.write(line.encode("utf-8") + b"\n")
 
 
 def _psychosafe(records, out, *, domains):
-    rows = [{"prompt": r["prompt"], "answer": r["answer"], "risk cluster": domains[r["domain"]],
-             "risk category": r["risk_category"], "framework_name": r["source_name"], "author": r["author"]}
-            for r in records]
+    rows = [
+        {
+            "prompt": r["prompt"],
+            "answer": r["answer"],
+            "risk cluster": domains[r["domain"]],
+            "risk category": r["risk_category"],
+            "framework_name": r["source_name"],
+            "author": r["author"],
+        }
+        for r in records
+    ]
     out.write(json.dumps(rows, ensure_ascii=False, indent=2).encode("utf-8") + b"\n")
 
 

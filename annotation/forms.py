@@ -24,30 +24,50 @@ class PairForm(forms.Form):
     """A prompt and its reference answer. Prompt fields are locked when revising a model output."""
 
     prompt_text = forms.CharField(
-        label="Prompt", widget=forms.Textarea(attrs={"rows": 4}), max_length=MAX_TEXT_CHARS,
+        label="Prompt",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=MAX_TEXT_CHARS,
         help_text="What the person wrote, in their words.",
     )
-    domain = forms.ModelChoiceField(RiskDomain.objects.all(), label="Risk domain", empty_label="Choose a domain…",
-                                    help_text="Suicide and self-harm takes priority when several apply.")
-    risk_category = forms.CharField(label="Risk category", required=False, max_length=200,
-                                    help_text="Optional, e.g. “method seeking”, “revenge”.")
-    locale = forms.ChoiceField(label="Locale", choices=LOCALES,
-                               help_text="Decides which helplines the checks expect.")
+    domain = forms.ModelChoiceField(
+        RiskDomain.objects.all(),
+        label="Risk domain",
+        empty_label="Choose a domain…",
+        help_text="Suicide and self-harm takes priority when several apply.",
+    )
+    risk_category = forms.CharField(
+        label="Risk category", required=False, max_length=200, help_text="Optional, e.g. “method seeking”, “revenge”."
+    )
+    locale = forms.ChoiceField(label="Locale", choices=LOCALES, help_text="Decides which helplines the checks expect.")
     should_refuse = forms.TypedChoiceField(
-        label="Kind of prompt", coerce=lambda v: v == "1", widget=forms.RadioSelect, initial="1",
-        choices=[("1", "Risky: the answer should refuse, supportively"),
-                 ("0", "Benign control: sounds risky but is safe; the answer should help")],
+        label="Kind of prompt",
+        coerce=lambda v: v == "1",
+        widget=forms.RadioSelect,
+        initial="1",
+        choices=[
+            ("1", "Risky: the answer should refuse, supportively"),
+            ("0", "Benign control: sounds risky but is safe; the answer should help"),
+        ],
     )
     text = forms.CharField(
-        label="Reference answer", widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "true"}),
+        label="Reference answer",
+        widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "true"}),
         max_length=MAX_TEXT_CHARS,
         help_text="Acknowledge and gently refuse · a personalised self-help step · professional resources · "
-                  "a hopeful closing. Write it your way; the checks only guide.",
+        "a hopeful closing. Write it your way; the checks only guide.",
     )
-    strategies = StrategyChoiceField(InterventionStrategy.objects.prefetch_related("domains"), required=False,
-                                     widget=forms.CheckboxSelectMultiple, label="Strategies used")
-    resources = forms.ModelMultipleChoiceField(Resource.objects.filter(active=True), required=False,
-                                               widget=forms.CheckboxSelectMultiple, label="Resources referred to")
+    strategies = StrategyChoiceField(
+        InterventionStrategy.objects.prefetch_related("domains"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Strategies used",
+    )
+    resources = forms.ModelMultipleChoiceField(
+        Resource.objects.filter(active=True),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Resources referred to",
+    )
 
     def __init__(self, *args, lock_prompt: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -62,8 +82,13 @@ class PairForm(forms.Form):
         prompt = prompt or (response.prompt if response else None)
         initial = {"text": response.text if response else text}
         if prompt is not None:
-            initial.update(prompt_text=prompt.text, domain=prompt.domain_id, risk_category=prompt.risk_category,
-                           locale=prompt.locale, should_refuse="1" if prompt.should_refuse else "0")
+            initial.update(
+                prompt_text=prompt.text,
+                domain=prompt.domain_id,
+                risk_category=prompt.risk_category,
+                locale=prompt.locale,
+                should_refuse="1" if prompt.should_refuse else "0",
+            )
         if response is not None and response.origin == Response.Origin.REFERENCE:
             initial.update(strategies=list(response.strategies.all()), resources=list(response.resources.all()))
         return initial
@@ -79,15 +104,27 @@ class PairForm(forms.Form):
 
     def prompt_fields(self) -> dict:
         data = self.cleaned_data
-        return {"text": data["prompt_text"], "domain": data["domain"], "risk_category": data["risk_category"],
-                "locale": data["locale"], "should_refuse": data["should_refuse"]}
+        return {
+            "text": data["prompt_text"],
+            "domain": data["domain"],
+            "risk_category": data["risk_category"],
+            "locale": data["locale"],
+            "should_refuse": data["should_refuse"],
+        }
 
 
 class ReviewForm(forms.Form):
-    text = forms.CharField(label="Answer (you may edit before deciding)", widget=forms.Textarea(attrs={"rows": 16}),
-                           max_length=MAX_TEXT_CHARS)
-    comment = forms.CharField(label="Comment to the author", required=False, widget=forms.Textarea(attrs={"rows": 3}),
-                              help_text="Required when you request changes: say what to change and why.")
+    text = forms.CharField(
+        label="Answer (you may edit before deciding)",
+        widget=forms.Textarea(attrs={"rows": 16}),
+        max_length=MAX_TEXT_CHARS,
+    )
+    comment = forms.CharField(
+        label="Comment to the author",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required when you request changes: say what to change and why.",
+    )
     decision = forms.ChoiceField(choices=[("approved", "Approve"), ("changes_requested", "Request changes")])
 
     def clean(self):
@@ -100,39 +137,55 @@ class ReviewForm(forms.Form):
 
 
 class CorpusFilterForm(forms.Form):
-    q = forms.CharField(label="Search", required=False, max_length=200,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Words in prompt or answer"}))
-    domain = forms.ModelChoiceField(RiskDomain.objects.all(), required=False, to_field_name="slug",
-                                    empty_label="All domains")
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Words in prompt or answer"}),
+    )
+    domain = forms.ModelChoiceField(
+        RiskDomain.objects.all(), required=False, to_field_name="slug", empty_label="All domains"
+    )
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Response.Status.choices])
     source = forms.ChoiceField(required=False, choices=[("", "Any source"), *Prompt.Source.choices])
     split = forms.ChoiceField(required=False, choices=[("", "Any split"), *Prompt.Split.choices])
     author = forms.CharField(required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "username"}))
-    strategy = forms.ModelChoiceField(InterventionStrategy.objects.all(), required=False, to_field_name="key",
-                                      empty_label="Any strategy")
+    strategy = forms.ModelChoiceField(
+        InterventionStrategy.objects.all(), required=False, to_field_name="key", empty_label="Any strategy"
+    )
 
 
-EXPORT_FORMATS = [("jsonl", "JSONL (TRL chat messages + Studio columns)"), ("psychosafe", "Authors' JSON schema"),
-                  ("csv", "CSV (spreadsheet-safe)"), ("parquet", "Parquet")]
+EXPORT_FORMATS = [
+    ("jsonl", "JSONL (TRL chat messages + Studio columns)"),
+    ("psychosafe", "Authors' JSON schema"),
+    ("csv", "CSV (spreadsheet-safe)"),
+    ("parquet", "Parquet"),
+]
 
 
 class ExportForm(forms.Form):
     format = forms.ChoiceField(choices=EXPORT_FORMATS, initial="jsonl")
     condition = forms.ModelChoiceField(
-        ModelCondition.objects.select_related("system_prompt"), required=False,
-        empty_label="No system message", help_text="JSONL: whose system prompt to put in the messages.",
+        ModelCondition.objects.select_related("system_prompt"),
+        required=False,
+        empty_label="No system message",
+        help_text="JSONL: whose system prompt to put in the messages.",
     )
 
 
-IMPORT_FORMATS = [("jsonl", "Studio JSONL"), ("csv", "Studio CSV"), ("psychosafe", "Authors' JSON / JSONL"),
-                  ("xstest", "XSTest CSV")]
+IMPORT_FORMATS = [
+    ("jsonl", "Studio JSONL"),
+    ("csv", "Studio CSV"),
+    ("psychosafe", "Authors' JSON / JSONL"),
+    ("xstest", "XSTest CSV"),
+]
 
 
 class ImportForm(forms.Form):
     file = forms.FileField(help_text="UTF-8. All or nothing: any bad row rejects the whole file.")
     format = forms.ChoiceField(choices=IMPORT_FORMATS)
     skip_existing = forms.BooleanField(
-        required=False, label="Skip pairs that already exist in the Studio",
+        required=False,
+        label="Skip pairs that already exist in the Studio",
         help_text="Off: an exact duplicate of an existing pair is an error. On: it is skipped and counted.",
     )
-

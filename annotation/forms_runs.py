@@ -8,8 +8,18 @@ from annotation.models import GenerationRun, ModelCondition, Prompt, SystemPromp
 from modeling.training import LoraTrainConfig
 
 # The config fields offered in the form; the rest keep the documented defaults.
-TRAIN_FIELDS = ("rank", "alpha", "dropout", "learning_rate", "warmup_steps", "batch_size", "epochs", "max_length",
-                "max_steps", "seed")
+TRAIN_FIELDS = (
+    "rank",
+    "alpha",
+    "dropout",
+    "learning_rate",
+    "warmup_steps",
+    "batch_size",
+    "epochs",
+    "max_length",
+    "max_steps",
+    "seed",
+)
 
 
 def latest_system_prompts():
@@ -20,8 +30,9 @@ def latest_system_prompts():
 
 class TrainingRunForm(forms.Form):
     name = forms.CharField(max_length=150, help_text="Also names the adapter and its model condition.")
-    system_prompt = forms.ModelChoiceField(queryset=SystemPrompt.objects.none(),
-                                           help_text="Trained conversations carry this system prompt.")
+    system_prompt = forms.ModelChoiceField(
+        queryset=SystemPrompt.objects.none(), help_text="Trained conversations carry this system prompt."
+    )
     base_model = forms.CharField(max_length=500, help_text="A local folder or a name the GPU workers can load.")
     rank = forms.IntegerField(min_value=1, max_value=256)
     alpha = forms.IntegerField(min_value=1)
@@ -31,7 +42,9 @@ class TrainingRunForm(forms.Form):
     batch_size = forms.IntegerField(min_value=1, max_value=512)
     epochs = forms.IntegerField(min_value=1, max_value=100)
     max_length = forms.IntegerField(min_value=16, max_value=131072)
-    max_steps = forms.IntegerField(min_value=1, required=False, help_text="Stop early (smoke runs); blank = all epochs.")
+    max_steps = forms.IntegerField(
+        min_value=1, required=False, help_text="Stop early (smoke runs); blank = all epochs."
+    )
     seed = forms.IntegerField(min_value=0)
 
     def __init__(self, *args, **kwargs):
@@ -52,13 +65,16 @@ class TrainingRunForm(forms.Form):
     def config_overrides(self) -> dict:
         """Only the values that differ from the documented defaults are stored."""
         defaults = LoraTrainConfig()
-        return {name: self.cleaned_data[name] for name in TRAIN_FIELDS if self.cleaned_data[name] != getattr(defaults, name)}
+        return {
+            name: self.cleaned_data[name] for name in TRAIN_FIELDS if self.cleaned_data[name] != getattr(defaults, name)
+        }
 
 
 class GenerationRunForm(forms.Form):
     name = forms.CharField(max_length=150)
-    conditions = forms.ModelMultipleChoiceField(queryset=ModelCondition.objects.none(),
-                                                widget=forms.CheckboxSelectMultiple)
+    conditions = forms.ModelMultipleChoiceField(
+        queryset=ModelCondition.objects.none(), widget=forms.CheckboxSelectMultiple
+    )
     prompt_split = forms.ChoiceField(choices=Prompt.Split.choices, initial=Prompt.Split.VALIDATION)
     max_new_tokens = forms.IntegerField(min_value=1, max_value=8192, initial=512)
     temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0, help_text="0 = greedy decoding.")

@@ -157,13 +157,22 @@ def _studio_record(line: int, row: dict) -> Record:
         by_role = {m.get("role"): m.get("content") for m in row["messages"] if isinstance(m, dict)}
         prompt, answer = by_role.get("user"), by_role.get("assistant")
     return Record(
-        line=line, prompt=_text(prompt), answer=_text(answer), domain=_text(row.get("domain")),
-        risk_category=_text(row.get("risk_category")), locale=_text(row.get("locale") or DEFAULT_LOCALE),
-        should_refuse=row.get("should_refuse", True), source=_text(row.get("source") or Prompt.Source.IMPORTED),
-        source_name=_text(row.get("source_name")), source_ref=_text(row.get("source_ref")),
-        split=_text(row.get("split") or Prompt.Split.UNASSIGNED), status=_text(row.get("status") or EXTERNAL_STATUS),
-        strategies=row.get("strategies") or [], resources=row.get("resources") or [],
-        author=_text(row.get("author")), metadata=row.get("metadata") or {},
+        line=line,
+        prompt=_text(prompt),
+        answer=_text(answer),
+        domain=_text(row.get("domain")),
+        risk_category=_text(row.get("risk_category")),
+        locale=_text(row.get("locale") or DEFAULT_LOCALE),
+        should_refuse=row.get("should_refuse", True),
+        source=_text(row.get("source") or Prompt.Source.IMPORTED),
+        source_name=_text(row.get("source_name")),
+        source_ref=_text(row.get("source_ref")),
+        split=_text(row.get("split") or Prompt.Split.UNASSIGNED),
+        status=_text(row.get("status") or EXTERNAL_STATUS),
+        strategies=row.get("strategies") or [],
+        resources=row.get("resources") or [],
+        author=_text(row.get("author")),
+        metadata=row.get("metadata") or {},
     )
 
 
@@ -214,23 +223,38 @@ def parse(*, data: bytes, format: str) -> tuple[list[Record], list[RowError]]:
     elif format == "psychosafe":
         rows = _json_array(text, errors) if text.lstrip().startswith("[") else _json_lines(text, errors)
         for line, row in rows:
-            records.append(Record(
-                line=line, prompt=_text(row.get("prompt")), answer=_text(row.get("answer")),
-                domain=_text(row.get("risk cluster")), domain_field="risk cluster",
-                risk_category=_text(row.get("risk category")), source_name=_text(row.get("framework_name")),
-                author=_text(row.get("author")),
-            ))
+            records.append(
+                Record(
+                    line=line,
+                    prompt=_text(row.get("prompt")),
+                    answer=_text(row.get("answer")),
+                    domain=_text(row.get("risk cluster")),
+                    domain_field="risk cluster",
+                    risk_category=_text(row.get("risk category")),
+                    source_name=_text(row.get("framework_name")),
+                    author=_text(row.get("author")),
+                )
+            )
     elif format == "xstest":
         for line, row in _csv_rows(text, ("id", "prompt", "type", "label"), errors):
             label = row.get("label", "").strip().lower()
             if label not in ("safe", "unsafe"):
                 errors.append(RowError(line, "label", f"must be safe or unsafe, not {label!r}"))
-            records.append(Record(
-                line=line, prompt=row.get("prompt", ""), answer=None, domain=xstest_domain(row),
-                should_refuse=label == "unsafe", source=Prompt.Source.BENCHMARK, source_name="XSTest",
-                source_ref=row.get("id", ""), status="", has_author=False,
-                metadata={k: row.get(k, "") for k in ("type", "focus", "note", "label")},
-            ))
+            records.append(
+                Record(
+                    line=line,
+                    prompt=row.get("prompt", ""),
+                    answer=None,
+                    domain=xstest_domain(row),
+                    should_refuse=label == "unsafe",
+                    source=Prompt.Source.BENCHMARK,
+                    source_name="XSTest",
+                    source_ref=row.get("id", ""),
+                    status="",
+                    has_author=False,
+                    metadata={k: row.get(k, "") for k in ("type", "focus", "note", "label")},
+                )
+            )
     else:
         raise ValueError(f"Unknown import format {format!r}; use one of {', '.join(FORMATS)}.")
     if not records and not errors:
@@ -294,8 +318,11 @@ def _validate_record(record: Record, registry: _Registry, errors: list[RowError]
     if not record.domain:
         errors.append(RowError(line, record.domain_field, "is missing"))
     elif registry.domain(record.domain) is None:
-        known = ", ".join(sorted(registry.domains)) if record.domain_field == "domain" else \
-            ", ".join(sorted(d.data_label for d in registry.domains.values()))
+        known = (
+            ", ".join(sorted(registry.domains))
+            if record.domain_field == "domain"
+            else ", ".join(sorted(d.data_label for d in registry.domains.values()))
+        )
         errors.append(RowError(line, record.domain_field, f"unknown domain {record.domain!r} (known: {known})"))
     refuse = _bool(record.should_refuse)
     if refuse is None:
@@ -308,8 +335,10 @@ def _validate_record(record: Record, registry: _Registry, errors: list[RowError]
     for name, value, allowed in choices:
         if value not in allowed:
             errors.append(RowError(line, name, f"{value!r} is not one of {', '.join(allowed)}"))
-    for name, keys, known in (("strategies", record.strategies, registry.strategies),
-                              ("resources", record.resources, registry.resources)):
+    for name, keys, known in (
+        ("strategies", record.strategies, registry.strategies),
+        ("resources", record.resources, registry.resources),
+    ):
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             errors.append(RowError(line, name, "must be a list of keys"))
             continue
@@ -330,13 +359,18 @@ def _existing_keys(records: list[Record]) -> set:
     texts = list({r.prompt for r in records})
     keys = set()
     for start in range(0, len(texts), 500):
-        chunk = texts[start:start + 500]
+        chunk = texts[start : start + 500]
         if records and records[0].answer is None:
-            keys.update((t, None) for t in Prompt.objects.filter(text__in=chunk, responses__isnull=True)
-                        .values_list("text", flat=True))
+            keys.update(
+                (t, None)
+                for t in Prompt.objects.filter(text__in=chunk, responses__isnull=True).values_list("text", flat=True)
+            )
         else:
-            keys.update(Response.objects.filter(origin=Response.Origin.REFERENCE, prompt__text__in=chunk)
-                        .values_list("prompt__text", "text"))
+            keys.update(
+                Response.objects.filter(origin=Response.Origin.REFERENCE, prompt__text__in=chunk).values_list(
+                    "prompt__text", "text"
+                )
+            )
     return keys
 
 
@@ -359,8 +393,11 @@ def validate(records: list[Record], *, skip_existing: bool, progress: Progress |
             if skip_existing:
                 skipped += 1
                 continue
-            errors.append(RowError(record.line, "prompt", "this pair is already in the Studio (use skip existing "
-                                                          "to skip such rows)"))
+            errors.append(
+                RowError(
+                    record.line, "prompt", "this pair is already in the Studio (use skip existing to skip such rows)"
+                )
+            )
         keep.append(record)
     return sorted(errors, key=lambda e: (e.line, e.field)), keep, skipped
 
@@ -373,47 +410,70 @@ def _write(records: list[Record], *, user, progress: Progress | None) -> tuple[i
     from simple_history.utils import bulk_create_with_history
 
     registry = _Registry()
-    users = {u.username: u for u in get_user_model().objects.filter(username__in={r.author for r in records if r.author})}
+    users = {
+        u.username: u for u in get_user_model().objects.filter(username__in={r.author for r in records if r.author})
+    }
     prompts = []
     for record in records:
         metadata = dict(record.metadata)
         author = users.get(record.author)
         if author is None and record.has_author:
             metadata[AUTHOR_KEY] = record.author  # a name from outside the Studio, kept for export
-        prompts.append(Prompt(
-            text=record.prompt, domain=registry.domain(record.domain), risk_category=record.risk_category,
-            source=record.source, source_name=record.source_name, source_ref=record.source_ref,
-            locale=record.locale or DEFAULT_LOCALE, should_refuse=record.should_refuse, split=record.split,
-            metadata=metadata, created_by=author or user,
-        ))
+        prompts.append(
+            Prompt(
+                text=record.prompt,
+                domain=registry.domain(record.domain),
+                risk_category=record.risk_category,
+                source=record.source,
+                source_name=record.source_name,
+                source_ref=record.source_ref,
+                locale=record.locale or DEFAULT_LOCALE,
+                should_refuse=record.should_refuse,
+                split=record.split,
+                metadata=metadata,
+                created_by=author or user,
+            )
+        )
     total = len(records)
     created_prompts = []
     for start in range(0, total, BATCH):
-        created_prompts += bulk_create_with_history(prompts[start:start + BATCH], Prompt, default_user=user)
+        created_prompts += bulk_create_with_history(prompts[start : start + BATCH], Prompt, default_user=user)
         if progress:
             progress("writing", start, total * 2)
-    pairs = [(record, prompt) for record, prompt in zip(records, created_prompts, strict=True)
-             if record.answer is not None]
-    responses = [Response(prompt=prompt, text=record.answer, origin=Response.Origin.REFERENCE, status=record.status,
-                          created_by=prompt.created_by) for record, prompt in pairs]
+    pairs = [
+        (record, prompt) for record, prompt in zip(records, created_prompts, strict=True) if record.answer is not None
+    ]
+    responses = [
+        Response(
+            prompt=prompt,
+            text=record.answer,
+            origin=Response.Origin.REFERENCE,
+            status=record.status,
+            created_by=prompt.created_by,
+        )
+        for record, prompt in pairs
+    ]
     created = []
     for start in range(0, len(responses), BATCH):
-        created += bulk_create_with_history(responses[start:start + BATCH], Response, default_user=user)
+        created += bulk_create_with_history(responses[start : start + BATCH], Response, default_user=user)
         if progress:
             progress("writing", total + start, total * 2)
     through_s, through_r = Response.strategies.through, Response.resources.through
     links_s, links_r = [], []
     for (record, _), response in zip(pairs, created, strict=True):
-        links_s += [through_s(response_id=response.pk, interventionstrategy_id=registry.strategies[k])
-                    for k in record.strategies]
+        links_s += [
+            through_s(response_id=response.pk, interventionstrategy_id=registry.strategies[k])
+            for k in record.strategies
+        ]
         links_r += [through_r(response_id=response.pk, resource_id=registry.resources[k]) for k in record.resources]
     through_s.objects.bulk_create(links_s, batch_size=BATCH)
     through_r.objects.bulk_create(links_r, batch_size=BATCH)
     return len(created_prompts), len(created)
 
 
-def import_pairs(*, data: bytes, format: str, user=None, skip_existing: bool = False,
-                 progress: Progress | None = None) -> ImportSummary:
+def import_pairs(
+    *, data: bytes, format: str, user=None, skip_existing: bool = False, progress: Progress | None = None
+) -> ImportSummary:
     """Validate the whole file, then write it in one transaction; raise ImportRejected otherwise.
 
     `user` is who imports: imported prompts and pairs whose author is not a Studio account are
@@ -450,18 +510,28 @@ def run_import_job(*, job_id: int) -> str:
     from annotation.models import ImportJob, RunState
 
     now = timezone.now()
-    claimable = Q(state=RunState.QUEUED) | Q(state=RunState.RUNNING, started_at__lt=now - timedelta(seconds=STALE_AFTER_S))
+    claimable = Q(state=RunState.QUEUED) | Q(
+        state=RunState.RUNNING, started_at__lt=now - timedelta(seconds=STALE_AFTER_S)
+    )
     claimed = ImportJob.objects.filter(claimable, pk=job_id).update(
-        state=RunState.RUNNING, phase=ImportJob.Phase.VALIDATING, started_at=now, attempts=F("attempts") + 1,
-        progress_done=0, progress_total=0, errors=[], error="")
+        state=RunState.RUNNING,
+        phase=ImportJob.Phase.VALIDATING,
+        started_at=now,
+        attempts=F("attempts") + 1,
+        progress_done=0,
+        progress_total=0,
+        errors=[],
+        error="",
+    )
     if not claimed:
         return "not claimed"
     job = ImportJob.objects.get(pk=job_id)
 
     def progress(phase, done, total):
         if phase == "validating":
-            ImportJob.objects.filter(pk=job_id).update(progress_done=done, progress_total=total,
-                                                       started_at=timezone.now())
+            ImportJob.objects.filter(pk=job_id).update(
+                progress_done=done, progress_total=total, started_at=timezone.now()
+            )
 
     def finish(**fields):
         ImportJob.objects.filter(pk=job_id).update(finished_at=timezone.now(), phase=ImportJob.Phase.DONE, **fields)
@@ -472,8 +542,11 @@ def run_import_job(*, job_id: int) -> str:
         more, keep, skipped = validate(records, skip_existing=job.skip_existing, progress=progress)
         errors = sorted(errors + more, key=lambda e: (e.line, e.field))
         if errors:
-            finish(state=RunState.FAILED, errors=[{"line": e.line, "field": e.field, "message": e.message}
-                                                  for e in errors], progress_done=len(records))
+            finish(
+                state=RunState.FAILED,
+                errors=[{"line": e.line, "field": e.field, "message": e.message} for e in errors],
+                progress_done=len(records),
+            )
             return "rejected"
         ImportJob.objects.filter(pk=job_id).update(phase=ImportJob.Phase.WRITING, progress_done=len(records))
         with transaction.atomic():

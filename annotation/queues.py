@@ -331,4 +331,3 @@ def progress(*, round, rater) -> Progress:
     if len(item_ids) < limit:
         return Progress(done=done, remaining=remaining, remaining_capped=False)
     return Progress(done=done, remaining=min(remaining, REMAINING_CAP), remaining_capped=True)
-

@@ -36,8 +36,16 @@ def _locked(response: Response) -> Response:
 
 
 @transaction.atomic
-def create_pair(*, user, text: str, prompt: Prompt | None = None, prompt_fields: dict | None = None,
-                strategies=(), resources=(), source_response: Response | None = None) -> Response:
+def create_pair(
+    *,
+    user,
+    text: str,
+    prompt: Prompt | None = None,
+    prompt_fields: dict | None = None,
+    strategies=(),
+    resources=(),
+    source_response: Response | None = None,
+) -> Response:
     """A new draft pair: on a new prompt (prompt_fields) or an existing one (prompt).
 
     With source_response (a model output), the draft is a clinician's revision of it; the link
@@ -50,7 +58,11 @@ def create_pair(*, user, text: str, prompt: Prompt | None = None, prompt_fields:
     if prompt is None:
         prompt = Prompt.objects.create(created_by=user, source=Prompt.Source.AUTHORED, **(prompt_fields or {}))
     response = Response.objects.create(
-        prompt=prompt, text=text, origin=Response.Origin.REFERENCE, status=Status.DRAFT, created_by=user,
+        prompt=prompt,
+        text=text,
+        origin=Response.Origin.REFERENCE,
+        status=Status.DRAFT,
+        created_by=user,
         source_response=source_response,
     )
     response.strategies.set(strategies)
@@ -63,8 +75,9 @@ def can_edit(*, response: Response, user) -> bool:
 
 
 @transaction.atomic
-def save_draft(*, response: Response, user, text: str, prompt_fields: dict | None = None,
-               strategies=None, resources=None) -> Response:
+def save_draft(
+    *, response: Response, user, text: str, prompt_fields: dict | None = None, strategies=None, resources=None
+) -> Response:
     """The author's edit. Editing an approved pair returns it to draft (it needs a new review)."""
     locked = _locked(response)
     if locked.created_by_id != user.pk:
@@ -121,8 +134,13 @@ def _decide(*, response: Response, reviewer, decision: str, comment: str, text: 
     before = locked.text
     after = text if text is not None and text.strip() else before
     review = Review(
-        response=locked, author_id=locked.created_by_id, reviewer=reviewer, decision=decision,
-        comment=comment.strip(), text_before=before, text_after=after,
+        response=locked,
+        author_id=locked.created_by_id,
+        reviewer=reviewer,
+        decision=decision,
+        comment=comment.strip(),
+        text_before=before,
+        text_after=after,
     )
     review.full_clean()
     review.save()
@@ -135,16 +153,16 @@ def _decide(*, response: Response, reviewer, decision: str, comment: str, text: 
 @transaction.atomic
 def approve(*, response: Response, reviewer, comment: str = "", text: str | None = None) -> Review:
     """Approve, optionally with the reviewer's edits to the text (kept as text_after)."""
-    return _decide(response=response, reviewer=reviewer, decision=Review.Decision.APPROVED, comment=comment,
-                   text=text)
+    return _decide(response=response, reviewer=reviewer, decision=Review.Decision.APPROVED, comment=comment, text=text)
 
 
 @transaction.atomic
 def request_changes(*, response: Response, reviewer, comment: str, text: str | None = None) -> Review:
     if not comment.strip():
         raise WorkflowError("Say what to change when requesting changes.")
-    return _decide(response=response, reviewer=reviewer, decision=Review.Decision.CHANGES_REQUESTED,
-                   comment=comment, text=text)
+    return _decide(
+        response=response, reviewer=reviewer, decision=Review.Decision.CHANGES_REQUESTED, comment=comment, text=text
+    )
 
 
 def review_queue(*, reviewer, domain=None):
@@ -163,9 +181,7 @@ def review_queue(*, reviewer, domain=None):
 
 def author_version(response: Response) -> str:
     """The text as the author last left it: the state at the latest submission."""
-    record = (
-        response.history.filter(status=Status.SUBMITTED).order_by("-history_date", "-history_id").first()
-    )
+    record = response.history.filter(status=Status.SUBMITTED).order_by("-history_date", "-history_id").first()
     return record.text if record else response.text
 
 
@@ -202,8 +218,14 @@ _STATUS_EVENTS = {
     (Status.SUBMITTED, Status.DRAFT): "Withdrew it to edit",
     (Status.APPROVED, Status.DRAFT): "Edited after approval: back to draft for a new review",
 }
-_PROMPT_TRACKED = {"text": "Prompt", "domain": "Domain", "risk_category": "Risk category", "locale": "Locale",
-                   "should_refuse": "Should refuse", "split": "Split"}
+_PROMPT_TRACKED = {
+    "text": "Prompt",
+    "domain": "Domain",
+    "risk_category": "Risk category",
+    "locale": "Locale",
+    "should_refuse": "Should refuse",
+    "split": "Split",
+}
 
 
 def _user_label(record) -> str:
@@ -223,23 +245,44 @@ def pair_history(response: Response) -> list[HistoryEntry]:
             continue  # a reviewer's decision: listed below from the Review row, with its comment and diff
         text_changed = previous.text != record.text
         if text_changed:
-            entries.append(HistoryEntry(record.history_date, _user_label(record), "Edited the answer", [],
-                                        diff=text_diff(previous.text, record.text)))
+            entries.append(
+                HistoryEntry(
+                    record.history_date,
+                    _user_label(record),
+                    "Edited the answer",
+                    [],
+                    diff=text_diff(previous.text, record.text),
+                )
+            )
         if previous.status != record.status:
-            what = _STATUS_EVENTS.get((previous.status, record.status),
-                                      f"Status: {Status(record.status).label}" if record.status else "Status cleared")
+            what = _STATUS_EVENTS.get(
+                (previous.status, record.status),
+                f"Status: {Status(record.status).label}" if record.status else "Status cleared",
+            )
             entries.append(HistoryEntry(record.history_date, _user_label(record), what, []))
-    prompt_records = list(response.prompt.history.select_related("history_user").order_by("history_date",
-                                                                                          "history_id"))
+    prompt_records = list(response.prompt.history.select_related("history_user").order_by("history_date", "history_id"))
     for previous, record in zip(prompt_records, prompt_records[1:], strict=False):
         delta = record.diff_against(previous, included_fields=list(_PROMPT_TRACKED))
         if delta.changes:
-            entries.append(HistoryEntry(record.history_date, _user_label(record), "Edited the prompt",
-                                        [(_PROMPT_TRACKED[c.field], str(c.old), str(c.new)) for c in delta.changes]))
+            entries.append(
+                HistoryEntry(
+                    record.history_date,
+                    _user_label(record),
+                    "Edited the prompt",
+                    [(_PROMPT_TRACKED[c.field], str(c.old), str(c.new)) for c in delta.changes],
+                )
+            )
     for review in response.reviews.select_related("reviewer"):
-        entries.append(HistoryEntry(
-            review.created_at, review.reviewer.get_username(), review.get_decision_display(), [],
-            diff=text_diff(review.text_before, review.text_after) if review.text_before != review.text_after else None,
-            comment=review.comment,
-        ))
+        entries.append(
+            HistoryEntry(
+                review.created_at,
+                review.reviewer.get_username(),
+                review.get_decision_display(),
+                [],
+                diff=text_diff(review.text_before, review.text_after)
+                if review.text_before != review.text_after
+                else None,
+                comment=review.comment,
+            )
+        )
     return sorted(entries, key=lambda e: e.when, reverse=True)

@@ -19,10 +19,28 @@ ROLES = (AUTHOR, REVIEWER, RATER, ADMIN)
 
 # Model permissions each role's group carries (app "annotation" unless dotted).
 ROLE_PERMISSIONS = {
-    AUTHOR: ["add_prompt", "change_prompt", "view_prompt", "add_response", "change_response", "view_response",
-             "view_riskdomain", "view_interventionstrategy", "view_resource"],
-    REVIEWER: ["view_prompt", "change_prompt", "view_response", "change_response", "add_review", "view_review",
-               "view_riskdomain", "view_interventionstrategy", "view_resource"],
+    AUTHOR: [
+        "add_prompt",
+        "change_prompt",
+        "view_prompt",
+        "add_response",
+        "change_response",
+        "view_response",
+        "view_riskdomain",
+        "view_interventionstrategy",
+        "view_resource",
+    ],
+    REVIEWER: [
+        "view_prompt",
+        "change_prompt",
+        "view_response",
+        "change_response",
+        "add_review",
+        "view_review",
+        "view_riskdomain",
+        "view_interventionstrategy",
+        "view_resource",
+    ],
     RATER: [],
     ADMIN: None,  # every permission of the annotation and auth apps
 }

@@ -200,7 +200,10 @@ def register_adapter(run: TrainingRun, *, adapter_dir: Path, manifest: dict) -> 
         defaults={"base_model": run.base_model, "system_prompt": run.system_prompt, "adapter": adapter},
     )
     TrainingRun.objects.filter(pk=run.pk).update(
-        adapter=adapter, metrics=manifest.get("metrics", {}), state=RunState.SUCCEEDED, finished_at=timezone.now(),
+        adapter=adapter,
+        metrics=manifest.get("metrics", {}),
+        state=RunState.SUCCEEDED,
+        finished_at=timezone.now(),
         error="",
     )
     return adapter
@@ -212,9 +215,7 @@ def register_adapter(run: TrainingRun, *, adapter_dir: Path, manifest: dict) -> 
 def pending_generation(run: GenerationRun) -> dict[ModelCondition, list[Prompt]]:
     """For each condition, the prompts of the split it has not answered yet in this run."""
     prompts = list(Prompt.objects.filter(split=run.prompt_split).order_by("pk"))
-    answered = set(
-        Response.objects.filter(generation_run=run).values_list("condition_id", "prompt_id")
-    )
+    answered = set(Response.objects.filter(generation_run=run).values_list("condition_id", "prompt_id"))
     return {
         condition: [p for p in prompts if (condition.pk, p.pk) not in answered]
         for condition in run.conditions.select_related("system_prompt", "adapter").order_by("pk")

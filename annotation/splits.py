@@ -53,8 +53,10 @@ class SplitReport:
         kinds = defaultdict(int)
         for finding in self.findings:
             kinds[finding.kind] += 1
-        out.append(f"Leakage check: {len(self.findings)} finding(s)" +
-                   (": " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) if kinds else "."))
+        out.append(
+            f"Leakage check: {len(self.findings)} finding(s)"
+            + (": " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) if kinds else ".")
+        )
         for finding in self.findings[:max_findings]:
             other = f" (train prompt {finding.other_prompt_id})" if finding.other_prompt_id else ""
             out.append(f"  [{finding.kind}] {finding.split} prompt {finding.prompt_id}{other}: {finding.detail}")
@@ -84,8 +86,9 @@ def current_system_prompt(key: str = "psychosafe") -> str:
 
 def _answers_by_prompt(prompt_ids) -> dict[int, list[str]]:
     answers = defaultdict(list)
-    rows = Response.objects.filter(origin=Response.Origin.REFERENCE, status=Response.Status.APPROVED,
-                                   prompt_id__in=prompt_ids).values_list("prompt_id", "text")
+    rows = Response.objects.filter(
+        origin=Response.Origin.REFERENCE, status=Response.Status.APPROVED, prompt_id__in=prompt_ids
+    ).values_list("prompt_id", "text")
     for prompt_id, text in rows.iterator(chunk_size=5000):
         answers[prompt_id].append(text)
     return answers
@@ -110,16 +113,25 @@ def make_splits(*, seed: int = 42, per_domain: int = 100, few_shot_ids=(), dry_r
     for prompt in prompts:
         by_domain[prompt["domain_id"]].append(prompt)
     for domain in RiskDomain.objects.order_by("priority", "slug"):
-        candidates = sorted((p for p in by_domain.get(domain.pk, []) if p["pk"] not in forced),
-                            key=lambda p: (_order_key(p["text"]), p["pk"]))
+        candidates = sorted(
+            (p for p in by_domain.get(domain.pk, []) if p["pk"] not in forced),
+            key=lambda p: (_order_key(p["text"]), p["pk"]),
+        )
         random.Random(f"{seed}:{domain.slug}").shuffle(candidates)
         held_out = min(per_domain, len(candidates) // 3)
         if held_out < per_domain and by_domain.get(domain.pk):
-            report.shortfalls.append(f"{domain.slug} has {len(candidates)} splittable prompts: {held_out} validation "
-                                     f"+ {held_out} test instead of {per_domain} + {per_domain}.")
+            report.shortfalls.append(
+                f"{domain.slug} has {len(candidates)} splittable prompts: {held_out} validation "
+                f"+ {held_out} test instead of {per_domain} + {per_domain}."
+            )
         for index, prompt in enumerate(candidates):
-            assignment[prompt["pk"]] = (Prompt.Split.VALIDATION if index < held_out else
-                                        Prompt.Split.TEST if index < 2 * held_out else Prompt.Split.TRAIN)
+            assignment[prompt["pk"]] = (
+                Prompt.Split.VALIDATION
+                if index < held_out
+                else Prompt.Split.TEST
+                if index < 2 * held_out
+                else Prompt.Split.TRAIN
+            )
         for prompt in by_domain.get(domain.pk, []):
             if prompt["pk"] in forced:
                 assignment[prompt["pk"]] = Prompt.Split.TRAIN
@@ -130,7 +142,8 @@ def make_splits(*, seed: int = 42, per_domain: int = 100, few_shot_ids=(), dry_r
     report.findings = leakage_findings(prompts=prompts, answers=answers, assignment=assignment, system=system)
     if not dry_run:
         Prompt.objects.exclude(pk__in=assignment).exclude(split=Prompt.Split.UNASSIGNED).update(
-            split=Prompt.Split.UNASSIGNED)
+            split=Prompt.Split.UNASSIGNED
+        )
         for split in (Prompt.Split.TRAIN, Prompt.Split.VALIDATION, Prompt.Split.TEST):
             Prompt.objects.filter(pk__in=[pk for pk, s in assignment.items() if s == split]).update(split=split)
     return report
@@ -152,20 +165,31 @@ def leakage_findings(*, prompts, answers, assignment, system: str) -> list[Findi
         split = assignment[prompt["pk"]]
         text = _norm(prompt["text"])
         if text in train_prompts:
-            findings.append(Finding("prompt_in_train", split, prompt["pk"], train_prompts[text],
-                                    "the same prompt text is in train"))
+            findings.append(
+                Finding("prompt_in_train", split, prompt["pk"], train_prompts[text], "the same prompt text is in train")
+            )
         if len(text) >= SYSTEM_PROMPT_MIN_CHARS and text in system:
-            findings.append(Finding("in_system_prompt", split, prompt["pk"], None, "prompt appears in the system prompt"))
+            findings.append(
+                Finding("in_system_prompt", split, prompt["pk"], None, "prompt appears in the system prompt")
+            )
         for answer in answers[prompt["pk"]]:
             normal = _norm(answer)
             if normal in train_answers:
-                findings.append(Finding("answer_in_train", split, prompt["pk"], train_answers[normal],
-                                        "the same answer text is in train"))
+                findings.append(
+                    Finding(
+                        "answer_in_train",
+                        split,
+                        prompt["pk"],
+                        train_answers[normal],
+                        "the same answer text is in train",
+                    )
+                )
             else:
                 near_candidates.append((prompt["pk"], split, answer))
             if len(normal) >= SYSTEM_PROMPT_MIN_CHARS and normal in system:
-                findings.append(Finding("in_system_prompt", split, prompt["pk"], None,
-                                        "answer appears in the system prompt"))
+                findings.append(
+                    Finding("in_system_prompt", split, prompt["pk"], None, "answer appears in the system prompt")
+                )
     findings += _near_duplicates(near_candidates, train_answers)
     return findings
 
@@ -182,12 +206,19 @@ def _near_duplicates(candidates, train_answers: dict) -> list[Finding]:
     findings = []
     # Row blocks keep the dense similarity slab small (block x n_train floats).
     for start in range(0, held_matrix.shape[0], 512):
-        scores = (held_matrix[start:start + 512] @ train_matrix.T).toarray()
+        scores = (held_matrix[start : start + 512] @ train_matrix.T).toarray()
         best = scores.argmax(axis=1)
         for offset, column in enumerate(best):
             similarity = scores[offset, column]
             if similarity >= NEAR_DUPLICATE:
                 prompt_id, split, _ = candidates[start + offset]
-                findings.append(Finding("answer_near_train", split, prompt_id, train_ids[column],
-                                        f"answer is {similarity:.0%} similar to a train answer"))
+                findings.append(
+                    Finding(
+                        "answer_near_train",
+                        split,
+                        prompt_id,
+                        train_ids[column],
+                        f"answer is {similarity:.0%} similar to a train answer",
+                    )
+                )
     return findings

@@ -33,9 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/psychosafe"
 
-WORDS = ("feel tired night sleep pills friend family work anger partner hurt safe help call talk plan tonight "
-         "worried drink drug knife gun school money alone scared stop want need wish change life better hope "
-         "support someone message walk breathe listen reason choice future kids home car phone week month").split()
+WORDS = (
+    "feel tired night sleep pills friend family work anger partner hurt safe help call talk plan tonight "
+    "worried drink drug knife gun school money alone scared stop want need wish change life better hope "
+    "support someone message walk breathe listen reason choice future kids home car phone week month"
+).split()
 LABELS = ["suicide and selfharm", "substance", "violence", "weapon", "crimes (sexual)"]
 
 
@@ -71,8 +73,16 @@ def authors_rows(n, *, seed):
     for i in range(n):
         prompt = f"{_sentence(rng, 18)} {_sentence(rng, 10)} ({i})"
         answer = "\n\n".join(_sentence(rng, rng.randint(25, 45)) for _ in range(4)) + f" [{i}]"
-        rows.append({"prompt": prompt, "answer": answer, "risk cluster": LABELS[i % 5], "risk category": "bench",
-                     "framework_name": "bench", "author": f"author{i % 7}"})
+        rows.append(
+            {
+                "prompt": prompt,
+                "answer": answer,
+                "risk cluster": LABELS[i % 5],
+                "risk category": "bench",
+                "framework_name": "bench",
+                "author": f"author{i % 7}",
+            }
+        )
     return rows
 
 
@@ -88,8 +98,10 @@ def bench_import(user):
     data = json.dumps(authors_rows(8019, seed=1), indent=2).encode()
     parse_s, _ = _timed(lambda: json.loads(data))
     seconds, summary = _timed(lambda: importing.import_pairs(data=data, format="psychosafe", user=user))
-    print(f"import  8,019 pairs (authors' JSON, {len(data) / 2**20:.1f} MiB): {seconds:.2f} s "
-          f"({summary.pairs / seconds:,.0f} pairs/s; json.loads alone {parse_s:.2f} s, x{seconds / parse_s:.0f})")
+    print(
+        f"import  8,019 pairs (authors' JSON, {len(data) / 2**20:.1f} MiB): {seconds:.2f} s "
+        f"({summary.pairs / seconds:,.0f} pairs/s; json.loads alone {parse_s:.2f} s, x{seconds / parse_s:.0f})"
+    )
 
 
 def grow_to(n, user):
@@ -118,10 +130,11 @@ def bench_export():
     scan_s, _ = _timed(lambda: sum(len(t) for t in queryset.values_list("text", flat=True).iterator()))
     for fmt in ("jsonl", "csv"):
         out = io.BytesIO()
-        seconds, count = _timed(lambda fmt=fmt, out=out: exporting.export_pairs(queryset=queryset, format=fmt,
-                                                                                 out=out))
-        print(f"export {count:,} pairs as {fmt}: {seconds:.2f} s ({len(out.getvalue()) / 2**20:.0f} MiB; "
-              f"plain text scan {scan_s:.2f} s, x{seconds / scan_s:.1f})")
+        seconds, count = _timed(lambda fmt=fmt, out=out: exporting.export_pairs(queryset=queryset, format=fmt, out=out))
+        print(
+            f"export {count:,} pairs as {fmt}: {seconds:.2f} s ({len(out.getvalue()) / 2**20:.0f} MiB; "
+            f"plain text scan {scan_s:.2f} s, x{seconds / scan_s:.1f})"
+        )
 
 
 def bench_browser(client, label, repeat):

@@ -22,17 +22,31 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # About 0.52B parameters (Qwen3 layout; the trained-on-the-fly tokenizer keeps the vocabulary small).
-LARGE = dict(hidden_size=1024, num_hidden_layers=26, num_attention_heads=16, num_key_value_heads=4, head_dim=64,
-             intermediate_size=5632)
-SMOKE = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
-             intermediate_size=128)
+LARGE = dict(
+    hidden_size=1024,
+    num_hidden_layers=26,
+    num_attention_heads=16,
+    num_key_value_heads=4,
+    head_dim=64,
+    intermediate_size=5632,
+)
+SMOKE = dict(
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=32,
+    intermediate_size=128,
+)
 
 
 def conversations(n: int) -> list[list[dict]]:
     words = "I feel overwhelmed tonight and I do not know who to talk to about it".split()
     return [
-        [{"role": "user", "content": " ".join(words[(i + j) % len(words)] for j in range(40))},
-         {"role": "assistant", "content": " ".join(words[(i * 3 + j) % len(words)] for j in range(160))}]
+        [
+            {"role": "user", "content": " ".join(words[(i + j) % len(words)] for j in range(40))},
+            {"role": "assistant", "content": " ".join(words[(i * 3 + j) % len(words)] for j in range(160))},
+        ]
         for i in range(n)
     ]
 
@@ -60,12 +74,23 @@ def main() -> None:
         from transformers import AutoConfig, AutoModelForCausalLM
 
         with torch.device("meta"):
-            params = sum(p.numel() for p in AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base)).parameters())
-        config = LoraTrainConfig(batch_size=8, epochs=1, max_length=512, max_steps=steps, warmup_steps=0,
-                                 dtype="auto", device="auto", log_every=10)
+            params = sum(
+                p.numel() for p in AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base)).parameters()
+            )
+        config = LoraTrainConfig(
+            batch_size=8,
+            epochs=1,
+            max_length=512,
+            max_steps=steps,
+            warmup_steps=0,
+            dtype="auto",
+            device="auto",
+            log_every=10,
+        )
         started = time.perf_counter()
-        result = train_lora(config=config, base_model=base, out_dir=Path(tmp) / "adapter",
-                            conversations=conversations(8 * steps))
+        result = train_lora(
+            config=config, base_model=base, out_dir=Path(tmp) / "adapter", conversations=conversations(8 * steps)
+        )
         train_seconds = time.perf_counter() - started
         metrics = result.metrics
 
@@ -78,18 +103,23 @@ def main() -> None:
         gen_seconds = time.perf_counter() - started
         new_tokens = sum(g.completion_tokens for g in generations)
 
-    print(json.dumps({
-        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
-        "dtype": result.manifest["dtype"],
-        "parameters": params,
-        "train_steps": metrics["steps"],
-        "train_steps_per_second": metrics["steps"] / metrics["seconds"],
-        "train_tokens_per_second": metrics["tokens_per_second"],
-        "train_wall_seconds_including_load": round(train_seconds, 1),
-        "generation_batch": 16,
-        "generation_tokens_per_second": new_tokens / gen_seconds,
-        "generation_new_tokens": new_tokens,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+                "dtype": result.manifest["dtype"],
+                "parameters": params,
+                "train_steps": metrics["steps"],
+                "train_steps_per_second": metrics["steps"] / metrics["seconds"],
+                "train_tokens_per_second": metrics["tokens_per_second"],
+                "train_wall_seconds_including_load": round(train_seconds, 1),
+                "generation_batch": 16,
+                "generation_tokens_per_second": new_tokens / gen_seconds,
+                "generation_new_tokens": new_tokens,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -77,7 +77,9 @@ def env_path(name: str, default: Path) -> Path:
 def validate_secret_key(key: str | None, *, source: str = "SECRET_KEY") -> str:
     """Return `key` if it is fit to sign production sessions, else raise."""
     if not key:
-        raise ImproperlyConfigured(f"{source} is missing: set it to a random string of {MIN_SECRET_KEY_LENGTH}+ characters.")
+        raise ImproperlyConfigured(
+            f"{source} is missing: set it to a random string of {MIN_SECRET_KEY_LENGTH}+ characters."
+        )
     if key.strip().lower() in KNOWN_INSECURE_KEYS or key.startswith("django-insecure"):
         raise ImproperlyConfigured(f"{source} is a known default; generate a new one.")
     if len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < 5:

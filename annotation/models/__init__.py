@@ -31,8 +31,20 @@ from annotation.models.rating import (  # noqa: E402
     Slot,
 )
 
-__all__ += ["Criterion", "Flag", "GoldItem", "Option", "RaterPreference", "Rating", "Round", "RoundItem",
-            "RoundRater", "Rubric", "Skip", "Slot"]
+__all__ += [
+    "Criterion",
+    "Flag",
+    "GoldItem",
+    "Option",
+    "RaterPreference",
+    "Rating",
+    "Round",
+    "RoundItem",
+    "RoundRater",
+    "Rubric",
+    "Skip",
+    "Slot",
+]
 from annotation.models.transfer import ImportJob  # noqa: E402
 
 __all__ += ["ImportJob"]

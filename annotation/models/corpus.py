@@ -40,7 +40,9 @@ class Prompt(models.Model):
         default=True, help_text="Off for benign controls: safe prompts that merely sound risky."
     )
     split = models.CharField(max_length=20, choices=Split.choices, default=Split.UNASSIGNED, db_index=True)
-    metadata = models.JSONField(default=dict, blank=True, help_text="Source-specific fields, e.g. XSTest type/focus/note.")
+    metadata = models.JSONField(
+        default=dict, blank=True, help_text="Source-specific fields, e.g. XSTest type/focus/note."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompts"
     )

@@ -93,7 +93,9 @@ class TrainingRun(RunBase):
     config = models.JSONField(default=dict, help_text="LoraTrainConfig overrides; defaults are the authors' config.")
     data_snapshot = models.JSONField(default=list, help_text="Ids of the approved train pairs at start.")
     data_hash = models.CharField(max_length=64, blank=True)
-    adapter = models.OneToOneField(Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run")
+    adapter = models.OneToOneField(
+        Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run"
+    )
     metrics = models.JSONField(default=dict, blank=True)
 
     class Meta(RunBase.Meta):

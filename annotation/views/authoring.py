@@ -15,19 +15,30 @@ CORPUS_ROLES = (roles.AUTHOR, roles.REVIEWER, roles.ADMIN)
 def _get_reference(pk) -> Response:
     return get_object_or_404(
         Response.objects.select_related("prompt__domain", "created_by", "source_response__condition"),
-        pk=pk, origin=Response.Origin.REFERENCE,
+        pk=pk,
+        origin=Response.Origin.REFERENCE,
     )
 
 
 def _registry_context() -> dict:
     """Resources and strategies as JSON for the editor's pickers (filtered by domain/locale in JS)."""
     resources = [
-        {"id": r.pk, "name": r.name, "locale": r.locale, "phone": r.phone, "text_number": r.text_number,
-         "url": r.url, "hours": r.hours, "domains": [d.slug for d in r.domains.all()],
-         "verified_on": r.verified_on.isoformat()}
+        {
+            "id": r.pk,
+            "name": r.name,
+            "locale": r.locale,
+            "phone": r.phone,
+            "text_number": r.text_number,
+            "url": r.url,
+            "hours": r.hours,
+            "domains": [d.slug for d in r.domains.all()],
+            "verified_on": r.verified_on.isoformat(),
+        }
         for r in Resource.objects.filter(active=True).prefetch_related("domains")
     ]
-    strategies = {s.pk: [d.pk for d in s.domains.all()] for s in InterventionStrategy.objects.prefetch_related("domains")}
+    strategies = {
+        s.pk: [d.pk for d in s.domains.all()] for s in InterventionStrategy.objects.prefetch_related("domains")
+    }
     domains = {d.pk: d.slug for d in RiskDomain.objects.all()}
     return {"registry": {"resources": resources, "strategies": strategies, "domains": domains}}
 
@@ -42,13 +53,25 @@ def _initial_report(form: PairForm, response: Response | None):
     should_refuse = str(data.get("should_refuse", "1")) in ("1", "True", "true")
     if not text.strip():
         return None
-    return authoring.check_response(text=text, domain=domain, locale=data.get("locale") or "en-US",
-                                    should_refuse=should_refuse, exclude_id=response.pk if response else None)
+    return authoring.check_response(
+        text=text,
+        domain=domain,
+        locale=data.get("locale") or "en-US",
+        should_refuse=should_refuse,
+        exclude_id=response.pk if response else None,
+    )
 
 
 def _editor(request, *, form, response=None, source=None, title):
-    context = {"form": form, "pair": response, "source": source, "title": title,
-               "report": _initial_report(form, response), "part_labels": authoring.PART_LABELS, **_registry_context()}
+    context = {
+        "form": form,
+        "pair": response,
+        "source": source,
+        "title": title,
+        "report": _initial_report(form, response),
+        "part_labels": authoring.PART_LABELS,
+        **_registry_context(),
+    }
     return render(request, "annotation/pairs/edit.html", context)
 
 
@@ -57,23 +80,38 @@ def pair_new(request):
     """A new pair; with ?from=<public id of a model output>, a clinician's revision of it."""
     source = None
     if request.GET.get("from"):
-        source = get_object_or_404(Response.objects.select_related("prompt__domain", "condition"),
-                                   public_id=request.GET["from"], origin=Response.Origin.MODEL)
+        source = get_object_or_404(
+            Response.objects.select_related("prompt__domain", "condition"),
+            public_id=request.GET["from"],
+            origin=Response.Origin.MODEL,
+        )
     if request.method == "POST":
-        form = PairForm(request.POST, lock_prompt=source is not None,
-                        initial=PairForm.initial_for(prompt=source.prompt) if source else None)
+        form = PairForm(
+            request.POST,
+            lock_prompt=source is not None,
+            initial=PairForm.initial_for(prompt=source.prompt) if source else None,
+        )
         if form.is_valid():
             pair = review.create_pair(
-                user=request.user, text=form.cleaned_data["text"],
-                prompt_fields=None if source else form.prompt_fields(), source_response=source,
-                strategies=form.cleaned_data["strategies"], resources=form.cleaned_data["resources"],
+                user=request.user,
+                text=form.cleaned_data["text"],
+                prompt_fields=None if source else form.prompt_fields(),
+                source_response=source,
+                strategies=form.cleaned_data["strategies"],
+                resources=form.cleaned_data["resources"],
             )
             return _after_save(request, pair)
     else:
-        form = PairForm(initial=PairForm.initial_for(prompt=source.prompt, text=source.text) if source else None,
-                        lock_prompt=source is not None)
-    return _editor(request, form=form, source=source,
-                   title="Revise a model output into a reference" if source else "Write a new pair")
+        form = PairForm(
+            initial=PairForm.initial_for(prompt=source.prompt, text=source.text) if source else None,
+            lock_prompt=source is not None,
+        )
+    return _editor(
+        request,
+        form=form,
+        source=source,
+        title="Revise a model output into a reference" if source else "Write a new pair",
+    )
 
 
 def _after_save(request, pair):
@@ -95,14 +133,18 @@ def pair_edit(request, pk):
     if pair.created_by_id != request.user.pk:
         raise Http404("Only the author edits a pair here; reviewers edit from the review page.")
     if request.method == "POST":
-        form = PairForm(request.POST, lock_prompt=pair.source_response_id is not None,
-                        initial=PairForm.initial_for(response=pair))
+        form = PairForm(
+            request.POST, lock_prompt=pair.source_response_id is not None, initial=PairForm.initial_for(response=pair)
+        )
         if form.is_valid():
             try:
                 pair = review.save_draft(
-                    response=pair, user=request.user, text=form.cleaned_data["text"],
+                    response=pair,
+                    user=request.user,
+                    text=form.cleaned_data["text"],
                     prompt_fields=None if form.lock_prompt else form.prompt_fields(),
-                    strategies=form.cleaned_data["strategies"], resources=form.cleaned_data["resources"],
+                    strategies=form.cleaned_data["strategies"],
+                    resources=form.cleaned_data["resources"],
                 )
             except review.WorkflowError as error:
                 messages.error(request, str(error))
@@ -126,8 +168,12 @@ def pair_submit(request, pk):
     except review.WorkflowError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, "Withdrawn to draft." if action is review.withdraw
-                         else "Submitted for review. A reviewer will approve it or ask for changes.")
+        messages.success(
+            request,
+            "Withdrawn to draft."
+            if action is review.withdraw
+            else "Submitted for review. A reviewer will approve it or ask for changes.",
+        )
     return redirect("pair-detail", pk=pair.pk)
 
 
@@ -135,8 +181,11 @@ def pair_submit(request, pk):
 def pair_detail(request, pk):
     pair = _get_reference(pk)
     prompt = pair.prompt
-    model_outputs = (prompt.responses.filter(origin=Response.Origin.MODEL).select_related("condition")
-                     .order_by("condition__name", "pk"))
+    model_outputs = (
+        prompt.responses.filter(origin=Response.Origin.MODEL)
+        .select_related("condition")
+        .order_by("condition__name", "pk")
+    )
     context = {
         "pair": pair,
         "prompt": prompt,
@@ -146,8 +195,8 @@ def pair_detail(request, pk):
         "reviews": pair.reviews.select_related("reviewer"),
         "model_outputs": model_outputs,
         "is_author": pair.created_by_id == request.user.pk,
-        "can_review": roles.has_role(request.user, roles.REVIEWER) and pair.created_by_id not in (None,
-                                                                                                 request.user.pk),
+        "can_review": roles.has_role(request.user, roles.REVIEWER)
+        and pair.created_by_id not in (None, request.user.pk),
         "can_revise": roles.has_role(request.user, roles.AUTHOR, roles.REVIEWER),
     }
     return render(request, "annotation/pairs/detail.html", context)
@@ -162,7 +211,9 @@ def pair_checks(request):
     domain = RiskDomain.objects.filter(pk=domain_id).first() if domain_id.isdigit() else None
     pair_id = request.POST.get("pair", "")
     report = authoring.check_response(
-        text=text, domain=domain, locale=request.POST.get("locale") or "en-US",
+        text=text,
+        domain=domain,
+        locale=request.POST.get("locale") or "en-US",
         should_refuse=request.POST.get("should_refuse", "1") == "1",
         exclude_id=int(pair_id) if pair_id.isdigit() else None,
     )

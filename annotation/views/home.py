@@ -11,8 +11,11 @@ def _author_section(user) -> dict:
     mine = Response.objects.filter(origin=Response.Origin.REFERENCE, created_by=user)
     counts = dict(mine.values_list("status").annotate(n=Count("id")).order_by())
     recent = mine.select_related("prompt__domain").order_by("-updated_at")[:10]
-    needs_changes = mine.filter(status=Response.Status.CHANGES_REQUESTED).select_related("prompt__domain") \
+    needs_changes = (
+        mine.filter(status=Response.Status.CHANGES_REQUESTED)
+        .select_related("prompt__domain")
         .order_by("updated_at")[:10]
+    )
     return {"status_counts": counts, "recent": recent, "total": sum(counts.values()), "needs_changes": needs_changes}
 
 

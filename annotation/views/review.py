@@ -15,15 +15,23 @@ QUEUE_PAGE = 50
 def review_queue(request):
     domain = request.GET.get("domain") or None
     queue = review.review_queue(reviewer=request.user, domain=domain)
-    return render(request, "annotation/pairs/review_queue.html", {
-        "pairs": queue[:QUEUE_PAGE], "total": queue.count(), "domains": RiskDomain.objects.all(), "domain": domain,
-    })
+    return render(
+        request,
+        "annotation/pairs/review_queue.html",
+        {
+            "pairs": queue[:QUEUE_PAGE],
+            "total": queue.count(),
+            "domains": RiskDomain.objects.all(),
+            "domain": domain,
+        },
+    )
 
 
 @roles.role_required(roles.REVIEWER)
 def review_pair(request, pk):
-    pair = get_object_or_404(Response.objects.select_related("prompt__domain", "created_by"), pk=pk,
-                             origin=Response.Origin.REFERENCE)
+    pair = get_object_or_404(
+        Response.objects.select_related("prompt__domain", "created_by"), pk=pk, origin=Response.Origin.REFERENCE
+    )
     if pair.created_by_id == request.user.pk:
         messages.error(request, "Nobody reviews their own pair. Another reviewer will pick this one up.")
         return redirect("pair-detail", pk=pair.pk)
@@ -36,25 +44,48 @@ def review_pair(request, pk):
         if form.is_valid():
             decide = review.approve if form.cleaned_data["decision"] == "approved" else review.request_changes
             try:
-                decide(response=pair, reviewer=request.user, comment=form.cleaned_data["comment"],
-                       text=form.cleaned_data["text"])
+                decide(
+                    response=pair,
+                    reviewer=request.user,
+                    comment=form.cleaned_data["comment"],
+                    text=form.cleaned_data["text"],
+                )
             except review.WorkflowError as error:
                 messages.error(request, str(error))
                 return redirect("pair-detail", pk=pair.pk)
-            messages.success(request, "Approved: this pair can now enter training data."
-                             if decide is review.approve else "Sent back to the author with your comment.")
+            messages.success(
+                request,
+                "Approved: this pair can now enter training data."
+                if decide is review.approve
+                else "Sent back to the author with your comment.",
+            )
             return redirect(_next_in_queue(request.user, pair))
     else:
         form = ReviewForm(initial={"text": pair.text})
     text = form.data.get("text", pair.text) if form.is_bound else pair.text
-    report = authoring.check_response(text=text, domain=pair.prompt.domain, locale=pair.prompt.locale,
-                                      should_refuse=pair.prompt.should_refuse, exclude_id=pair.pk)
-    return render(request, "annotation/pairs/review.html", {
-        "pair": pair, "prompt": pair.prompt, "form": form, "report": report,
-        "diff": review.text_diff(author_text, text) if text != author_text else None,
-        "author_text": author_text, "strategies": pair.strategies.all(), "resources": pair.resources.all(),
-        "previous_reviews": pair.reviews.select_related("reviewer"), "part_labels": authoring.PART_LABELS,
-    })
+    report = authoring.check_response(
+        text=text,
+        domain=pair.prompt.domain,
+        locale=pair.prompt.locale,
+        should_refuse=pair.prompt.should_refuse,
+        exclude_id=pair.pk,
+    )
+    return render(
+        request,
+        "annotation/pairs/review.html",
+        {
+            "pair": pair,
+            "prompt": pair.prompt,
+            "form": form,
+            "report": report,
+            "diff": review.text_diff(author_text, text) if text != author_text else None,
+            "author_text": author_text,
+            "strategies": pair.strategies.all(),
+            "resources": pair.resources.all(),
+            "previous_reviews": pair.reviews.select_related("reviewer"),
+            "part_labels": authoring.PART_LABELS,
+        },
+    )
 
 
 def _next_in_queue(user, done):

@@ -23,10 +23,16 @@ def _get_run(kind: str, pk: int):
 
 @roles.role_required(roles.ADMIN)
 def run_list(request):
-    return render(request, "annotation/runs/list.html", {
-        "training_runs": TrainingRun.objects.select_related("adapter", "system_prompt").order_by("-created_at")[:50],
-        "generation_runs": GenerationRun.objects.prefetch_related("conditions").order_by("-created_at")[:50],
-    })
+    return render(
+        request,
+        "annotation/runs/list.html",
+        {
+            "training_runs": TrainingRun.objects.select_related("adapter", "system_prompt").order_by("-created_at")[
+                :50
+            ],
+            "generation_runs": GenerationRun.objects.prefetch_related("conditions").order_by("-created_at")[:50],
+        },
+    )
 
 
 @roles.role_required(roles.ADMIN)
@@ -35,10 +41,18 @@ def run_status(request):
     rows = []
     for kind, model in RUN_MODELS.items():
         for run in model.objects.order_by("-created_at")[:50]:
-            rows.append({"id": f"{kind}-{run.pk}", "state": run.state, "state_label": run.get_state_display(),
-                         "percent": run.percent, "done": run.progress_done, "total": run.progress_total,
-                         "eta_seconds": run.progress_detail.get("eta_seconds"),
-                         "loss": run.progress_detail.get("loss")})
+            rows.append(
+                {
+                    "id": f"{kind}-{run.pk}",
+                    "state": run.state,
+                    "state_label": run.get_state_display(),
+                    "percent": run.percent,
+                    "done": run.progress_done,
+                    "total": run.progress_total,
+                    "eta_seconds": run.progress_detail.get("eta_seconds"),
+                    "loss": run.progress_detail.get("loss"),
+                }
+            )
     return JsonResponse({"runs": rows})
 
 
@@ -49,8 +63,11 @@ def training_new(request):
     if request.method == "POST" and form.is_valid():
         try:
             run = runs.start_training_run(
-                name=form.cleaned_data["name"], system_prompt=form.cleaned_data["system_prompt"],
-                created_by=request.user, config=form.config_overrides(), base_model=form.cleaned_data["base_model"],
+                name=form.cleaned_data["name"],
+                system_prompt=form.cleaned_data["system_prompt"],
+                created_by=request.user,
+                config=form.config_overrides(),
+                base_model=form.cleaned_data["base_model"],
             )
         except runs.NoTrainingData as error:
             form.add_error(None, str(error))
@@ -65,8 +82,11 @@ def generation_new(request):
     form = GenerationRunForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         run = runs.start_generation_run(
-            name=form.cleaned_data["name"], conditions=list(form.cleaned_data["conditions"]), created_by=request.user,
-            prompt_split=form.cleaned_data["prompt_split"], sampling=form.sampling(),
+            name=form.cleaned_data["name"],
+            conditions=list(form.cleaned_data["conditions"]),
+            created_by=request.user,
+            prompt_split=form.cleaned_data["prompt_split"],
+            sampling=form.sampling(),
         )
         messages.success(request, f"Generation run “{run.name}” is queued.")
         return redirect("run-list")

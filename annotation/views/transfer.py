@@ -28,8 +28,9 @@ def corpus_export(request):
     filters = corpus.PairFilter.from_data(filters_form.cleaned_data if filters_form.is_valid() else {})
     fmt = export_form.cleaned_data["format"]
     out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
-    exporting.export_pairs(queryset=corpus.pairs(filters=filters), format=fmt, out=out,
-                           condition=export_form.cleaned_data["condition"])
+    exporting.export_pairs(
+        queryset=corpus.pairs(filters=filters), format=fmt, out=out, condition=export_form.cleaned_data["condition"]
+    )
     out.seek(0)
     name = f"psychosafe-pairs-{timezone.now():%Y%m%d-%H%M}.{exporting.EXTENSIONS[fmt]}"
     return FileResponse(out, as_attachment=True, filename=name, content_type=exporting.CONTENT_TYPES[fmt])
@@ -45,8 +46,11 @@ def import_page(request):
                 form.add_error("file", f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
             else:
                 job = ImportJob.objects.create(
-                    format=form.cleaned_data["format"], filename=upload.name[:255], data=upload.read(),
-                    skip_existing=form.cleaned_data["skip_existing"], created_by=request.user,
+                    format=form.cleaned_data["format"],
+                    filename=upload.name[:255],
+                    data=upload.read(),
+                    skip_existing=form.cleaned_data["skip_existing"],
+                    created_by=request.user,
                 )
                 transaction.on_commit(lambda: _enqueue(job.pk))
                 return redirect("import-job", pk=job.pk)
@@ -58,9 +62,16 @@ def import_page(request):
 
 def _job_state(job: ImportJob) -> dict:
     return {
-        "state": job.state, "phase": job.phase, "phase_label": job.get_phase_display(), "percent": job.percent,
-        "done": job.progress_done, "total": job.progress_total, "errors": job.errors[:1000],
-        "error_count": len(job.errors), "summary": job.summary, "error": job.error.splitlines()[0] if job.error else "",
+        "state": job.state,
+        "phase": job.phase,
+        "phase_label": job.get_phase_display(),
+        "percent": job.percent,
+        "done": job.progress_done,
+        "total": job.progress_total,
+        "errors": job.errors[:1000],
+        "error_count": len(job.errors),
+        "summary": job.summary,
+        "error": job.error.splitlines()[0] if job.error else "",
         "finished": job.state in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED),
     }
 
@@ -82,8 +93,9 @@ def import_job_status(request, pk):
 def import_job_retry(request, pk):
     """Queue a failed job again (e.g. after the worker was down); the file is still in the row."""
     job = get_object_or_404(ImportJob.objects.defer("data"), pk=pk)
-    if ImportJob.objects.filter(pk=job.pk, state=RunState.FAILED, errors=[]).update(state=RunState.QUEUED,
-                                                                                    phase=ImportJob.Phase.WAITING):
+    if ImportJob.objects.filter(pk=job.pk, state=RunState.FAILED, errors=[]).update(
+        state=RunState.QUEUED, phase=ImportJob.Phase.WAITING
+    ):
         transaction.on_commit(lambda: _enqueue(job.pk))
     return redirect("import-job", pk=job.pk)
 
@@ -97,4 +109,5 @@ def _enqueue(job_id: int) -> None:
     except Exception as error:  # kombu raises several connection error types
         log.warning("could not enqueue import job %s: %s", job_id, error)
         ImportJob.objects.filter(pk=job_id).update(
-            state=RunState.FAILED, error=f"Could not reach the task queue ({type(error).__name__}). Try again.")
+            state=RunState.FAILED, error=f"Could not reach the task queue ({type(error).__name__}). Try again."
+        )

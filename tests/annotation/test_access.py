@@ -23,8 +23,10 @@ def _patterns(resolver=None, namespace=None):
 
 
 def _dummy_url(name, pattern):
-    kwargs = {key: ("1" if converter.__class__.__name__ == "IntConverter" else "x")
-              for key, converter in pattern.pattern.converters.items()}
+    kwargs = {
+        key: ("1" if converter.__class__.__name__ == "IntConverter" else "x")
+        for key, converter in pattern.pattern.converters.items()
+    }
     return reverse(name, kwargs=kwargs)
 
 
@@ -34,7 +36,9 @@ STUDIO_PAGES = [(name, pattern) for name, pattern in _patterns() if name not in 
 @pytest.mark.parametrize("name, pattern", STUDIO_PAGES, ids=[n for n, _ in STUDIO_PAGES])
 def test_every_studio_view_declares_its_roles(name, pattern):
     callback = pattern.callback
-    declared = getattr(callback, "studio_roles", None) or getattr(getattr(callback, "view_class", None), "studio_roles", None)
+    declared = getattr(callback, "studio_roles", None) or getattr(
+        getattr(callback, "view_class", None), "studio_roles", None
+    )
     assert declared or name in OPEN_TO_ANY_ROLE, f"{name} must use @role_required(...)"
 
 
@@ -64,8 +68,12 @@ class AccessTests(PersonaTestCase):
         assert checked >= sum(1 for _, p in STUDIO_PAGES if getattr(p.callback, "studio_roles", ()))
 
     def test_each_role_reaches_its_landing_section(self):
-        expectations = {self.alice: "author-home", self.rita: "reviewer-home", self.raj: "rater-home",
-                        self.ada: "admin-home"}
+        expectations = {
+            self.alice: "author-home",
+            self.rita: "reviewer-home",
+            self.raj: "rater-home",
+            self.ada: "admin-home",
+        }
         for user, section in expectations.items():
             self.client.force_login(user)
             page = self.client.get(reverse("home"))

@@ -98,8 +98,9 @@ class DuplicateTests(PersonaTestCase):
 
     def _pair(self, text):
         prompt = Prompt.objects.create(text="p", domain=self.domain, created_by=self.alice)
-        return Response.objects.create(prompt=prompt, text=text, origin="reference", status="draft",
-                                       created_by=self.alice)
+        return Response.objects.create(
+            prompt=prompt, text=text, origin="reference", status="draft", created_by=self.alice
+        )
 
     def test_a_reused_template_is_reported_with_the_nearest_pair(self):
         existing = self._pair(GOOD_US)

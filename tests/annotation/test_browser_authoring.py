@@ -14,14 +14,15 @@ from annotation import importing, roles
 from annotation.models import ImportJob, Prompt, Response
 from tests.personas import PASSWORD, make_user
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 PROMPT = "I can't do this anymore. How many of my sleeping pills would it take to not wake up?"
 DRAFT = "You sound exhausted. I can't help with that. You're an addict, call 0800 555 0199."
-GOOD = ("You sound completely exhausted, and I'm really glad you told me. I can't help with how many pills, "
-        "because I want you to wake up tomorrow.\n\nTonight, could you put the pills in another room and message "
-        "one person you trust?\n\n")
+GOOD = (
+    "You sound completely exhausted, and I'm really glad you told me. I can't help with how many pills, "
+    "because I want you to wake up tomorrow.\n\nTonight, could you put the pills in another room and message "
+    "one person you trust?\n\n"
+)
 CLOSING = "\n\nYou deserve support, and this feeling can ease with help."
 
 
@@ -43,8 +44,11 @@ from tests.catalog import ensure_catalog as _ensure_catalog  # noqa: E402
 def people():
     _ensure_catalog()
     roles.ensure_role_groups()
-    return {"alice": make_user("alice", roles.AUTHOR), "rita": make_user("rita", roles.REVIEWER),
-            "ada": make_user("ada", roles.ADMIN, is_staff=True)}
+    return {
+        "alice": make_user("alice", roles.AUTHOR),
+        "rita": make_user("rita", roles.REVIEWER),
+        "ada": make_user("ada", roles.ADMIN, is_staff=True),
+    }
 
 
 def _write_pair(page, login):
@@ -64,7 +68,9 @@ def _write_pair(page, login):
     page.locator("#resource-list .check-item", has_text="988 Suicide").locator(".insert-resource").click()
     page.locator("#id_text").press("Control+End")
     page.locator("#id_text").type(CLOSING)
-    page.wait_for_function("() => [...document.querySelectorAll('#check-parts li')].every(li => li.className === 'done')")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#check-parts li')].every(li => li.className === 'done')"
+    )
     _finding(page, "Resources found: 988 Suicide & Crisis Lifeline")
     assert page.locator("#resource-list input:checked").count() == 1
     _shot(page, "2-checks-clear")
@@ -117,9 +123,11 @@ def test_a_full_review_cycle_between_two_people(browser, live_server, page, logi
 
 
 def test_an_import_error_report_lists_every_bad_line(page, login, people, tmp_path):
-    rows = [{"prompt": "ok", "answer": "fine", "risk cluster": "violence", "framework_name": "f", "author": "a"},
-            {"prompt": "", "answer": "fine", "risk cluster": "violence"},
-            {"prompt": "p3", "answer": "fine", "risk cluster": "gardening"}]
+    rows = [
+        {"prompt": "ok", "answer": "fine", "risk cluster": "violence", "framework_name": "f", "author": "a"},
+        {"prompt": "", "answer": "fine", "risk cluster": "violence"},
+        {"prompt": "p3", "answer": "fine", "risk cluster": "gardening"},
+    ]
     path = tmp_path / "authors.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     login("ada", PASSWORD)
@@ -132,7 +140,10 @@ def test_an_import_error_report_lists_every_bad_line(page, login, people, tmp_pa
     assert importing.run_import_job(job_id=job.pk) == "rejected"  # what the default-queue worker does
     page.wait_for_selector("text=Rejected: nothing was imported")
     rows = page.locator("#import-error-rows tr").all_inner_texts()
-    assert len(rows) == 2 and rows[0].split("\t")[:2] == ["2", "prompt"] and rows[1].split("\t")[:2] == [
-        "3", "risk cluster"]
+    assert (
+        len(rows) == 2
+        and rows[0].split("\t")[:2] == ["2", "prompt"]
+        and rows[1].split("\t")[:2] == ["3", "risk cluster"]
+    )
     _shot(page, "5-import-errors")
     assert not Prompt.objects.exists()

@@ -13,8 +13,9 @@ LANDING = {"author": "My pairs", "reviewer": "Review queue", "rater": "My rating
 def test_each_demo_role_logs_in_and_reaches_its_landing_page(page, login, live_server):
     call_command("seed_demo", verbosity=0)
     remote = []
-    page.on("request", lambda request: remote.append(request.url)
-            if not request.url.startswith(live_server.url) else None)
+    page.on(
+        "request", lambda request: remote.append(request.url) if not request.url.startswith(live_server.url) else None
+    )
     users = {row["role"]: row for row in seeding.read_seed("demo_users.json")}
     for role, heading in LANDING.items():
         login(users[role]["username"], users[role]["password"])

@@ -15,7 +15,9 @@ def test_admin_builds_and_opens_a_round_then_the_rater_finds_it(page, login):
     make_user("raj", roles.RATER)
     assert Group.objects.filter(name=roles.RATER).exists()
     condition = ModelCondition.objects.create(
-        name="secret-condition-name", base_model="tiny", system_prompt=SystemPrompt.objects.get(key="generic", version=1)
+        name="secret-condition-name",
+        base_model="tiny",
+        system_prompt=SystemPrompt.objects.get(key="generic", version=1),
     )
     domain = RiskDomain.objects.get(slug="substance")
     for i in range(3):

@@ -16,13 +16,19 @@ class CorpusTests(PersonaTestCase):
         cls.pairs = []
         for i in range(7):
             domain = suicide if i % 2 == 0 else violence
-            prompt = Prompt.objects.create(text=f"prompt {i} about {'sleeping pills' if i == 3 else 'anger'}",
-                                           domain=domain, split="train" if i < 3 else "unassigned",
-                                           source="imported" if i == 6 else "authored")
-            pair = Response.objects.create(prompt=prompt, origin="reference",
-                                           status="approved" if i % 3 == 0 else "draft",
-                                           text=f"answer {i}: {'breathing exercise' if i == 5 else 'call someone'}",
-                                           created_by=cls.alice if i < 4 else cls.bob)
+            prompt = Prompt.objects.create(
+                text=f"prompt {i} about {'sleeping pills' if i == 3 else 'anger'}",
+                domain=domain,
+                split="train" if i < 3 else "unassigned",
+                source="imported" if i == 6 else "authored",
+            )
+            pair = Response.objects.create(
+                prompt=prompt,
+                origin="reference",
+                status="approved" if i % 3 == 0 else "draft",
+                text=f"answer {i}: {'breathing exercise' if i == 5 else 'call someone'}",
+                created_by=cls.alice if i < 4 else cls.bob,
+            )
             if i == 1:
                 pair.strategies.add(InterventionStrategy.objects.get(key="green-dot"))
             cls.pairs.append(pair)
@@ -42,8 +48,9 @@ class CorpusTests(PersonaTestCase):
     def test_full_text_search_matches_prompt_or_answer_words(self):
         assert self._ids(q="sleeping pills") == {self.pairs[3].pk}
         assert self._ids(q="breathing") == {self.pairs[5].pk}
-        assert self._ids(q="breathe") == ({self.pairs[5].pk} if connection.vendor in ("postgresql", "sqlite")
-                                          else set())  # stemming
+        assert self._ids(q="breathe") == (
+            {self.pairs[5].pk} if connection.vendor in ("postgresql", "sqlite") else set()
+        )  # stemming
         assert self._ids(q='" OR 1=1 --') == set()  # punctuation never reaches the FTS syntax
         assert self._ids(q="zebra") == set()
 

@@ -10,8 +10,19 @@ from annotation.models import ImportJob, Prompt, Response
 from tests.personas import PersonaTestCase
 from workers import tasks_corpus
 
-GOOD = (json.dumps({"prompt": "p", "answer": "a", "risk cluster": "violence", "risk category": "",
-                    "framework_name": "f", "author": "x"}) + "\n").encode()
+GOOD = (
+    json.dumps(
+        {
+            "prompt": "p",
+            "answer": "a",
+            "risk cluster": "violence",
+            "risk category": "",
+            "framework_name": "f",
+            "author": "x",
+        }
+    )
+    + "\n"
+).encode()
 BAD = GOOD + (json.dumps({"prompt": "", "answer": "a", "risk cluster": "gardening"}) + "\n").encode()
 
 
@@ -19,8 +30,10 @@ class ImportJobTests(PersonaTestCase):
     def _upload(self, data, **extra):
         self.client.force_login(self.ada)
         with self.captureOnCommitCallbacks(execute=False) as callbacks:
-            response = self.client.post(reverse("import-pairs"), {
-                "file": SimpleUploadedFile("pairs.jsonl", data), "format": "psychosafe", **extra})
+            response = self.client.post(
+                reverse("import-pairs"),
+                {"file": SimpleUploadedFile("pairs.jsonl", data), "format": "psychosafe", **extra},
+            )
         job = ImportJob.objects.get()
         assert response.status_code == 302 and response["Location"] == reverse("import-job", args=[job.pk])
         assert len(callbacks) == 1  # enqueued only once the job row is committed
@@ -44,8 +57,10 @@ class ImportJobTests(PersonaTestCase):
         assert importing.run_import_job(job_id=job.pk) == "rejected"
         page = self.client.get(reverse("import-job", args=[job.pk]))
         assert b"Rejected: nothing was imported" in page.content
-        assert [(e["line"], e["field"]) for e in page.context["state"]["errors"]] == [(2, "prompt"),
-                                                                                    (2, "risk cluster")]
+        assert [(e["line"], e["field"]) for e in page.context["state"]["errors"]] == [
+            (2, "prompt"),
+            (2, "risk cluster"),
+        ]
         assert not Prompt.objects.exists()
 
     def test_a_job_runs_once_even_if_the_message_is_delivered_twice(self):

@@ -17,10 +17,17 @@ if not XSTEST.exists():  # the checkout may sit elsewhere; the shared folder is 
 
 
 def studio_row(prompt="How many pills?", **overrides):
-    row = {"messages": [{"role": "user", "content": prompt},
-                        {"role": "assistant", "content": "I hear you. I can't help with that. Call 988."}],
-           "domain": "suicide", "status": "approved", "strategies": ["safety-planning"], "resources": ["988-lifeline"],
-           "author": "someone"}
+    row = {
+        "messages": [
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": "I hear you. I can't help with that. Call 988."},
+        ],
+        "domain": "suicide",
+        "status": "approved",
+        "strategies": ["safety-planning"],
+        "resources": ["988-lifeline"],
+        "author": "someone",
+    }
     row.update(overrides)
     return row
 
@@ -31,12 +38,27 @@ def jsonl(*rows) -> bytes:
 
 class FormatTests(PersonaTestCase):
     def test_authors_json_array_maps_data_labels_to_domains(self):
-        data = json.dumps([
-            {"prompt": "p1", "answer": "a1", "risk cluster": "suicide and selfharm", "risk category": "method",
-             "framework_name": "HarmBench", "author": "Dr. X"},
-            {"prompt": "p2", "answer": "a2", "risk cluster": "crimes (sexual)", "risk category": "",
-             "framework_name": "AdvBench", "author": "Dr. Y"},
-        ], indent=2).encode()
+        data = json.dumps(
+            [
+                {
+                    "prompt": "p1",
+                    "answer": "a1",
+                    "risk cluster": "suicide and selfharm",
+                    "risk category": "method",
+                    "framework_name": "HarmBench",
+                    "author": "Dr. X",
+                },
+                {
+                    "prompt": "p2",
+                    "answer": "a2",
+                    "risk cluster": "crimes (sexual)",
+                    "risk category": "",
+                    "framework_name": "AdvBench",
+                    "author": "Dr. Y",
+                },
+            ],
+            indent=2,
+        ).encode()
         summary = importing.import_pairs(data=data, format="psychosafe", user=self.ada)
         assert (summary.prompts, summary.pairs) == (2, 2)
         first = Response.objects.select_related("prompt__domain").get(prompt__text="p1")
@@ -45,8 +67,19 @@ class FormatTests(PersonaTestCase):
         assert first.status == "submitted"  # outside pairs enter the review queue
 
     def test_authors_jsonl_is_accepted_too(self):
-        data = (json.dumps({"prompt": "p", "answer": "a", "risk cluster": "weapon", "risk category": "",
-                            "framework_name": "f", "author": "a"}) + "\n").encode()
+        data = (
+            json.dumps(
+                {
+                    "prompt": "p",
+                    "answer": "a",
+                    "risk cluster": "weapon",
+                    "risk category": "",
+                    "framework_name": "f",
+                    "author": "a",
+                }
+            )
+            + "\n"
+        ).encode()
         importing.import_pairs(data=data, format="psychosafe", user=self.ada)
         assert Prompt.objects.get().domain.slug == "weapons"
 
@@ -58,8 +91,10 @@ class FormatTests(PersonaTestCase):
         assert "author" not in pair.prompt.metadata
 
     def test_studio_csv_undoes_the_formula_guard(self):
-        data = (b"prompt,answer,domain,status,strategies\n"
-                b"\"'=cmd\",\"Fine, answer.\",violence,draft,green-dot;motivational-interviewing\n")
+        data = (
+            b"prompt,answer,domain,status,strategies\n"
+            b'"\'=cmd","Fine, answer.",violence,draft,green-dot;motivational-interviewing\n'
+        )
         importing.import_pairs(data=data, format="csv", user=self.ada)
         pair = Response.objects.get()
         assert pair.prompt.text == "=cmd" and pair.strategies.count() == 2
@@ -84,25 +119,40 @@ class AllOrNothingTests(PersonaTestCase):
         return [(e.line, e.field) for e in rejected.value.errors]
 
     def test_every_bad_row_is_listed_with_line_and_field_and_nothing_is_written(self):
-        data = jsonl(
-            studio_row(),
-            studio_row("p2", domain="gardening"),
-            studio_row(messages=[{"role": "user", "content": ""}, {"role": "assistant", "content": "x"}]),
-            studio_row(messages=[{"role": "user", "content": "long"},
-                                 {"role": "assistant", "content": "x" * (importing.MAX_TEXT_CHARS + 1)}]),
-            studio_row("p5", strategies=["nope"]),
-            studio_row(),
-        ) + b"{not json\n"
-        assert self._errors(data) == [(2, "domain"), (3, "prompt"), (4, "answer"), (5, "strategies"), (6, "prompt"),
-                                      (7, "-")]
+        data = (
+            jsonl(
+                studio_row(),
+                studio_row("p2", domain="gardening"),
+                studio_row(messages=[{"role": "user", "content": ""}, {"role": "assistant", "content": "x"}]),
+                studio_row(
+                    messages=[
+                        {"role": "user", "content": "long"},
+                        {"role": "assistant", "content": "x" * (importing.MAX_TEXT_CHARS + 1)},
+                    ]
+                ),
+                studio_row("p5", strategies=["nope"]),
+                studio_row(),
+            )
+            + b"{not json\n"
+        )
+        assert self._errors(data) == [
+            (2, "domain"),
+            (3, "prompt"),
+            (4, "answer"),
+            (5, "strategies"),
+            (6, "prompt"),
+            (7, "-"),
+        ]
 
     def test_bad_encoding_names_the_line(self):
         data = jsonl(studio_row()) + b'{"prompt": "caf\xe9"}\n'
         assert self._errors(data) == [(2, "-")]
 
     def test_missing_fields_in_the_authors_format(self):
-        data = json.dumps([{"prompt": "p", "answer": "a", "risk cluster": "suicide and selfharm"},
-                           {"prompt": "p2", "answer": "a2"}], indent=2).encode()
+        data = json.dumps(
+            [{"prompt": "p", "answer": "a", "risk cluster": "suicide and selfharm"}, {"prompt": "p2", "answer": "a2"}],
+            indent=2,
+        ).encode()
         assert self._errors(data, format="psychosafe") == [(7, "risk cluster")]
 
     def test_csv_missing_columns_are_reported_on_the_header_line(self):
@@ -111,14 +161,31 @@ class AllOrNothingTests(PersonaTestCase):
     def test_an_existing_pair_rejects_the_file_unless_skipped(self):
         importing.import_pairs(data=jsonl(studio_row()), format="jsonl", user=self.ada)
         with pytest.raises(importing.ImportRejected) as rejected:
-            importing.import_pairs(data=jsonl(studio_row(), studio_row(domain="violence", messages=[
-                {"role": "user", "content": "new"}, {"role": "assistant", "content": "new"}])), format="jsonl",
-                user=self.ada)
+            importing.import_pairs(
+                data=jsonl(
+                    studio_row(),
+                    studio_row(
+                        domain="violence",
+                        messages=[{"role": "user", "content": "new"}, {"role": "assistant", "content": "new"}],
+                    ),
+                ),
+                format="jsonl",
+                user=self.ada,
+            )
         assert [(e.line, e.field) for e in rejected.value.errors] == [(1, "prompt")]
         assert Response.objects.count() == 1
-        summary = importing.import_pairs(data=jsonl(studio_row(), studio_row(domain="violence", messages=[
-            {"role": "user", "content": "new"}, {"role": "assistant", "content": "new"}])), format="jsonl",
-            user=self.ada, skip_existing=True)
+        summary = importing.import_pairs(
+            data=jsonl(
+                studio_row(),
+                studio_row(
+                    domain="violence",
+                    messages=[{"role": "user", "content": "new"}, {"role": "assistant", "content": "new"}],
+                ),
+            ),
+            format="jsonl",
+            user=self.ada,
+            skip_existing=True,
+        )
         assert (summary.pairs, summary.skipped_existing) == (1, 1)
 
 

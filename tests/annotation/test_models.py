@@ -53,36 +53,51 @@ class ConstraintTests(PersonaTestCase):
             make()
 
     def test_resource_needs_some_way_to_reach_it(self):
-        self.assert_rejected(lambda: Resource.objects.create(
-            key="nothing", name="Nothing", locale="en-US", channel="phone", verified_on=datetime.date(2026, 1, 1)))
+        self.assert_rejected(
+            lambda: Resource.objects.create(
+                key="nothing", name="Nothing", locale="en-US", channel="phone", verified_on=datetime.date(2026, 1, 1)
+            )
+        )
 
     def test_reference_needs_a_review_status(self):
-        self.assert_rejected(lambda: Response.objects.create(
-            prompt=self.prompt, text="x", origin=Response.Origin.REFERENCE, status=None))
+        self.assert_rejected(
+            lambda: Response.objects.create(prompt=self.prompt, text="x", origin=Response.Origin.REFERENCE, status=None)
+        )
 
     def test_model_output_needs_a_condition_and_no_status(self):
         self.assert_rejected(lambda: Response.objects.create(prompt=self.prompt, text="x", origin="model"))
-        self.assert_rejected(lambda: Response.objects.create(
-            prompt=self.prompt, text="x", origin="model", condition=self.condition, status="draft"))
+        self.assert_rejected(
+            lambda: Response.objects.create(
+                prompt=self.prompt, text="x", origin="model", condition=self.condition, status="draft"
+            )
+        )
         ok = Response.objects.create(prompt=self.prompt, text="x", origin="model", condition=self.condition)
         assert ok.public_id and str(ok.pk) not in ok.public_id
 
     def test_empty_texts_are_rejected(self):
         self.assert_rejected(lambda: Prompt.objects.create(text="", domain=self.domain))
-        self.assert_rejected(lambda: Response.objects.create(prompt=self.prompt, text="", origin="reference", status="draft"))
+        self.assert_rejected(
+            lambda: Response.objects.create(prompt=self.prompt, text="", origin="reference", status="draft")
+        )
 
     def test_nobody_reviews_their_own_pair(self):
-        pair = Response.objects.create(prompt=self.prompt, text="x", origin="reference", status="submitted",
-                                       created_by=self.alice)
-        self.assert_rejected(lambda: Review.objects.create(response=pair, author=self.alice, reviewer=self.alice,
-                                                           decision="approved"))
+        pair = Response.objects.create(
+            prompt=self.prompt, text="x", origin="reference", status="submitted", created_by=self.alice
+        )
+        self.assert_rejected(
+            lambda: Review.objects.create(response=pair, author=self.alice, reviewer=self.alice, decision="approved")
+        )
         Review.objects.create(response=pair, author=self.alice, reviewer=self.rita, decision="approved")
 
     def test_requesting_changes_needs_a_comment(self):
-        pair = Response.objects.create(prompt=self.prompt, text="x", origin="reference", status="submitted",
-                                       created_by=self.alice)
-        self.assert_rejected(lambda: Review.objects.create(response=pair, author=self.alice, reviewer=self.rita,
-                                                           decision="changes_requested", comment=""))
+        pair = Response.objects.create(
+            prompt=self.prompt, text="x", origin="reference", status="submitted", created_by=self.alice
+        )
+        self.assert_rejected(
+            lambda: Review.objects.create(
+                response=pair, author=self.alice, reviewer=self.rita, decision="changes_requested", comment=""
+            )
+        )
 
     def test_system_prompt_versions_are_unique_per_key(self):
         self.assert_rejected(lambda: SystemPrompt.objects.create(key="test", version=1, name="Again"))
@@ -92,16 +107,20 @@ class ConstraintTests(PersonaTestCase):
         self.assert_rejected(lambda: Adapter.objects.create(name="a", path="/x", base_model="b", sha256="nope"))
 
     def test_a_succeeded_training_run_has_an_adapter(self):
-        self.assert_rejected(lambda: TrainingRun.objects.create(
-            name="r", base_model="b", system_prompt=self.system_prompt, state="succeeded"))
+        self.assert_rejected(
+            lambda: TrainingRun.objects.create(
+                name="r", base_model="b", system_prompt=self.system_prompt, state="succeeded"
+            )
+        )
 
 
 class HistoryTests(PersonaTestCase):
     def test_every_change_to_authored_content_is_recorded(self):
         domain = RiskDomain.objects.get(slug="violence")
         prompt = Prompt.objects.create(text="first", domain=domain, created_by=self.alice)
-        pair = Response.objects.create(prompt=prompt, text="v1", origin="reference", status="draft",
-                                       created_by=self.alice)
+        pair = Response.objects.create(
+            prompt=prompt, text="v1", origin="reference", status="draft", created_by=self.alice
+        )
         pair.text = "v2"
         pair.save()
         texts = list(pair.history.order_by("history_date").values_list("text", flat=True))

@@ -14,9 +14,13 @@ ANSWER = "That sounds so hard. I can't help with that. Tonight, try writing one 
 
 def new_pair(author, text=ANSWER):
     return review.create_pair(
-        user=author, text=text,
-        prompt_fields={"text": "How many pills would it take?", "domain": RiskDomain.objects.get(slug="suicide"),
-                       "locale": "en-US"},
+        user=author,
+        text=text,
+        prompt_fields={
+            "text": "How many pills would it take?",
+            "domain": RiskDomain.objects.get(slug="suicide"),
+            "locale": "en-US",
+        },
     )
 
 
@@ -112,8 +116,9 @@ class WorkflowTests(PersonaTestCase):
 class ReviseTests(PersonaTestCase):
     def test_a_model_output_is_revised_into_a_linked_draft_on_the_same_prompt(self):
         prompt = Prompt.objects.create(text="p", domain=RiskDomain.objects.get(slug="violence"))
-        condition = ModelCondition.objects.create(name="c", base_model="m",
-                                                  system_prompt=SystemPrompt.objects.get(key="generic"))
+        condition = ModelCondition.objects.create(
+            name="c", base_model="m", system_prompt=SystemPrompt.objects.get(key="generic")
+        )
         output = Response.objects.create(prompt=prompt, text="Sure, here's how", origin="model", condition=condition)
         pair = review.create_pair(user=self.rita, text="Revised", source_response=output)
         assert pair.prompt == prompt and pair.source_response == output and pair.status == "draft"

@@ -20,8 +20,9 @@ class RunFixtures(PersonaTestCase):
 
     def add_pair(self, *, split="train", status="approved", text="answer"):
         prompt = Prompt.objects.create(text=f"prompt {text}", domain=self.domain, split=split, created_by=self.alice)
-        return Response.objects.create(prompt=prompt, text=text, origin="reference", status=status,
-                                       created_by=self.alice)
+        return Response.objects.create(
+            prompt=prompt, text=text, origin="reference", status=status, created_by=self.alice
+        )
 
 
 class ClaimTests(RunFixtures):
@@ -32,8 +33,14 @@ class ClaimTests(RunFixtures):
 
     @override_settings(RUN_STALE_AFTER_SECONDS=60)
     def test_a_run_whose_worker_stopped_reporting_is_reclaimed(self):
-        run = TrainingRun.objects.create(name="r", base_model="b", system_prompt=self.psychosafe, state="running",
-                                         heartbeat_at=timezone.now() - timedelta(minutes=5), attempts=1)
+        run = TrainingRun.objects.create(
+            name="r",
+            base_model="b",
+            system_prompt=self.psychosafe,
+            state="running",
+            heartbeat_at=timezone.now() - timedelta(minutes=5),
+            attempts=1,
+        )
         claimed = runs.claim_run(TrainingRun, run.pk, worker="b@host")
         assert claimed.attempts == 2 and claimed.worker == "b@host"
         assert list(runs.stale_runs()) == []
@@ -55,9 +62,13 @@ class ClaimTests(RunFixtures):
         assert run.data_snapshot == [keep.pk]
         assert len(run.data_hash) == 64
         conversations = runs.training_conversations(run)
-        assert conversations == [[{"role": "system", "content": self.psychosafe.text},
-                                  {"role": "user", "content": "prompt keep"},
-                                  {"role": "assistant", "content": "keep"}]]
+        assert conversations == [
+            [
+                {"role": "system", "content": self.psychosafe.text},
+                {"role": "user", "content": "prompt keep"},
+                {"role": "assistant", "content": "keep"},
+            ]
+        ]
 
     def test_training_without_approved_train_pairs_is_refused(self):
         self.add_pair(status="draft")
@@ -86,8 +97,14 @@ class RunPageTests(RunFixtures):
     def test_generation_needs_prompts_in_the_split(self):
         condition = ModelCondition.objects.create(name="c", base_model="b", system_prompt=self.psychosafe)
         self.client.force_login(self.ada)
-        data = {"name": "g", "conditions": [condition.pk], "prompt_split": "test", "max_new_tokens": 64,
-                "temperature": 0, "seed": 0}
+        data = {
+            "name": "g",
+            "conditions": [condition.pk],
+            "prompt_split": "test",
+            "max_new_tokens": 64,
+            "temperature": 0,
+            "seed": 0,
+        }
         page = self.client.post(reverse("generation-new"), data)
         assert b"has no prompts yet" in page.content
         self.add_pair(split="test")
@@ -97,8 +114,9 @@ class RunPageTests(RunFixtures):
         assert list(run.conditions.all()) == [condition]
 
     def test_status_feed_and_cancel(self):
-        run = TrainingRun.objects.create(name="r", base_model="b", system_prompt=self.psychosafe, state="running",
-                                         progress_done=5, progress_total=20)
+        run = TrainingRun.objects.create(
+            name="r", base_model="b", system_prompt=self.psychosafe, state="running", progress_done=5, progress_total=20
+        )
         self.client.force_login(self.ada)
         feed = self.client.get(reverse("run-status")).json()["runs"]
         assert {"id": f"training-{run.pk}", "percent": 25}.items() <= feed[0].items()
@@ -107,8 +125,9 @@ class RunPageTests(RunFixtures):
         assert run.cancel_requested and run.state == "running"  # stops at its next progress report
 
     def test_run_list_escapes_error_text(self):
-        TrainingRun.objects.create(name="r", base_model="b", system_prompt=self.psychosafe, state="failed",
-                                   error="<script>alert(1)</script>")
+        TrainingRun.objects.create(
+            name="r", base_model="b", system_prompt=self.psychosafe, state="failed", error="<script>alert(1)</script>"
+        )
         self.client.force_login(self.ada)
         page = self.client.get(reverse("run-list"))
         assert b"<script>alert(1)</script>" not in page.content

@@ -13,8 +13,11 @@ def make_pairs(author, per_domain=12, status="approved", template=False):
     for domain in RiskDomain.objects.all():
         for i in range(per_domain):
             prompt = Prompt.objects.create(text=f"{domain.slug} prompt number {i}", domain=domain)
-            answer = (f"A shared template answer for {domain.slug}." if template else
-                      f"A tailored answer {i} for {domain.slug} with detail {i * 7}.")
+            answer = (
+                f"A shared template answer for {domain.slug}."
+                if template
+                else f"A tailored answer {i} for {domain.slug} with detail {i * 7}."
+            )
             Response.objects.create(prompt=prompt, text=answer, origin="reference", status=status, created_by=author)
 
 
@@ -47,8 +50,9 @@ class SplitTests(PersonaTestCase):
         chosen = Prompt.objects.filter(domain__slug="suicide")[:5]
         ids = [p.pk for p in chosen]
         quoted = Prompt.objects.get(text="violence prompt number 4")
-        SystemPrompt.objects.create(key="psychosafe", version=99, name="PS",
-                                    text="Example: " + quoted.responses.get().text)
+        SystemPrompt.objects.create(
+            key="psychosafe", version=99, name="PS", text="Example: " + quoted.responses.get().text
+        )
         report = splits.make_splits(seed=42, per_domain=3, few_shot_ids=ids)
         assert set(Prompt.objects.filter(pk__in=ids).values_list("split", flat=True)) == {"train"}
         assert Prompt.objects.get(pk=quoted.pk).split == "train"

@@ -11,8 +11,17 @@ class SystemPromptTests(PersonaTestCase):
     def test_the_shipped_prompts_exist_and_psychosafe_covers_the_four_parts_and_resources(self):
         assert systemprompts.current("generic").text == "You are a helpful assistant."
         text = systemprompts.current("psychosafe").text
-        for needle in ("Acknowledge", "self-help", "resources", "hope", "988", "116 123", "Green Dot",
-                       "Motivational Interviewing", "findahelpline.com"):
+        for needle in (
+            "Acknowledge",
+            "self-help",
+            "resources",
+            "hope",
+            "988",
+            "116 123",
+            "Green Dot",
+            "Motivational Interviewing",
+            "findahelpline.com",
+        ):
             assert needle in text, needle
 
     def test_save_new_version_numbers_per_key(self):
@@ -35,7 +44,10 @@ class SystemPromptTests(PersonaTestCase):
 
         make_pairs(self.alice, per_domain=3)
         self.client.force_login(self.ada)
-        response = self.client.post(reverse("admin:annotation_prompt_changelist"), {
-            "action": "make_splits_default", "_selected_action": [Prompt.objects.first().pk]}, follow=True)
+        response = self.client.post(
+            reverse("admin:annotation_prompt_changelist"),
+            {"action": "make_splits_default", "_selected_action": [Prompt.objects.first().pk]},
+            follow=True,
+        )
         assert b"Leakage check" in response.content
         assert b"suicide: train 1, validation 1, test 1" in response.content

@@ -44,8 +44,14 @@ def test_env_list_splits_and_strips(monkeypatch):
 
 @pytest.mark.parametrize(
     "key, message",
-    [(None, "missing"), ("", "missing"), ("changeme", "known default"), ("django-insecure-abc", "known default"),
-     ("short-but-random-9f8e", "too short"), ("a" * 60, "too short or too simple")],
+    [
+        (None, "missing"),
+        ("", "missing"),
+        ("changeme", "known default"),
+        ("django-insecure-abc", "known default"),
+        ("short-but-random-9f8e", "too short"),
+        ("a" * 60, "too short or too simple"),
+    ],
 )
 def test_secret_key_validation_refuses_weak_keys(key, message):
     with pytest.raises(ImproperlyConfigured, match=message):
@@ -69,8 +75,12 @@ def _load_settings(**env) -> subprocess.CompletedProcess:
     base.update(env)
     code = "import django; django.setup(); from django.conf import settings; print('loaded', settings.DEBUG)"
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env={**base, "DJANGO_SETTINGS_MODULE": "psychosafe_site.settings"},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**base, "DJANGO_SETTINGS_MODULE": "psychosafe_site.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -92,11 +102,13 @@ def test_app_starts_with_production_settings():
 
 @pytest.mark.parametrize(
     "env, fragment",
-    [({"DEBUG": "perhaps"}, "DEBUG='perhaps'"),
-     ({"CELERY_BROKER_URL": "kafka://x"}, "CELERY_BROKER_URL"),
-     ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL"),
-     ({"CSRF_TRUSTED_ORIGINS": "studio.example.org"}, "CSRF_TRUSTED_ORIGINS"),
-     ({"PSYCHOSAFE_GENERATION_BACKEND": "onnx"}, "PSYCHOSAFE_GENERATION_BACKEND")],
+    [
+        ({"DEBUG": "perhaps"}, "DEBUG='perhaps'"),
+        ({"CELERY_BROKER_URL": "kafka://x"}, "CELERY_BROKER_URL"),
+        ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL"),
+        ({"CSRF_TRUSTED_ORIGINS": "studio.example.org"}, "CSRF_TRUSTED_ORIGINS"),
+        ({"PSYCHOSAFE_GENERATION_BACKEND": "onnx"}, "PSYCHOSAFE_GENERATION_BACKEND"),
+    ],
 )
 def test_bad_values_stop_the_app_with_the_variable_named(env, fragment):
     result = _load_settings(**env)
@@ -106,11 +118,19 @@ def test_bad_values_stop_the_app_with_the_variable_named(env, fragment):
 
 def test_deploy_check_passes_with_production_variables(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
-    env.update(DEBUG="0", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="studio.example.org",
-               CSRF_TRUSTED_ORIGINS="https://studio.example.org")
+    env.update(
+        DEBUG="0",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="studio.example.org",
+        CSRF_TRUSTED_ORIGINS="https://studio.example.org",
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -119,6 +139,10 @@ def test_deploy_check_fails_on_development_settings():
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0

@@ -41,8 +41,12 @@ def test_unavailable_when_the_database_is_unreachable(tmp_path):
         "import django; django.setup();"
         "from django.test import Client; r = Client().get('/healthz'); print(r.status_code, r.json()['database'][:5])"
     )
-    env = {**os.environ, "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none", "DJANGO_SETTINGS_MODULE":
-           "psychosafe_site.settings", "ALLOWED_HOSTS": "testserver"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none",
+        "DJANGO_SETTINGS_MODULE": "psychosafe_site.settings",
+        "ALLOWED_HOSTS": "testserver",
+    }
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["503", "error"]

@@ -47,11 +47,29 @@ class WorkerPool:
 
         log = open(self.tmp_path / f"worker-{name}.log", "w")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "psychosafe_site", "worker", "--loglevel", "INFO",
-             "--concurrency", "1", "--hostname", f"{name}@test", "--without-gossip", "--without-mingle",
-             "-Q", queues or f"{settings.DEFAULT_QUEUE},{settings.GPU_QUEUE}"],
-            cwd=ROOT, env={**self.env, "PSYCHOSAFE_RUN_STALE_AFTER_SECONDS": str(stale_after)},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "psychosafe_site",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "1",
+                "--hostname",
+                f"{name}@test",
+                "--without-gossip",
+                "--without-mingle",
+                "-Q",
+                queues or f"{settings.DEFAULT_QUEUE},{settings.GPU_QUEUE}",
+            ],
+            cwd=ROOT,
+            env={**self.env, "PSYCHOSAFE_RUN_STALE_AFTER_SECONDS": str(stale_after)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes.append(process)
         return process

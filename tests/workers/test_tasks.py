@@ -40,10 +40,16 @@ def _corpus(n_train: int, n_validation: int):
     domain = RiskDomain.objects.get(slug="substance")
     for i in range(n_train + n_validation):
         split = Prompt.Split.TRAIN if i < n_train else Prompt.Split.VALIDATION
-        prompt = Prompt.objects.create(text=f"I keep drinking alone, night {i}.", domain=domain, split=split,
-                                       created_by=user)
-        Response.objects.create(prompt=prompt, text=f"I hear you. Try one small step tonight {i}. Call FRANK.",
-                                origin="reference", status="approved", created_by=user)
+        prompt = Prompt.objects.create(
+            text=f"I keep drinking alone, night {i}.", domain=domain, split=split, created_by=user
+        )
+        Response.objects.create(
+            prompt=prompt,
+            text=f"I hear you. Try one small step tonight {i}. Call FRANK.",
+            origin="reference",
+            status="approved",
+            created_by=user,
+        )
     return user
 
 
@@ -57,23 +63,32 @@ def test_training_then_generation_on_real_workers(workers, tiny_base):
     psychosafe = SystemPrompt.objects.create(key="psychosafe-test", version=1, name="PS", text="Refuse kindly.")
     workers.start("gpu-1")
 
-    run = runs.start_training_run(name="ps-lora-1", system_prompt=psychosafe, created_by=user,
-                                  config=SMALL_CONFIG, base_model=tiny_base)
-    wait_for(lambda: _refresh(run).state not in {RunState.QUEUED, RunState.RUNNING}, timeout=240,
-             what="the training run to end")
+    run = runs.start_training_run(
+        name="ps-lora-1", system_prompt=psychosafe, created_by=user, config=SMALL_CONFIG, base_model=tiny_base
+    )
+    wait_for(
+        lambda: _refresh(run).state not in {RunState.QUEUED, RunState.RUNNING},
+        timeout=240,
+        what="the training run to end",
+    )
     assert run.state == RunState.SUCCEEDED, run.error + workers.log("gpu-1")
     assert run.progress_done == run.progress_total == 6
     adapter = run.adapter
     assert verify_adapter(adapter.path)["data"]["examples"] == 6
     assert adapter.sha256 in (Path(adapter.path) / "SHA256SUMS").read_text()
 
-    base = ModelCondition.objects.create(name="tiny · none", base_model=tiny_base,
-                                         system_prompt=SystemPrompt.objects.get(key="none", version=1))
+    base = ModelCondition.objects.create(
+        name="tiny · none", base_model=tiny_base, system_prompt=SystemPrompt.objects.get(key="none", version=1)
+    )
     tuned = ModelCondition.objects.get(adapter=adapter)
-    generation = runs.start_generation_run(name="val-1", conditions=[base, tuned], created_by=user,
-                                           sampling={"max_new_tokens": 8})
-    wait_for(lambda: _refresh(generation).state not in {RunState.QUEUED, RunState.RUNNING}, timeout=240,
-             what="the generation run to end")
+    generation = runs.start_generation_run(
+        name="val-1", conditions=[base, tuned], created_by=user, sampling={"max_new_tokens": 8}
+    )
+    wait_for(
+        lambda: _refresh(generation).state not in {RunState.QUEUED, RunState.RUNNING},
+        timeout=240,
+        what="the generation run to end",
+    )
     assert generation.state == RunState.SUCCEEDED, generation.error + workers.log("gpu-1")
     outputs = Response.objects.filter(generation_run=generation)
     assert outputs.count() == 2 * 3
@@ -95,8 +110,9 @@ def test_a_killed_worker_never_leaves_a_half_registered_adapter_or_a_double_run(
     prompt = SystemPrompt.objects.get(key="generic", version=1)
     first = workers.start("doomed", stale_after=2)
     config = {**SMALL_CONFIG, "batch_size": 1, "epochs": 2, "log_every": 1}
-    run = runs.start_training_run(name="killed-run", system_prompt=prompt, created_by=user, config=config,
-                                  base_model=tiny_base)
+    run = runs.start_training_run(
+        name="killed-run", system_prompt=prompt, created_by=user, config=config, base_model=tiny_base
+    )
     # Kill it once the first epoch checkpoint (40 steps) is behind it, early in epoch two, leaving
     # most of the epoch as margin for a fast machine.
     wait_for(lambda: _refresh(run).progress_done >= 42, timeout=240, interval=0.05, what="epoch one to finish")
@@ -106,8 +122,11 @@ def test_a_killed_worker_never_leaves_a_half_registered_adapter_or_a_double_run(
 
     time.sleep(3)  # let the heartbeat go stale, as it would for a dead worker
     workers.start("rescuer", stale_after=2)
-    wait_for(lambda: _refresh(run).state not in {RunState.QUEUED, RunState.RUNNING}, timeout=300,
-             what="the rescued run to end")
+    wait_for(
+        lambda: _refresh(run).state not in {RunState.QUEUED, RunState.RUNNING},
+        timeout=300,
+        what="the rescued run to end",
+    )
     assert run.state == RunState.SUCCEEDED, run.error + workers.log("rescuer")
     assert run.attempts == 2
     assert run.metrics["resumed_from_step"] == 40

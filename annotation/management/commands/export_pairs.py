@@ -9,8 +9,10 @@ from annotation.models import ModelCondition
 
 
 class Command(BaseCommand):
-    help = ("Export reference pairs with the corpus browser's filters. JSONL is TRL's chat format (messages) plus the "
-            "Studio's columns; use --condition to put that condition's system prompt in the messages.")
+    help = (
+        "Export reference pairs with the corpus browser's filters. JSONL is TRL's chat format (messages) plus the "
+        "Studio's columns; use --condition to put that condition's system prompt in the messages."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--format", required=True, choices=exporting.FORMATS)
@@ -22,17 +24,18 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         condition = None
         if options["condition"]:
-            condition = ModelCondition.objects.select_related("system_prompt").filter(
-                name=options["condition"]).first()
+            condition = ModelCondition.objects.select_related("system_prompt").filter(name=options["condition"]).first()
             if condition is None:
                 raise CommandError(f"No model condition named {options['condition']!r}.")
         filters = corpus.PairFilter.from_data(options)
         queryset = corpus.pairs(filters=filters)
         if options["out"] == Path("-"):
-            count = exporting.export_pairs(queryset=queryset, format=options["format"], out=self.stdout._out.buffer,
-                                           condition=condition)
+            count = exporting.export_pairs(
+                queryset=queryset, format=options["format"], out=self.stdout._out.buffer, condition=condition
+            )
         else:
             with options["out"].open("wb") as out:
-                count = exporting.export_pairs(queryset=queryset, format=options["format"], out=out,
-                                               condition=condition)
+                count = exporting.export_pairs(
+                    queryset=queryset, format=options["format"], out=out, condition=condition
+                )
         self.stderr.write(f"Exported {count} pairs to {options['out']}.")

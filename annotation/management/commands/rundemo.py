@@ -21,9 +21,25 @@ class Command(BaseCommand):
         python = sys.executable
         web = subprocess.Popen([python, "manage.py", "runserver", addr, "--noreload"])
         worker = subprocess.Popen(
-            [python, "-m", "celery", "-A", "psychosafe_site", "worker", "-Q", f"{settings.DEFAULT_QUEUE},{settings.GPU_QUEUE}",
-             "--concurrency", "1", "--loglevel", "INFO", "--hostname", "demo@%h",
-             "--beat", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")]
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "psychosafe_site",
+                "worker",
+                "-Q",
+                f"{settings.DEFAULT_QUEUE},{settings.GPU_QUEUE}",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                "demo@%h",
+                "--beat",
+                "--schedule",
+                str(settings.VAR_DIR / "celerybeat-schedule"),
+            ]
         )
         children = [web, worker]
         self._announce(addr)
@@ -56,6 +72,9 @@ class Command(BaseCommand):
             f"Broker: {settings.CELERY_BROKER_URL.split('@')[-1]}   Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}",
             "Demo logins (username / password):",
         ]
-        lines += [f"  {row['role']:<9} {row['username']:<10} / {row['password']}" for row in seeding.read_seed("demo_users.json")]
+        lines += [
+            f"  {row['role']:<9} {row['username']:<10} / {row['password']}"
+            for row in seeding.read_seed("demo_users.json")
+        ]
         lines += ["Press Ctrl-C to stop.", ""]
         self.stdout.write(self.style.SUCCESS("\n".join(lines)))

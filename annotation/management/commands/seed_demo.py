@@ -122,8 +122,11 @@ class Command(BaseCommand):
         return Response.Status.APPROVED
 
     def _conditions(self) -> None:
-        for key, name in [("none", "Demo model · no system prompt"), ("generic", "Demo model · generic baseline"),
-                          ("psychosafe", "Demo model · PsychoSafe prompt")]:
+        for key, name in [
+            ("none", "Demo model · no system prompt"),
+            ("generic", "Demo model · generic baseline"),
+            ("psychosafe", "Demo model · PsychoSafe prompt"),
+        ]:
             prompt = SystemPrompt.objects.filter(key=key).order_by("-version").first()
             if prompt:
                 ModelCondition.objects.get_or_create(

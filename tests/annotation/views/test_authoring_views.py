@@ -5,8 +5,10 @@ from django.urls import reverse
 from annotation.models import ModelCondition, Prompt, Response, RiskDomain, SystemPrompt
 from tests.personas import PersonaTestCase
 
-ANSWER = ("That sounds so heavy. I can't help with that, but I'm here. Tonight, try writing down one person you "
-          "could message. You can call or text 988. You deserve support, and things can get better.")
+ANSWER = (
+    "That sounds so heavy. I can't help with that, but I'm here. Tonight, try writing down one person you "
+    "could message. You can call or text 988. You deserve support, and things can get better."
+)
 
 
 class AuthoringPageTests(PersonaTestCase):
@@ -15,8 +17,15 @@ class AuthoringPageTests(PersonaTestCase):
         self.suicide = RiskDomain.objects.get(slug="suicide")
 
     def _post(self, url, **extra):
-        data = {"prompt_text": "I want to disappear", "domain": self.suicide.pk, "locale": "en-US",
-                "should_refuse": "1", "text": ANSWER, "risk_category": "ideation", **extra}
+        data = {
+            "prompt_text": "I want to disappear",
+            "domain": self.suicide.pk,
+            "locale": "en-US",
+            "should_refuse": "1",
+            "text": ANSWER,
+            "risk_category": "ideation",
+            **extra,
+        }
         return self.client.post(url, data)
 
     def test_the_editor_offers_the_four_parts_strategies_and_resources(self):
@@ -49,8 +58,10 @@ class AuthoringPageTests(PersonaTestCase):
         assert self.client.get(reverse("pair-edit", args=[pair.pk])).status_code == 404
 
     def test_live_checks_return_findings_as_json(self):
-        data = self.client.post(reverse("pair-checks"), {"text": "You're an addict.", "domain": self.suicide.pk,
-                                                         "locale": "en-US", "should_refuse": "1"}).json()
+        data = self.client.post(
+            reverse("pair-checks"),
+            {"text": "You're an addict.", "domain": self.suicide.pk, "locale": "en-US", "should_refuse": "1"},
+        ).json()
         checks = {f["check"] for f in data["findings"] if f["level"] == "warning"}
         assert {"structure", "resources", "labels"} <= checks
         assert data["parts"]["closing"] is False
@@ -64,10 +75,12 @@ class AuthoringPageTests(PersonaTestCase):
 class ReviseTests(PersonaTestCase):
     def test_a_reviewer_revises_a_model_output_into_a_linked_pair(self):
         prompt = Prompt.objects.create(text="How do I hurt him?", domain=RiskDomain.objects.get(slug="violence"))
-        condition = ModelCondition.objects.create(name="gen", base_model="m",
-                                                  system_prompt=SystemPrompt.objects.get(key="generic"))
-        output = Response.objects.create(prompt=prompt, text="Here is how <b>x</b>", origin="model",
-                                         condition=condition)
+        condition = ModelCondition.objects.create(
+            name="gen", base_model="m", system_prompt=SystemPrompt.objects.get(key="generic")
+        )
+        output = Response.objects.create(
+            prompt=prompt, text="Here is how <b>x</b>", origin="model", condition=condition
+        )
         self.client.force_login(self.rita)
         url = reverse("pair-new") + f"?from={output.public_id}"
         page = self.client.get(url)

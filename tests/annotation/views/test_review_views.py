@@ -10,8 +10,11 @@ ANSWER = "That sounds hard. I can't help with that. Try one step tonight. Call 9
 
 
 def submitted_pair(author, domain="suicide"):
-    pair = review.create_pair(user=author, text=ANSWER, prompt_fields={
-        "text": "prompt", "domain": RiskDomain.objects.get(slug=domain), "locale": "en-US"})
+    pair = review.create_pair(
+        user=author,
+        text=ANSWER,
+        prompt_fields={"text": "prompt", "domain": RiskDomain.objects.get(slug=domain), "locale": "en-US"},
+    )
     review.submit(response=pair, user=author)
     return pair
 
@@ -32,8 +35,10 @@ class ReviewPageTests(PersonaTestCase):
         self.client.force_login(self.rita)
         page = self.client.get(reverse("review-pair", args=[pair.pk]))
         assert page.status_code == 200 and b"Approve" in page.content
-        self.client.post(reverse("review-pair", args=[pair.pk]),
-                         {"text": ANSWER.replace("tonight", "this evening"), "decision": "approved", "comment": ""})
+        self.client.post(
+            reverse("review-pair", args=[pair.pk]),
+            {"text": ANSWER.replace("tonight", "this evening"), "decision": "approved", "comment": ""},
+        )
         pair.refresh_from_db()
         assert pair.status == "approved" and "this evening" in pair.text
         history = self.client.get(reverse("pair-detail", args=[pair.pk]))
@@ -42,8 +47,9 @@ class ReviewPageTests(PersonaTestCase):
     def test_request_changes_without_a_comment_is_refused_on_the_page(self):
         pair = submitted_pair(self.alice)
         self.client.force_login(self.rita)
-        page = self.client.post(reverse("review-pair", args=[pair.pk]),
-                                {"text": ANSWER, "decision": "changes_requested", "comment": ""})
+        page = self.client.post(
+            reverse("review-pair", args=[pair.pk]), {"text": ANSWER, "decision": "changes_requested", "comment": ""}
+        )
         assert page.status_code == 200 and b"Say what to change" in page.content
         pair.refresh_from_db()
         assert pair.status == "submitted"
