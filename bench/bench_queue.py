@@ -8,6 +8,7 @@ own process with its own database connection. Phases:
               items a second, far faster than people rate (a careful rating takes 20-60 s)
   flat out    30 raters at once with no pause at all: the machine's throughput, and the
               latency when every core is busy (latency here is queueing for the CPU)
+  HTTP        one rater through the real pages: the rating page and the submit POST
 
 each on a fresh round and again mid-round (the first level is full: every response has one
 rating, spread over the raters, so each claim passes over items the rater already did).
@@ -199,6 +200,42 @@ def _admin_pages(round, rater):
     print("  admin/page queries, median of 5: " + ", ".join(f"{k} {v:.0f} ms" for k, v in timings.items()), flush=True)
 
 
+def _http_pages(round, rater, iterations):
+    """One rater through the real pages (Django's test client, in this process): the rating
+    page (claim, progress, the rubric form, rendering) and the submit POST with its redirect."""
+    from django.contrib.auth.models import Group
+    from django.test import Client
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from annotation import roles
+    from annotation.models import RoundRater
+
+    rater.groups.add(Group.objects.get(name=roles.RATER))
+    RoundRater.objects.filter(round=round, rater=rater).update(warned_at=timezone.now())
+    client = Client()
+    client.force_login(rater)
+    work = reverse("rating-work", args=[round.public_id])
+    submit = reverse("rating-submit", args=[round.public_id])
+    answers = {"refusal": "yes", "grounding": "4", "strategy": "other", "references": "yes", "relevance": "3"}
+    pages, posts = [], []
+    for _ in range(5 * iterations):
+        start = time.perf_counter()
+        page = client.get(work)
+        pages.append(time.perf_counter() - start)
+        assert page.status_code == 200 and "slot" in page.context, page.status_code
+        token = page.context["slot"].lease_token
+        start = time.perf_counter()
+        done = client.post(submit, {"lease": token, **answers})
+        posts.append(time.perf_counter() - start)
+        assert done.status_code == 302, done.status_code
+    print(
+        f"  {'1 rater over HTTP':<22} rating page p50 {_percentile(pages, 0.5):6.1f} ms  p95 {_percentile(pages, 0.95):6.1f} ms"
+        f"   submit POST p50 {_percentile(posts, 0.5):6.1f} ms  p95 {_percentile(posts, 0.95):6.1f} ms",
+        flush=True,
+    )
+
+
 def run_backend(backend, responses, raters, iterations, k):
     _setup_django("bench_psychosafe_queue")
     from django.db import connection
@@ -225,6 +262,7 @@ def run_backend(backend, responses, raters, iterations, k):
         _phase(f"mid-round, {raters} paced", round, users, iterations, pause)
         _phase(f"mid-round, {raters} flat out", round, users, iterations)
         _admin_pages(round, users[0])
+        _http_pages(round, users[-1], iterations)
         from django.db.models import Count
 
         ratings = Rating.objects.filter(round=round)
