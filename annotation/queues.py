@@ -66,11 +66,19 @@ def claim_next(*, round, rater, now=None) -> Slot | None:
 
 
 def _claim(round, rater, given_now):
-    """Three statements: mark the membership (locking it), take a slot, read it for the page."""
+    """A few short statements: lock and mark the membership, take a slot, read it for the page.
+
+    On PostgreSQL the membership row is locked by a statement of its own: a statement that
+    has to wait for a lock still reads the data as it was when it began, so the held-item
+    lookup runs only once the lock is ours and sees what the rater's other tab just did.
+    """
     with connection.cursor() as cursor:
         # Locking the membership row serialises one rater's own concurrent claims (two tabs);
         # `served` counts up only when a new item will be shown, and is rolled back otherwise.
         sql = _claim_sql(connection.vendor)
+        if sql["lock"]:
+            # Wait for the rater's other tab here, so the next statement reads what it did.
+            cursor.execute(sql["lock"], {"round": round.pk, "rater": rater.pk})
         cursor.execute(sql["membership"], {"round": round.pk, "rater": rater.pk})
         row = cursor.fetchone()
         if row is None:
@@ -80,11 +88,23 @@ def _claim(round, rater, given_now):
         now = given_now or timezone.now()
         lease = timedelta(seconds=round.lease_seconds)
         if held_id is not None:
-            held = _slot_for_page(held_id)
-            if held.lease_expires_at <= now:
-                held.lease_expires_at = now + lease
-                held.save(update_fields=["lease_expires_at"])
-            return held
+            # Lock it and look again: since the statement above, the rater's other tab may have
+            # rated or skipped it, or another rater taken it over after it lapsed.
+            held = (
+                Slot.objects.select_for_update(of=("self",))
+                .select_related("item__response__prompt", "item__response_b")
+                .filter(pk=held_id, holder=rater, state=Slot.State.LEASED)
+                .first()
+            )
+            if held is not None:
+                if held.lease_expires_at <= now:
+                    held.lease_expires_at = now + lease
+                    held.save(update_fields=["lease_expires_at"])
+                return held
+            # Rated or skipped in the rater's other tab (or taken over after lapsing) just
+            # now: no hold any more, so a new item will be shown.
+            cursor.execute(sql["bump"], {"round": round.pk, "rater": rater.pk})
+            served = cursor.fetchone()[0]
         cursor.execute(
             sql["claim"],
             {
@@ -134,9 +154,18 @@ def _claim_sql(vendor) -> dict:
         AND s.domain_id NOT IN (
             SELECT o.riskdomain_id FROM {optout_table} o JOIN {prefs} p ON p.id = o.raterpreference_id
             WHERE p.user_id = %(rater)s)"""
+    membership = RoundRater._meta.db_table
     return {
+        "lock": (
+            f"SELECT id FROM {membership} WHERE round_id = %(round)s AND rater_id = %(rater)s FOR UPDATE"
+            if vendor == "postgresql"
+            else ""
+        ),
+        "bump": f"""
+            UPDATE {membership} SET served = served + 1 WHERE round_id = %(round)s AND rater_id = %(rater)s
+            RETURNING served""",
         "membership": f"""
-            UPDATE {RoundRater._meta.db_table} SET served = served + CASE WHEN EXISTS ({held}) THEN 0 ELSE 1 END
+            UPDATE {membership} SET served = served + CASE WHEN EXISTS ({held}) THEN 0 ELSE 1 END
             WHERE round_id = %(round)s AND rater_id = %(rater)s
             RETURNING served, ({held})""",
         "claim": f"""
