@@ -105,6 +105,7 @@ def _claim(round, rater, given_now):
             # now: no hold any more, so a new item will be shown.
             cursor.execute(sql["bump"], {"round": round.pk, "rater": rater.pk})
             served = cursor.fetchone()[0]
+            now = given_now or timezone.now()  # the lock above may have kept us waiting
         cursor.execute(
             sql["claim"],
             {

@@ -2,6 +2,7 @@
 
 import time
 
+from django.db import connection
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -201,7 +202,8 @@ class RatingPageTests(PersonaTestCase):
     def test_rating_page_query_count_is_bounded(self):
         self.start()
         self.client.get(self.url)
-        with self.assertNumQueries(16):
+        # PostgreSQL locks the rater's membership with a statement of its own (see queues._claim).
+        with self.assertNumQueries(16 + (connection.vendor == "postgresql")):
             self.client.get(self.url)
 
 
