@@ -160,28 +160,18 @@ class AllOrNothingTests(PersonaTestCase):
 
     def test_an_existing_pair_rejects_the_file_unless_skipped(self):
         importing.import_pairs(data=jsonl(studio_row()), format="jsonl", user=self.ada)
+        new = [{"role": "user", "content": "new"}, {"role": "assistant", "content": "new"}]
+        data = jsonl(studio_row(), studio_row(domain="violence", messages=new))
         with pytest.raises(importing.ImportRejected) as rejected:
             importing.import_pairs(
-                data=jsonl(
-                    studio_row(),
-                    studio_row(
-                        domain="violence",
-                        messages=[{"role": "user", "content": "new"}, {"role": "assistant", "content": "new"}],
-                    ),
-                ),
+                data=data,
                 format="jsonl",
                 user=self.ada,
             )
         assert [(e.line, e.field) for e in rejected.value.errors] == [(1, "prompt")]
         assert Response.objects.count() == 1
         summary = importing.import_pairs(
-            data=jsonl(
-                studio_row(),
-                studio_row(
-                    domain="violence",
-                    messages=[{"role": "user", "content": "new"}, {"role": "assistant", "content": "new"}],
-                ),
-            ),
+            data=data,
             format="jsonl",
             user=self.ada,
             skip_existing=True,
