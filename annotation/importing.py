@@ -493,66 +493,55 @@ def import_pairs(
 
 # --- Import jobs (the admin page's background import) --------------------------------------
 
-STALE_AFTER_S = 15 * 60  # a running job without news for this long is taken over on redelivery
+
+def start_import_job(*, data: bytes, format: str, filename: str, skip_existing: bool, created_by):
+    """Store the uploaded file in a job row and enqueue its import once the row is committed."""
+    from annotation import jobs
+    from annotation.models import ImportJob
+
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            format=format, filename=filename[:255], data=data, skip_existing=skip_existing, created_by=created_by
+        )
+        jobs.enqueue(job)
+    return job
 
 
-def run_import_job(*, job_id: int) -> str:
-    """Claim the job, validate, then write and mark it succeeded in the same transaction.
+def run_import_job(job, context) -> None:
+    """The import task's body: validate, then write and mark the job succeeded in one transaction.
 
     Because the write and the state change commit together, a worker killed at any point leaves
     either nothing or a finished import; a redelivered message re-runs a stale job from scratch.
     """
-    from datetime import timedelta
+    from annotation import jobs
+    from annotation.models import ImportJob, JobState
 
-    from django.db.models import F, Q
-    from django.utils import timezone
-
-    from annotation.models import ImportJob, RunState
-
-    now = timezone.now()
-    claimable = Q(state=RunState.QUEUED) | Q(
-        state=RunState.RUNNING, started_at__lt=now - timedelta(seconds=STALE_AFTER_S)
-    )
-    claimed = ImportJob.objects.filter(claimable, pk=job_id).update(
-        state=RunState.RUNNING,
-        phase=ImportJob.Phase.VALIDATING,
-        started_at=now,
-        attempts=F("attempts") + 1,
-        progress_done=0,
-        progress_total=0,
-        errors=[],
-        error="",
-    )
-    if not claimed:
-        return "not claimed"
-    job = ImportJob.objects.get(pk=job_id)
+    rows = ImportJob.objects.filter(pk=job.pk)
+    rows.update(phase=ImportJob.Phase.VALIDATING, progress_done=0, progress_total=0, errors=[], summary={})
 
     def progress(phase, done, total):
         if phase == "validating":
-            ImportJob.objects.filter(pk=job_id).update(
-                progress_done=done, progress_total=total, started_at=timezone.now()
-            )
+            context.report(done=done, total=total)
 
-    def finish(**fields):
-        ImportJob.objects.filter(pk=job_id).update(finished_at=timezone.now(), phase=ImportJob.Phase.DONE, **fields)
-
-    try:
-        records, errors = parse(data=bytes(job.data), format=job.format)
-        progress("validating", 0, len(records))
-        more, keep, skipped = validate(records, skip_existing=job.skip_existing, progress=progress)
-        errors = sorted(errors + more, key=lambda e: (e.line, e.field))
-        if errors:
-            finish(
-                state=RunState.FAILED,
-                errors=[{"line": e.line, "field": e.field, "message": e.message} for e in errors],
-                progress_done=len(records),
-            )
-            return "rejected"
-        ImportJob.objects.filter(pk=job_id).update(phase=ImportJob.Phase.WRITING, progress_done=len(records))
-        with transaction.atomic():
-            prompts, pairs = _write(keep, user=job.created_by, progress=None)
-            finish(state=RunState.SUCCEEDED, summary={"prompts": prompts, "pairs": pairs, "skipped_existing": skipped})
-    except Exception as error:
-        finish(state=RunState.FAILED, error=f"{type(error).__name__}: {error}")
-        raise
-    return "succeeded"
+    records, errors = parse(data=bytes(job.data), format=job.format)
+    progress("validating", 0, len(records))
+    more, keep, skipped = validate(records, skip_existing=job.skip_existing, progress=progress)
+    errors = sorted(errors + more, key=lambda e: (e.line, e.field))
+    if errors:
+        jobs.finish(
+            job,
+            state=JobState.FAILED,
+            phase=ImportJob.Phase.DONE,
+            errors=[{"line": e.line, "field": e.field, "message": e.message} for e in errors],
+            progress_done=len(records),
+        )
+        return
+    rows.update(phase=ImportJob.Phase.WRITING, progress_done=len(records))
+    with transaction.atomic():
+        prompts, pairs = _write(keep, user=job.created_by, progress=None)
+        jobs.finish(
+            job,
+            state=JobState.SUCCEEDED,
+            phase=ImportJob.Phase.DONE,
+            summary={"prompts": prompts, "pairs": pairs, "skipped_existing": skipped},
+        )

@@ -1,23 +1,20 @@
-"""Training and generation runs: start, claim, report progress, finish.
+"""Training and generation runs: what starts them, what they read, and what they record.
 
-The database row is the job: tasks only carry its id. A worker claims a run with one
-conditional UPDATE (queued, or running with a stale heartbeat after a worker died), so two
-deliveries of the same message never run it twice, and a killed run is picked up again.
+Runs are background jobs: `annotation.jobs` enqueues them, claims them for a worker, beats
+their heartbeat, cancels, retries and recovers them, like every other job.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotation import jobs
 from annotation.models import (
     Adapter,
     GenerationRun,
@@ -32,10 +29,6 @@ from annotation.models import (
 
 class NoTrainingData(Exception):
     """There are no approved pairs in the train split."""
-
-
-class RunCancelled(Exception):
-    """An admin asked the run to stop."""
 
 
 # --- starting -------------------------------------------------------------------------------
@@ -60,8 +53,6 @@ def start_training_run(
     *, name: str, system_prompt: SystemPrompt, created_by, config: dict | None = None, base_model: str | None = None
 ) -> TrainingRun:
     """Snapshot the approved train pairs and enqueue a LoRA training run."""
-    from workers.tasks import train_adapter
-
     pair_ids = list(approved_train_pairs().order_by("pk").values_list("pk", flat=True))
     if not pair_ids:
         raise NoTrainingData("No approved pairs in the train split: approve pairs and build the splits first.")
@@ -75,7 +66,7 @@ def start_training_run(
             data_hash=data_hash(pair_ids),
             created_by=created_by,
         )
-        train_adapter.delay_on_commit(run.pk)
+        jobs.enqueue(run)
     return run
 
 
@@ -88,8 +79,6 @@ def start_generation_run(
     sampling: dict | None = None,
     backend: str | None = None,
 ) -> GenerationRun:
-    from workers.tasks import generate_responses
-
     with transaction.atomic():
         run = GenerationRun.objects.create(
             name=name,
@@ -99,58 +88,8 @@ def start_generation_run(
             created_by=created_by,
         )
         run.conditions.set(conditions)
-        generate_responses.delay_on_commit(run.pk)
+        jobs.enqueue(run)
     return run
-
-
-# --- claiming and progress ------------------------------------------------------------------
-
-
-def claim_run(model, run_id: int, *, worker: str):
-    """Atomically take a run for `worker`; None when someone else holds it or it has ended."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS)
-    claimable = Q(state=RunState.QUEUED) | Q(state=RunState.RUNNING, heartbeat_at__lt=stale)
-    taken = (
-        model.objects.filter(pk=run_id, cancel_requested=False)
-        .filter(claimable)
-        .update(
-            state=RunState.RUNNING,
-            worker=worker,
-            attempts=F("attempts") + 1,
-            started_at=Coalesce(F("started_at"), now),
-            heartbeat_at=now,
-        )
-    )
-    return model.objects.get(pk=run_id) if taken else None
-
-
-def record_progress(run, *, done: int, total: int, detail: dict | None = None) -> None:
-    """Store progress and the heartbeat; raise RunCancelled when an admin asked to stop."""
-    type(run).objects.filter(pk=run.pk).update(
-        progress_done=done, progress_total=total, progress_detail=detail or {}, heartbeat_at=timezone.now()
-    )
-    if type(run).objects.filter(pk=run.pk, cancel_requested=True).exists():
-        raise RunCancelled
-
-
-def finish_run(run, *, state: str, error: str = "") -> None:
-    type(run).objects.filter(pk=run.pk).update(state=state, error=error[:5000], finished_at=timezone.now())
-
-
-def request_cancel(run) -> None:
-    """Ask a run to stop; a queued run stops at once, a running one at its next progress report."""
-    type(run).objects.filter(pk=run.pk, state=RunState.QUEUED).update(
-        state=RunState.CANCELLED, finished_at=timezone.now()
-    )
-    type(run).objects.filter(pk=run.pk).update(cancel_requested=True)
-
-
-def stale_runs():
-    """Runs whose worker stopped reporting: candidates for re-enqueueing."""
-    stale = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS)
-    for model in (TrainingRun, GenerationRun):
-        yield from model.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=stale, cancel_requested=False)
 
 
 # --- training -------------------------------------------------------------------------------

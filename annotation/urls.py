@@ -3,6 +3,7 @@ from django.urls import path
 from annotation.views import authoring as authoring_views
 from annotation.views import corpus as corpus_views
 from annotation.views import home
+from annotation.views import jobs as job_views
 from annotation.views import rating as rating_views
 from annotation.views import review as review_views
 from annotation.views import rounds as round_views
@@ -23,8 +24,6 @@ urlpatterns = [
     path("corpus/export/", transfer_views.corpus_export, name="corpus-export"),
     path("corpus/import/", transfer_views.import_page, name="import-pairs"),
     path("corpus/import/<int:pk>/", transfer_views.import_job, name="import-job"),
-    path("corpus/import/<int:pk>/status/", transfer_views.import_job_status, name="import-job-status"),
-    path("corpus/import/<int:pk>/retry/", transfer_views.import_job_retry, name="import-job-retry"),
     path("rate/preferences/", rating_views.preferences, name="rating-preferences"),
     path("rate/<str:round_token>/", rating_views.work, name="rating-work"),
     path("rate/<str:round_token>/start/", rating_views.acknowledge_warning, name="rating-warning"),
@@ -44,8 +43,9 @@ urlpatterns = [
     path("rubrics/<int:rubric_id>/edit/", rubric_views.rubric_edit, name="rubric-edit"),
     path("rubrics/<int:rubric_id>/new-version/", rubric_views.rubric_new_version, name="rubric-new-version"),
     path("runs/", run_views.run_list, name="run-list"),
-    path("runs/status.json", run_views.run_status, name="run-status"),
     path("runs/training/new/", run_views.training_new, name="training-new"),
     path("runs/generation/new/", run_views.generation_new, name="generation-new"),
-    path("runs/<str:kind>/<int:pk>/cancel/", run_views.run_cancel, name="run-cancel"),
+    path("jobs/<str:kind>/<int:pk>/status.json", job_views.job_status, name="job-status"),
+    path("jobs/<str:kind>/<int:pk>/cancel/", job_views.job_cancel, name="job-cancel"),
+    path("jobs/<str:kind>/<int:pk>/retry/", job_views.job_retry, name="job-retry"),
 ]

@@ -153,12 +153,14 @@ SESSION_COOKIE_HTTPONLY = True
 _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Fanout exchanges (remote control, broadcast): without this kombu writes ./control/.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "memory://")):
@@ -176,10 +178,17 @@ QUEUE_PREFIX = env_str("PSYCHOSAFE_QUEUE_PREFIX", f"test{os.getpid()}-" if os.en
 DEFAULT_QUEUE = f"{QUEUE_PREFIX}default"
 GPU_QUEUE = f"{QUEUE_PREFIX}gpu"
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
+# Every task is routed here (never pinned in its decorator), so the prefix always applies.
 CELERY_TASK_ROUTES = {
     "studio.train_adapter": {"queue": GPU_QUEUE},
     "studio.generate_responses": {"queue": GPU_QUEUE},
+    "studio.import_pairs": {"queue": DEFAULT_QUEUE},
+    "studio.recover_stale_runs": {"queue": DEFAULT_QUEUE},
 }
+# Each task runs in a fresh pool process that exits when the task ends, so the memory a task
+# used (a base model, an optimiser, a generation engine) goes back to the operating system and
+# a worker never holds a generation model while it trains. The pool's parent imports no torch.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("PSYCHOSAFE_WORKER_MAX_TASKS_PER_CHILD", 1, minimum=1)
 # A run whose worker has not reported for this long is presumed dead and may be reclaimed.
 RUN_STALE_AFTER_SECONDS = env_int("PSYCHOSAFE_RUN_STALE_AFTER_SECONDS", 300, minimum=2)
 # `celery beat` (or a worker started with -B) re-enqueues such runs every minute.

@@ -1,11 +1,14 @@
 from annotation.models.catalog import InterventionStrategy, Resource, RiskDomain, SystemPrompt
 from annotation.models.corpus import Prompt, Response, Review
+from annotation.models.jobs import Job, JobState
 from annotation.models.modelruns import Adapter, GenerationRun, ModelCondition, RunState, TrainingRun
 
 __all__ = [
     "Adapter",
     "GenerationRun",
     "InterventionStrategy",
+    "Job",
+    "JobState",
     "ModelCondition",
     "Prompt",
     "Resource",

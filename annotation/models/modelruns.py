@@ -1,15 +1,14 @@
 """Model conditions, LoRA adapters, and the training and generation runs that make them.
 
-Job state lives in these rows, never only in the broker: a task re-reads its run by id,
-claims it with a conditional UPDATE, and records progress and the outcome here.
+The runs are background jobs (`annotation.models.jobs.Job`): their state lives in these rows.
 """
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from annotation.models.catalog import SystemPrompt
+from annotation.models.jobs import Job, JobState, RunState  # noqa: F401 - RunState re-exported
 
 
 class Adapter(models.Model):
@@ -52,40 +51,11 @@ class ModelCondition(models.Model):
         return self.name
 
 
-class RunState(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-class RunBase(models.Model):
-    state = models.CharField(max_length=20, choices=RunState.choices, default=RunState.QUEUED, db_index=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=200, blank=True, help_text="The worker that claimed the run.")
-    attempts = models.PositiveSmallIntegerField(default=0)
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(default=0)
-    progress_detail = models.JSONField(default=dict, blank=True)
-    cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True)
-
-    class Meta:
-        abstract = True
-        ordering = ["-created_at"]
-
-    @property
-    def percent(self) -> int:
-        return int(100 * self.progress_done / self.progress_total) if self.progress_total else 0
-
-
-class TrainingRun(RunBase):
+class TrainingRun(Job):
     """A LoRA training run on a snapshot of the approved train split."""
+
+    TASK_NAME = "studio.train_adapter"
+    KIND = "training"
 
     name = models.CharField(max_length=150, unique=True)
     base_model = models.CharField(max_length=500)
@@ -98,7 +68,7 @@ class TrainingRun(RunBase):
     )
     metrics = models.JSONField(default=dict, blank=True)
 
-    class Meta(RunBase.Meta):
+    class Meta(Job.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=~Q(state="succeeded") | Q(adapter__isnull=False),
@@ -110,8 +80,11 @@ class TrainingRun(RunBase):
         return self.name
 
 
-class GenerationRun(RunBase):
+class GenerationRun(Job):
     """Every chosen condition answers a prompt set (e.g. the validation split)."""
+
+    TASK_NAME = "studio.generate_responses"
+    KIND = "generation"
 
     name = models.CharField(max_length=150, unique=True)
     conditions = models.ManyToManyField(ModelCondition, related_name="generation_runs")

@@ -1,24 +1,14 @@
-"""Admin pages for training and generation runs: start, follow progress, cancel."""
+"""Admin pages for training and generation runs: start them and follow their progress.
+
+Cancel and retry are the job views' (`annotation.views.jobs`), shared with imports.
+"""
 
 from django.contrib import messages
-from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.shortcuts import redirect, render
 
 from annotation import roles, runs
 from annotation.forms_runs import GenerationRunForm, TrainingRunForm
 from annotation.models import GenerationRun, TrainingRun
-
-RUN_MODELS = {"training": TrainingRun, "generation": GenerationRun}
-
-
-def _get_run(kind: str, pk: int):
-    model = RUN_MODELS.get(kind)
-    if model is None:
-        from django.http import Http404
-
-        raise Http404("No such kind of run.")
-    return get_object_or_404(model, pk=pk)
 
 
 @roles.role_required(roles.ADMIN)
@@ -33,27 +23,6 @@ def run_list(request):
             "generation_runs": GenerationRun.objects.prefetch_related("conditions").order_by("-created_at")[:50],
         },
     )
-
-
-@roles.role_required(roles.ADMIN)
-def run_status(request):
-    """Progress of unfinished and recent runs, polled by the list page."""
-    rows = []
-    for kind, model in RUN_MODELS.items():
-        for run in model.objects.order_by("-created_at")[:50]:
-            rows.append(
-                {
-                    "id": f"{kind}-{run.pk}",
-                    "state": run.state,
-                    "state_label": run.get_state_display(),
-                    "percent": run.percent,
-                    "done": run.progress_done,
-                    "total": run.progress_total,
-                    "eta_seconds": run.progress_detail.get("eta_seconds"),
-                    "loss": run.progress_detail.get("loss"),
-                }
-            )
-    return JsonResponse({"runs": rows})
 
 
 @roles.role_required(roles.ADMIN)
@@ -91,12 +60,3 @@ def generation_new(request):
         messages.success(request, f"Generation run “{run.name}” is queued.")
         return redirect("run-list")
     return render(request, "annotation/runs/generation_new.html", {"form": form})
-
-
-@roles.role_required(roles.ADMIN)
-@require_POST
-def run_cancel(request, kind: str, pk: int):
-    run = _get_run(kind, pk)
-    runs.request_cancel(run)
-    messages.info(request, f"Asked “{run.name}” to stop; a running job stops at its next progress report.")
-    return redirect("run-list")

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from annotation import importing, roles
+from annotation import roles
 from annotation.models import ImportJob, Prompt, Response
 from tests.personas import PASSWORD, make_user
+from workers import tasks
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -137,7 +138,7 @@ def test_an_import_error_report_lists_every_bad_line(page, login, people, tmp_pa
     page.click("text=Check and import")
     page.wait_for_selector("#import-status")
     job = ImportJob.objects.get()
-    assert importing.run_import_job(job_id=job.pk) == "rejected"  # what the default-queue worker does
+    assert tasks.import_pairs.run(job.pk) == "failed"  # what the default-queue worker does
     page.wait_for_selector("text=Rejected: nothing was imported")
     rows = page.locator("#import-error-rows tr").all_inner_texts()
     assert (

@@ -1,14 +1,15 @@
-"""The admin import page: an ImportJob row, a Celery task on the default queue, progress and errors."""
+"""The admin import page: an ImportJob row, its task on the default queue, progress and errors."""
 
 import json
 
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from annotation import importing
 from annotation.models import ImportJob, Prompt, Response
+from psychosafe_site.celery import app as celery_app
 from tests.personas import PersonaTestCase
-from workers import tasks_corpus
+from workers import tasks
 
 GOOD = (
     json.dumps(
@@ -39,34 +40,38 @@ class ImportJobTests(PersonaTestCase):
         assert len(callbacks) == 1  # enqueued only once the job row is committed
         return job
 
-    def test_the_task_is_routed_to_the_default_queue_under_a_stable_name(self):
-        assert tasks_corpus.import_pairs.name == "studio.import_pairs"
-        assert tasks_corpus.import_pairs.queue == "default"
+    def test_the_task_is_routed_by_settings_to_the_prefixed_default_queue(self):
+        assert tasks.import_pairs.name == "studio.import_pairs"
+        route = celery_app.amqp.router.route({}, "studio.import_pairs", args=(1,))
+        assert route["queue"].name == settings.DEFAULT_QUEUE == f"{settings.QUEUE_PREFIX}default"
+
+    def _status(self, job):
+        return self.client.get(reverse("job-status", args=["import", job.pk])).json()["jobs"][0]
 
     def test_a_good_file_is_imported_by_the_task_and_the_status_says_so(self):
         job = self._upload(GOOD)
-        status = self.client.get(reverse("import-job-status", args=[job.pk])).json()
-        assert status["phase"] == "waiting" and not status["finished"]
-        assert tasks_corpus.import_pairs.run(job.pk) == "succeeded"
-        status = self.client.get(reverse("import-job-status", args=[job.pk])).json()
-        assert status["finished"] and status["percent"] == 100 and status["summary"]["pairs"] == 1
+        status = self._status(job)
+        assert status["phase"] == "waiting" and not status["finished"] and status["kind"] == "import"
+        assert tasks.import_pairs.run(job.pk) == "succeeded"
+        status = self._status(job)
+        assert status["finished"] and status["percent"] == 100 and not status["can_retry"]
+        job.refresh_from_db()
+        assert job.summary["pairs"] == 1 and job.phase == "done"
         assert Response.objects.get().created_by == self.ada
 
     def test_a_bad_file_lists_every_error_and_writes_nothing(self):
         job = self._upload(BAD)
-        assert importing.run_import_job(job_id=job.pk) == "rejected"
+        assert tasks.import_pairs.run(job.pk) == "failed"
         page = self.client.get(reverse("import-job", args=[job.pk]))
         assert b"Rejected: nothing was imported" in page.content
-        assert [(e["line"], e["field"]) for e in page.context["state"]["errors"]] == [
-            (2, "prompt"),
-            (2, "risk cluster"),
-        ]
+        assert [(e["line"], e["field"]) for e in page.context["errors"]] == [(2, "prompt"), (2, "risk cluster")]
         assert not Prompt.objects.exists()
+        assert not self._status(job)["can_retry"]  # the same file would fail the same way
 
     def test_a_job_runs_once_even_if_the_message_is_delivered_twice(self):
         job = self._upload(GOOD)
-        assert importing.run_import_job(job_id=job.pk) == "succeeded"
-        assert importing.run_import_job(job_id=job.pk) == "not claimed"
+        assert tasks.import_pairs.run(job.pk) == "succeeded"
+        assert tasks.import_pairs.run(job.pk) == "not claimed"
         assert Response.objects.count() == 1
 
     def test_only_admins_import(self):

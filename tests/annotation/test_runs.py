@@ -1,10 +1,6 @@
-"""Runs: claiming is exclusive, stale runs are reclaimable, admins start and cancel runs from pages."""
+"""Runs: what a training run snapshots, and admins starting, following and cancelling runs from pages."""
 
-from datetime import timedelta
-
-from django.test import override_settings
 from django.urls import reverse
-from django.utils import timezone
 
 from annotation import runs
 from annotation.models import GenerationRun, ModelCondition, Prompt, Response, RiskDomain, SystemPrompt, TrainingRun
@@ -25,35 +21,7 @@ class RunFixtures(PersonaTestCase):
         )
 
 
-class ClaimTests(RunFixtures):
-    def test_only_one_worker_claims_a_queued_run(self):
-        run = TrainingRun.objects.create(name="r", base_model="b", system_prompt=self.psychosafe)
-        assert runs.claim_run(TrainingRun, run.pk, worker="a@host").worker == "a@host"
-        assert runs.claim_run(TrainingRun, run.pk, worker="b@host") is None
-
-    @override_settings(RUN_STALE_AFTER_SECONDS=60)
-    def test_a_run_whose_worker_stopped_reporting_is_reclaimed(self):
-        run = TrainingRun.objects.create(
-            name="r",
-            base_model="b",
-            system_prompt=self.psychosafe,
-            state="running",
-            heartbeat_at=timezone.now() - timedelta(minutes=5),
-            attempts=1,
-        )
-        claimed = runs.claim_run(TrainingRun, run.pk, worker="b@host")
-        assert claimed.attempts == 2 and claimed.worker == "b@host"
-        assert list(runs.stale_runs()) == []
-
-    def test_finished_and_cancel_requested_runs_are_never_claimed(self):
-        done = TrainingRun.objects.create(name="d", base_model="b", system_prompt=self.psychosafe, state="failed")
-        assert runs.claim_run(TrainingRun, done.pk, worker="a") is None
-        queued = TrainingRun.objects.create(name="q", base_model="b", system_prompt=self.psychosafe)
-        runs.request_cancel(queued)
-        queued.refresh_from_db()
-        assert queued.state == "cancelled"
-        assert runs.claim_run(TrainingRun, queued.pk, worker="a") is None
-
+class TrainingDataTests(RunFixtures):
     def test_only_approved_train_pairs_are_snapshotted(self):
         keep = self.add_pair(text="keep")
         self.add_pair(status="submitted", text="draft")
@@ -118,11 +86,15 @@ class RunPageTests(RunFixtures):
             name="r", base_model="b", system_prompt=self.psychosafe, state="running", progress_done=5, progress_total=20
         )
         self.client.force_login(self.ada)
-        feed = self.client.get(reverse("run-status")).json()["runs"]
-        assert {"id": f"training-{run.pk}", "percent": 25}.items() <= feed[0].items()
-        self.client.post(reverse("run-cancel", args=["training", run.pk]))
+        page = self.client.get(reverse("run-list"))
+        assert f'data-job="training-{run.pk}"'.encode() in page.content
+        feed = self.client.get(reverse("job-status", args=["training", run.pk])).json()["jobs"]
+        assert {"id": f"training-{run.pk}", "percent": 25, "can_cancel": True}.items() <= feed[0].items()
+        self.client.post(reverse("job-cancel", args=["training", run.pk]))
         run.refresh_from_db()
-        assert run.cancel_requested and run.state == "running"  # stops at its next progress report
+        assert run.cancel_requested and run.state == "running"  # stops after its current step
+        feed = self.client.get(reverse("job-status", args=["training", run.pk])).json()["jobs"]
+        assert feed[0]["state_label"] == "Cancelling" and not feed[0]["can_cancel"]
 
     def test_run_list_escapes_error_text(self):
         TrainingRun.objects.create(
