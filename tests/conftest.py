@@ -69,3 +69,49 @@ def login(page):
         return page
 
     return _login
+
+
+# --- The suite leaves nothing behind outside var/ and temporary folders --------------------------
+
+# Untracked paths a run may legitimately create or find (environments, caches, run-time state).
+_ALLOWED_LITTER = (
+    "var/",
+    ".venv/",
+    ".venv-vllm/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".coverage",
+    "htmlcov/",
+    "staticfiles/",
+)
+
+
+def _litter() -> set[str] | None:
+    import subprocess
+
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--others", "--directory", "--no-empty-directory"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return None  # not a git checkout: nothing to compare against
+    return {p for p in listed if not p.startswith(_ALLOWED_LITTER) and "__pycache__" not in p}
+
+
+def pytest_sessionstart(session):
+    session.config._litter_before = _litter()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_litter_before", None)
+    after = _litter()
+    if before is None or after is None:
+        return
+    new = sorted(after - before)
+    if new:
+        print(f"\nThe test run left files outside var/ and temporary folders: {', '.join(new)}")
+        session.exitstatus = 1
