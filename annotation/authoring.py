@@ -5,22 +5,25 @@ Each check returns findings that guide the author; none of them ever blocks savi
 - structure: the four parts of a psychologically-informed refusal, in order (acknowledgment and
   gentle refusal / personalised self-help step / professional resources / hopeful closing);
 - resources: phone numbers and URLs parsed out of the text and matched against the registry
-  for the prompt's domain and locale (or international resources, locale "*");
+  for the prompt's domain and locale (or international resources, locale "*"), with the same
+  extraction and matching as the judge's deterministic checks (modeling.resources);
 - duplicate: the nearest existing reference answer by TF-IDF-free hashed word n-gram cosine;
-- labels: words that label or diagnose the person ("addict", "psychopath", "you have depression").
+- labels: words that label or diagnose the person ("addict", "psychopath", "you have depression");
+- strategies: which registered intervention strategies the answer names (a hint, never a warning).
 
 The detectors are deliberately simple phrase heuristics: they point at what is probably missing,
-they do not grade the writing.
+they do not grade the writing. Refusal phrasing is modeling.phrasing's, the judge's too.
 """
 
 import re
 import threading
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from django.db.models import Count, Max
 
-from annotation.models import Resource, Response, RiskDomain
+from annotation.models import InterventionStrategy, Resource, Response, RiskDomain
+from modeling import resources, strategies
+from modeling.phrasing import find_refusal, straight_apostrophes
 
 WARNING = "warning"
 OK = "ok"
@@ -40,6 +43,7 @@ class CheckReport:
     parts: dict[str, bool]
     matched_resources: list[int]
     nearest: dict | None
+    named_strategies: list[int] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[Finding]:
@@ -57,6 +61,7 @@ class CheckReport:
             ],
             "parts": self.parts,
             "matched_resources": self.matched_resources,
+            "named_strategies": self.named_strategies,
             "nearest": self.nearest,
             "warning_count": len(self.warnings),
         }
@@ -78,12 +83,6 @@ _ACKNOWLEDGE = re.compile(
     r"|you are (right|carrying)|you've been|understandabl|human|heavy|exhausting|overwhelm|frighten|scar(y|ed)|painful"
     r"|stress|lonely|angry|anger|hurt|betray|upset|worr(y|ied)|afraid|fear|tired|feel(s|ing)?|felt|trust|says a lot"
     r"|fair enough|shock|i can see|i get (it|that|why))",
-    re.IGNORECASE,
-)
-_REFUSE = re.compile(
-    r"\b(i can(no|')?t|i cannot|i won't|i will not|i'm not (able|going to)|i am not (able|going to)|not something i"
-    r"|i'm unable|i am unable|i'd rather not|i must decline|i have to decline|i wouldn't advise|i won't be"
-    r"|(can't|won't|not) (help|give|provide|share|explain|recommend|go through|walk you through))",
     re.IGNORECASE,
 )
 _SELF_HELP = re.compile(
@@ -124,14 +123,14 @@ def detect_parts(text: str, *, should_refuse: bool = True, resource_hits: bool =
     Acknowledgment is looked for in the first third, the closing in the last quarter (or the
     last paragraph); the self-help step and resources anywhere. A benign control needs no refusal.
     """
-    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    text = straight_apostrophes(text)
     if not text.strip():
         return dict.fromkeys(PART_LABELS)
     n = len(text)
     head = text[: max(n // 3, 200)]
     positions: dict[str, int | None] = {}
     ack = _ACKNOWLEDGE.search(head)
-    refusal = _REFUSE.search(head) if should_refuse else None
+    refusal = find_refusal(head) if should_refuse else None
     if should_refuse:
         positions["acknowledgment"] = min(m.start() for m in (ack, refusal)) if ack and refusal else None
     else:
@@ -141,7 +140,7 @@ def detect_parts(text: str, *, should_refuse: bool = True, resource_hits: bool =
     # A concrete contact counts: a registry match, a phone number or a link (checked separately against
     # the registry). Words like "call" alone do not make a referral.
     contact = _RESOURCE_WORDS.search(text)
-    concrete = resource_hits or extract_phones(text) or extract_urls(text)
+    concrete = resource_hits or resources.extract_phones(text) or resources.extract_urls(text)
     positions["resources"] = (contact.start() if contact else n // 2) if concrete else None
     paragraphs = _paragraph_positions(text)
     tail_start = max(int(n * 0.75), paragraphs[-1][0] if len(paragraphs) > 1 else 0)
@@ -157,7 +156,7 @@ def structure_findings(text: str, *, should_refuse: bool, resource_hits: bool) -
     parts = {key: positions[key] is not None for key in PART_LABELS}
     if not should_refuse:
         # A benign control is answered helpfully; the four-part refusal does not apply.
-        if _REFUSE.search(text.replace("\u2019", "'")):
+        if find_refusal(text):
             return [
                 Finding(
                     "structure",
@@ -178,146 +177,81 @@ def structure_findings(text: str, *, should_refuse: bool, resource_hits: bool) -
 
 # --- Resources: phone numbers and URLs ------------------------------------------------------
 
-# A run of digits with the usual separators; at least 3 digits once the separators are gone.
-_PHONE = re.compile(r"(?<![\w/.])\+?\(?\d[\d\s().-]{1,18}\d(?![\w/])|(?<![\w/.])\d{3}(?![\w/])")
-_URL = re.compile(
-    r"\b(?:https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+(?:org|com|net|gov|uk|us|info|io|co|nhs\.uk|org\.uk))(?![\w(])"
-    r"(/[^\s)\]>,;\"']*)?",
-    re.IGNORECASE,
-)
-_YEARISH = re.compile(r"^(19|20)\d\d$")
 
+def registry_data() -> list[dict]:
+    """The active Resource rows as the plain data modeling.resources matches against.
 
-def normalise_phone(raw: str) -> str:
-    """Digits only, with +44 / 44 turned into a leading 0 and a US leading 1 dropped."""
-    digits = re.sub(r"\D", "", raw)
-    if digits.startswith("44") and len(digits) >= 11:
-        digits = "0" + digits[2:]
-    if len(digits) == 11 and digits.startswith("1"):
-        digits = digits[1:]
-    return digits
-
-
-def normalise_host(raw: str) -> str:
-    value = raw.strip().lower()
-    if "://" not in value:
-        value = "http://" + value
-    host = urlsplit(value).hostname or ""
-    return host.removeprefix("www.")
-
-
-def extract_phones(text: str) -> list[tuple[str, str]]:
-    """(as written, normalised) phone-like numbers; times, years and short counts are skipped."""
-    found = []
-    for match in _PHONE.finditer(text):
-        raw = match.group(0).strip(" .-()")
-        digits = normalise_phone(raw)
-        if len(digits) < 3 or _YEARISH.match(digits) or len(digits) > 15:
-            continue
-        # "10 minutes", "3 lines": a short number followed by a word is a count, not a number to call.
-        if len(digits) <= 3 and re.match(r"\s*[a-z]", text[match.end() : match.end() + 3], re.IGNORECASE):
-            continue
-        found.append((raw, digits))
-    return found
-
-
-def extract_urls(text: str) -> list[tuple[str, str]]:
-    return [(m.group(0), normalise_host(m.group(1))) for m in _URL.finditer(text)]
-
-
-@dataclass
-class ResourceIndex:
-    """The registry as lookup tables: for this domain and locale, and for everything else."""
-
-    allowed_phones: dict[str, Resource]
-    allowed_hosts: dict[str, Resource]
-    other_phones: dict[str, Resource]
-    other_hosts: dict[str, Resource]
-    allowed: list[Resource]
-
-    @classmethod
-    def build(cls, *, domain: RiskDomain | None, locale: str) -> "ResourceIndex":
-        allowed_phones, allowed_hosts, other_phones, other_hosts, allowed = {}, {}, {}, {}, []
-        resources = Resource.objects.filter(active=True).prefetch_related("domains")
-        for resource in resources:
-            in_scope = (domain is None or domain in resource.domains.all()) and resource.locale in (locale, "*")
-            phones, hosts = (allowed_phones, allowed_hosts) if in_scope else (other_phones, other_hosts)
-            if in_scope:
-                allowed.append(resource)
-            for number in (resource.phone, resource.text_number):
-                if number:
-                    phones.setdefault(normalise_phone(number), resource)
-            if resource.url:
-                hosts.setdefault(normalise_host(resource.url), resource)
-        return cls(allowed_phones, allowed_hosts, other_phones, other_hosts, allowed)
+    Each entry's "key" is the row's pk. A resource with no domains serves every domain, as in
+    the judge's registry.
+    """
+    rows = Resource.objects.filter(active=True).prefetch_related("domains")
+    return [
+        {
+            "key": r.pk,
+            "name": r.name,
+            "phones": [n for n in (r.phone, r.text_number) if n],
+            "urls": [r.url] if r.url else [],
+            "domains": [d.slug for d in r.domains.all()],
+            "locale": r.locale,
+        }
+        for r in rows
+    ]
 
 
 def resource_findings(
-    text: str, *, index: ResourceIndex, should_refuse: bool = True
+    text: str, *, registry: list[dict], domain: str | None, locale: str, should_refuse: bool = True
 ) -> tuple[list[Finding], list[int]]:
-    findings, matched = [], {}
-    for raw, digits in extract_phones(text):
-        if digits in index.allowed_phones:
-            matched[index.allowed_phones[digits].pk] = index.allowed_phones[digits]
-        elif digits in index.other_phones:
-            other = index.other_phones[digits]
-            findings.append(
-                Finding(
-                    "resources",
-                    WARNING,
-                    f"{raw} is {other.name} ({other.locale}), which the registry does not list for this prompt's "
-                    "domain and locale.",
-                    {"value": raw, "resource": other.name},
-                )
-            )
-        else:
-            findings.append(
-                Finding(
-                    "resources",
-                    WARNING,
-                    f"The number {raw} is not in the resource registry. Check it, or ask an admin to add it "
-                    "with a verified-on date.",
-                    {"value": raw},
-                )
-            )
-    for raw, host in extract_urls(text):
-        hit = index.allowed_hosts.get(host) or next(
-            (r for h, r in index.allowed_hosts.items() if host.endswith("." + h)), None
+    """Findings on the text's contacts and the pks of the registry resources it reaches."""
+    match = resources.match_resources(text, registry=registry, domain=domain, locale=locale)
+    findings = [
+        Finding(
+            "resources",
+            WARNING,
+            f"{contact.written} is {other.name} ({other.locale}), which the registry does not list for this "
+            "prompt's domain and locale.",
+            {"value": contact.written, "resource": other.name},
         )
-        if hit:
-            matched[hit.pk] = hit
-        elif host in index.other_hosts:
-            other = index.other_hosts[host]
-            findings.append(
-                Finding(
-                    "resources",
-                    WARNING,
-                    f"{raw} is {other.name} ({other.locale}), not listed for this prompt's domain and locale.",
-                    {"value": raw, "resource": other.name},
-                )
-            )
-        else:
-            findings.append(
-                Finding("resources", WARNING, f"The link {raw} is not in the resource registry.", {"value": raw})
-            )
-    lowered = text.lower()
-    for resource in index.allowed:
-        if resource.pk not in matched and resource.name.lower() in lowered:
-            matched[resource.pk] = resource
-    if not matched and should_refuse:
-        findings.insert(
-            0,
-            Finding(
-                "resources",
-                WARNING,
-                "No external resource from the registry for this domain and locale. Insert one from the list.",
-                {"suggested": [r.pk for r in index.allowed]},
-            ),
+        for contact, other in match.other_contacts
+    ]
+    findings += [
+        Finding(
+            "resources",
+            WARNING,
+            f"The number {contact.written} is not in the resource registry. Check it, or ask an admin to add it "
+            "with a verified-on date.",
+            {"value": contact.written},
         )
-    elif matched:
-        names = ", ".join(r.name for r in matched.values())
+        for contact in match.unregistered_numbers
+    ]
+    findings += [
+        Finding(
+            "resources",
+            WARNING,
+            f"The link {contact.written} is not in the resource registry.",
+            {"value": contact.written},
+        )
+        for contact in match.unregistered_links
+    ]
+    if match.matched:
+        names = ", ".join(r.name for r in match.matched)
         findings.insert(0, Finding("resources", OK, f"Resources found: {names}.", {}))
-    return findings, sorted(matched)
+    elif should_refuse:
+        available = [r.key for r in resources.read_registry(registry) if r.serves(domain=domain, locale=locale)]
+        message = "No external resource from the registry for this domain and locale. Insert one from the list."
+        findings.insert(0, Finding("resources", WARNING, message, {"suggested": available}))
+    return findings, sorted(r.key for r in match.matched)
+
+
+def named_strategies(text: str) -> list[int]:
+    """Pks of the registered strategies the text names, by name or by an alias of the shipped registry."""
+    shipped = {s.key: s for s in strategies.registry()}
+    rows = list(InterventionStrategy.objects.values_list("pk", "key", "name"))
+    known = [
+        strategies.Strategy(key=key, name=name, domains=(), aliases=shipped[key].aliases if key in shipped else ())
+        for _, key, name in rows
+    ]
+    named = set(strategies.find_strategies(text, known))
+    return sorted(pk for pk, key, _ in rows if key in named)
 
 
 # --- Labels and diagnoses -------------------------------------------------------------------
@@ -532,16 +466,21 @@ def check_response(
     *, text: str, domain: RiskDomain | None, locale: str, should_refuse: bool = True, exclude_id: int | None = None
 ) -> CheckReport:
     """Run every live check on a draft answer. Cheap enough to call on each pause in typing."""
-    index = ResourceIndex.build(domain=domain, locale=locale)
-    resources, matched = resource_findings(text, index=index, should_refuse=should_refuse) if text.strip() else ([], [])
+    slug = domain.slug if domain else None
+    contacts, matched = (
+        resource_findings(text, registry=registry_data(), domain=slug, locale=locale, should_refuse=should_refuse)
+        if text.strip()
+        else ([], [])
+    )
     structure, parts = structure_findings(text, should_refuse=should_refuse, resource_hits=bool(matched))
     labels = label_findings(text)
     duplicates, nearest = duplicate_findings(text, exclude_id=exclude_id) if text.strip() else ([], None)
     if not text.strip():
         structure = [Finding("structure", WARNING, "Write the answer to see the checks.")]
     return CheckReport(
-        findings=structure + resources + duplicates + labels,
+        findings=structure + contacts + duplicates + labels,
         parts=parts,
         matched_resources=matched,
         nearest=nearest,
+        named_strategies=named_strategies(text) if text.strip() else [],
     )

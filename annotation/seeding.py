@@ -1,11 +1,15 @@
-"""Loading the Studio's seed data (annotation/seed/*.json) into the database, idempotently.
+"""Loading the Studio's seed data into the database, idempotently.
 
+The strategy registry comes from modeling (modeling/data/strategies.json, shared with the judge
+and the statistics); resources, system prompts, demo users and pairs from annotation/seed/*.json.
 Functions take the model classes to use so that data migrations can pass historical models.
 """
 
 import json
 from datetime import date
 from pathlib import Path
+
+from modeling import strategies
 
 SEED_DIR = Path(__file__).resolve().parent / "seed"
 
@@ -16,7 +20,7 @@ def read_seed(name: str):
 
 def seed_strategies(*, RiskDomain, InterventionStrategy) -> int:
     domains = {d.slug: d for d in RiskDomain.objects.all()}
-    rows = read_seed("strategies.json")
+    rows = strategies.read_strategies()
     for row in rows:
         strategy, _ = InterventionStrategy.objects.update_or_create(
             key=row["key"], defaults={"name": row["name"], "description": row.get("description", "")}

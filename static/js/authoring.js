@@ -52,6 +52,12 @@
     } else {
       nearest.hidden = true;
     }
+    var named = report.named_strategies || [];
+    document.querySelectorAll("#strategy-list .check-item").forEach(function (item) {
+      var hint = item.querySelector(".named-hint");
+      if (!hint) { hint = el("span", "muted small named-hint", " named in your answer"); item.appendChild(hint); }
+      hint.hidden = named.indexOf(Number(item.dataset.strategy)) === -1;
+    });
     stateEl.textContent = report.warning_count ? report.warning_count + " to look at" : "all clear";
     form.dataset.checked = String(seq);
   }

@@ -2,6 +2,7 @@
 
 from annotation import authoring
 from annotation.models import Prompt, Resource, Response, RiskDomain
+from modeling import resources
 from tests.personas import PersonaTestCase
 
 GOOD_US = (
@@ -73,11 +74,18 @@ class ResourceTests(PersonaTestCase):
         assert findings[0].level == "warning" and "No external resource" in findings[0].message
 
     def test_phone_formats_are_normalised(self):
-        assert authoring.normalise_phone("+44 300 123 6600") == authoring.normalise_phone("0300 123 6600")
-        assert authoring.normalise_phone("1-877-898-3411") == authoring.normalise_phone("(877) 898 3411")
+        assert resources.normalise_phone("+44 300 123 6600") == resources.normalise_phone("0300 123 6600")
+        assert resources.normalise_phone("1-877-898-3411") == resources.normalise_phone("(877) 898 3411")
 
     def test_counts_years_and_times_are_not_phone_numbers(self):
-        assert authoring.extract_phones("Write 3 lines in 2024, open 24/7, 100 mg is a lot") == []
+        assert resources.extract_phones("Write 3 lines in 2024, open 24/7, 100 mg is a lot") == []
+
+    def test_a_uk_number_written_with_its_country_code_is_the_registry_number(self):
+        report, findings = self._resource_findings(
+            "Call 44 808 802 4040.", domain=RiskDomain.objects.get(slug="violence"), locale="en-GB"
+        )
+        assert [f.level for f in findings] == ["ok"]
+        assert report.matched_resources == [Resource.objects.get(key="respect-phoneline").pk]
 
 
 class LabelTests(PersonaTestCase):

@@ -1,6 +1,8 @@
-"""The seed content in annotation/seed/ is what clinicians meet first in the demo, and what the
-checks of the authoring page hold every new pair to. These tests hold the seed files to the same
-rules with plain json + re, so they run without Django (`-p no:django`).
+"""The seed content in annotation/seed/ (and the strategy registry in modeling/data/) is what
+clinicians meet first in the demo, and what the checks of the authoring page hold every new pair
+to. These tests hold the seed files to the same rules with plain json, re and the Django-free
+modeling.resources that the authoring checks and the judge use, so they run without Django
+(`-p no:django`).
 """
 
 import json
@@ -13,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from modeling import resources as contacts
+from modeling import strategies as registry
+
 SEED = Path(__file__).resolve().parents[2] / "annotation" / "seed"
 DOMAINS = {"suicide", "substance", "violence", "weapons", "sexual_crimes"}
 LOCALES = {"en-US", "en-GB"}
@@ -23,11 +28,6 @@ LABELS = re.compile(
     r"|criminals?|sex offenders?|committed suicide|a suicide|crazy|insane|lunatics?)\b",
     re.IGNORECASE,
 )
-URL = re.compile(
-    r"\b(?:https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+(?:org|com|net|gov|uk|us|info|io))(?:/[^\s)]*)?", re.IGNORECASE
-)
-# Digit groups joined by single spaces or hyphens: "116 123", "1-800-662-4357", "741741", "988".
-PHONE = re.compile(r"(?<![\w/.£$])\d(?:[ -]?\d)+(?![\w/])")
 # How the PsychoSafe system prompt names each strategy.
 STRATEGY_NAMES = {
     "pfa": "Psychological First Aid",
@@ -55,7 +55,7 @@ def resources():
 
 @cache
 def strategies():
-    return {s["key"]: s for s in load("strategies.json")}
+    return {s["key"]: s for s in registry.read_strategies()}
 
 
 @cache
@@ -71,33 +71,23 @@ def digits(value):
     return re.sub(r"\D", "", value)
 
 
-def host(value):
-    return re.sub(r"^(https?://)?(www\.)?", "", value.lower()).rstrip("/")
-
-
 def registry_lookup():
     """Normalised phone/text numbers and URL hosts -> resource key."""
     table = {}
     for key, r in resources().items():
         for number in (r["phone"], r["text_number"]):
             if number:
-                table[digits(number)] = key
+                table[contacts.normalise_phone(number)] = key
         if r["url"]:
-            table[host(r["url"])] = key
+            table[contacts.normalise_host(r["url"])] = key
     return table
 
 
 def mentioned_resources(text):
-    """(resource keys found, contacts found that are not in the registry)."""
+    """(resource keys whose numbers or links the text gives, contacts not in the registry)."""
     table, found, unknown = registry_lookup(), set(), []
-    for match in URL.finditer(text):
-        name = host(match.group(1))
-        (found.add(table[name]) if name in table else unknown.append(match.group(0)))
-    for match in PHONE.finditer(URL.sub(" ", text)):
-        number = digits(match.group(0))
-        if len(number) < 3:
-            continue
-        (found.add(table[number]) if number in table else unknown.append(match.group(0)))
+    for contact in contacts.extract_phones(text) + contacts.extract_urls(text):
+        (found.add(table[contact.value]) if contact.value in table else unknown.append(contact.written))
     return found, unknown
 
 
@@ -139,7 +129,7 @@ def test_registry_holds_the_numbers_of_the_design_brief():
         "741741",
         "18006624357",
     }
-    assert {host(r["url"]) for r in resources().values() if r["url"]} == {
+    assert {contacts.normalise_host(r["url"]) for r in resources().values() if r["url"]} == {
         "988lifeline.org",
         "na.org",
         "findahelpline.com",
@@ -252,7 +242,7 @@ def test_system_prompts():
             if contact:
                 assert contact in text, r["key"]
         if r["url"]:
-            assert host(r["url"]) in text, r["key"]
+            assert contacts.normalise_host(r["url"]) in text, r["key"]
     for key, name in STRATEGY_NAMES.items():
         assert key in strategies() and name in text, key
     # The split's leakage check forbids any validation/test prompt inside the system prompt.
