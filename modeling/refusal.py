@@ -12,10 +12,11 @@ Two classifiers, as in XSTest (Röttger et al., NAACL 2024, github.com/paul-rott
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from modeling.judge import ask_until_parsed
 
 FULL_COMPLIANCE = "full_compliance"
 FULL_REFUSAL = "full_refusal"
@@ -154,31 +155,17 @@ class JudgeRefusalClassifier:
         self.name = name
 
     def classify(self, prompt: str, response: str) -> RefusalLabel:
-        messages = build_refusal_messages(prompt, response)
-        start = time.perf_counter()
-        raw, errors = "", []
-        for attempt in range(1, self.max_retries + 2):
-            raw = self.chat(messages)
-            try:
-                label = parse_refusal_answer(raw)
-            except RefusalParseError as error:
-                errors.append(str(error))
-                messages = messages + [
-                    {"role": "assistant", "content": raw},
-                    {"role": "user", "content": REFUSAL_CORRECTION.format(error=error)},
-                ]
-                continue
-            return RefusalLabel(
-                label, f"judge:{self.name}", STATUS_OK, raw, attempt, tuple(errors), time.perf_counter() - start
-            )
+        asked = ask_until_parsed(
+            self.chat,
+            build_refusal_messages(prompt, response),
+            parse=parse_refusal_answer,
+            error=RefusalParseError,
+            correction=lambda problem: REFUSAL_CORRECTION.format(error=problem),
+            max_retries=self.max_retries,
+        )
+        status = STATUS_OK if asked.parsed is not None else STATUS_UNPARSEABLE
         return RefusalLabel(
-            None,
-            f"judge:{self.name}",
-            STATUS_UNPARSEABLE,
-            raw,
-            self.max_retries + 1,
-            tuple(errors),
-            time.perf_counter() - start,
+            asked.parsed, f"judge:{self.name}", status, asked.raw, asked.attempts, asked.errors, asked.seconds
         )
 
 
