@@ -9,6 +9,11 @@ analysis and caveats in docs/statistics.md. A typical run over exported ratings:
     alpha = krippendorff_alpha(ratings)
     judge = judge_human_agreement(ratings)
 
+Criteria scales come from rubric data: `scales_for(criteria)` for any rubric version, passed as
+`criteria=` to the functions that read ratings; by default the PsychoSafe rubric's (CRITERIA).
+Category criteria (single choice, strategy seen) are summarised by `category_shares`, never
+averaged; text criteria are not a statistic.
+
 Every function returns a DataFrame with fixed columns, empty (not an error) for empty input.
 """
 
@@ -23,7 +28,7 @@ from modeling.stats.benchmarks import sorry_bench_rates, xstest_rates
 from modeling.stats.comparisons import relative_improvement
 from modeling.stats.intervals import BootstrapConfig, bootstrap_ci, wilson_ci
 from modeling.stats.pairwise import bradley_terry, win_rates
-from modeling.stats.schema import ALL, CRITERIA, JUDGE_PREFIX, Scale
+from modeling.stats.schema import ALL, CRITERIA, JUDGE_PREFIX, Scale, code_answer, scale_for, scales_for
 from modeling.stats.scores import (
     QUALITY,
     QualityDefinition,
@@ -31,7 +36,7 @@ from modeling.stats.scores import (
     select_raters,
     with_overall_quality,
 )
-from modeling.stats.summaries import summarize
+from modeling.stats.summaries import category_shares, summarize
 
 __all__ = [
     "ALL",
@@ -43,6 +48,8 @@ __all__ = [
     "Scale",
     "bootstrap_ci",
     "bradley_terry",
+    "category_shares",
+    "code_answer",
     "human_consensus",
     "judge_human_agreement",
     "krippendorff_alpha",
@@ -50,6 +57,8 @@ __all__ = [
     "relative_improvement",
     "reliability_matrix",
     "response_scores",
+    "scale_for",
+    "scales_for",
     "select_raters",
     "sorry_bench_rates",
     "summarize",

@@ -2,8 +2,11 @@
 
 Krippendorff's alpha (the `krippendorff` package) is the headline: it copes with missing
 ratings (each response rated by k of many raters), any number of raters, and the right
-distance per scale - nominal for yes/no, ordinal for 1-5 grades. Cohen's kappa (scikit-learn)
-is reported per rater pair: unweighted for yes/no, quadratic-weighted for 1-5 grades.
+distance per scale - nominal for yes/no and for categories (single choice, strategy seen),
+ordinal for grades. Cohen's kappa (scikit-learn) is reported per rater pair: unweighted for
+yes/no and categories, quadratic-weighted for grades. Every function takes `criteria` (criterion
+key -> Scale, see modeling.stats.schema; default: the PsychoSafe rubric's); text criteria are
+never measured.
 
 Traps handled here:
 - alpha and kappa are 0/0 when every rating is the same (a criterion nobody disagrees on,
@@ -26,7 +29,7 @@ from scipy import stats
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import cohen_kappa_score
 
-from modeling.stats.schema import CRITERIA, is_judge, validate_ratings
+from modeling.stats.schema import CRITERIA, NOMINAL, ORDINAL, TEXT, Scale, is_judge, validate_ratings
 from modeling.stats.scores import select_raters
 
 ALPHA_COLUMNS = ("criterion", "level", "alpha", "n_units", "n_raters", "n_ratings", "note")
@@ -48,12 +51,9 @@ JUDGE_COLUMNS = (
 NO_VARIATION = "every rating is the same value: undefined (0/0)"
 
 
-def level_of_measurement(criterion: str) -> str:
-    return "nominal" if CRITERIA[criterion].is_binary else "ordinal"
-
-
-def kappa_weighting(criterion: str) -> str | None:
-    return None if CRITERIA[criterion].is_binary else "quadratic"
+def _measured(criteria) -> dict[str, Scale]:
+    """The criteria agreement is measured on (text criteria never are; validation drops their rows)."""
+    return {key: scale for key, scale in (CRITERIA if criteria is None else criteria).items() if scale.kind != TEXT}
 
 
 def reliability_matrix(ratings: pd.DataFrame, *, criterion: str) -> pd.DataFrame:
@@ -65,7 +65,7 @@ def reliability_matrix(ratings: pd.DataFrame, *, criterion: str) -> pd.DataFrame
     return rows.pivot(index="rater", columns="response_id", values="value").astype(float)
 
 
-def _alpha(matrix: pd.DataFrame, criterion: str) -> tuple[float, int, str]:
+def _alpha(matrix: pd.DataFrame, scale: Scale) -> tuple[float, int, str]:
     """(alpha, pairable units, note) for one reliability matrix."""
     values = matrix.to_numpy(dtype=float)
     pairable = (~np.isnan(values)).sum(axis=0) >= 2
@@ -76,27 +76,29 @@ def _alpha(matrix: pd.DataFrame, criterion: str) -> tuple[float, int, str]:
         return np.nan, int(pairable.sum()), NO_VARIATION
     alpha = krippendorff.alpha(
         reliability_data=values,
-        level_of_measurement=level_of_measurement(criterion),
-        value_domain=CRITERIA[criterion].values,
+        level_of_measurement=scale.level,
+        # Categories are codes; the ones seen are the domain (unseen ones change nothing).
+        value_domain=scale.values if scale.is_numeric else None,
     )
     return float(alpha), int(pairable.sum()), ""
 
 
-def krippendorff_alpha(ratings: pd.DataFrame, *, raters: str = "humans") -> pd.DataFrame:
+def krippendorff_alpha(ratings: pd.DataFrame, *, raters: str = "humans", criteria=None) -> pd.DataFrame:
     """Krippendorff's alpha per criterion among `raters` ("humans", "all", "judge:<name>").
 
     Unit = response; only responses with at least two ratings carry information (`n_units`
     counts them). Columns: ALPHA_COLUMNS.
     """
-    ratings = select_raters(validate_ratings(ratings), raters)
+    ratings = select_raters(validate_ratings(ratings, criteria=criteria), raters)
+    criteria = _measured(criteria)
     rows = []
-    for criterion in [c for c in CRITERIA if c in set(ratings["criterion"])]:
+    for criterion in [c for c in criteria if c in set(ratings["criterion"])]:
         matrix = reliability_matrix(ratings, criterion=criterion)
-        alpha, n_units, note = _alpha(matrix, criterion)
+        alpha, n_units, note = _alpha(matrix, criteria[criterion])
         rows.append(
             (
                 criterion,
-                level_of_measurement(criterion),
+                criteria[criterion].level,
                 alpha,
                 n_units,
                 matrix.shape[0],
@@ -107,27 +109,34 @@ def krippendorff_alpha(ratings: pd.DataFrame, *, raters: str = "humans") -> pd.D
     return pd.DataFrame(rows, columns=list(ALPHA_COLUMNS))
 
 
-def _kappa(a, b, criterion: str) -> tuple[float, str]:
+def _kappa(a, b, scale: Scale) -> tuple[float, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         kappa = cohen_kappa_score(
-            a, b, labels=CRITERIA[criterion].values, weights=kappa_weighting(criterion), replace_undefined_by=np.nan
+            a,
+            b,
+            labels=scale.values if scale.is_numeric else None,
+            weights=scale.kappa_weighting,
+            replace_undefined_by=np.nan,
         )
     return float(kappa), NO_VARIATION if np.isnan(kappa) else ""
 
 
-def pairwise_kappa(ratings: pd.DataFrame, *, raters: str = "humans", min_overlap: int = 10) -> pd.DataFrame:
+def pairwise_kappa(
+    ratings: pd.DataFrame, *, raters: str = "humans", min_overlap: int = 10, criteria=None
+) -> pd.DataFrame:
     """Cohen's kappa for every rater pair who rated at least one response in common.
 
-    Unweighted for yes/no criteria, quadratic-weighted for 1-5 grades (`weighting` says
-    which). Pairs sharing fewer than `min_overlap` responses get NaN and a note: a kappa on
-    five responses is noise. Columns: KAPPA_COLUMNS.
+    Unweighted for yes/no and category criteria, quadratic-weighted for grades (`weighting`
+    says which). Pairs sharing fewer than `min_overlap` responses get NaN and a note: a kappa
+    on five responses is noise. Columns: KAPPA_COLUMNS.
     """
-    ratings = select_raters(validate_ratings(ratings), raters)
+    ratings = select_raters(validate_ratings(ratings, criteria=criteria), raters)
+    criteria = _measured(criteria)
     rows = []
-    for criterion in [c for c in CRITERIA if c in set(ratings["criterion"])]:
+    for criterion in [c for c in criteria if c in set(ratings["criterion"])]:
         matrix = reliability_matrix(ratings, criterion=criterion)
-        weighting = kappa_weighting(criterion) or "none"
+        weighting = criteria[criterion].kappa_weighting or "none"
         for rater_a, rater_b in itertools.combinations(matrix.index, 2):
             both = matrix.loc[[rater_a, rater_b]].dropna(axis=1)
             n = both.shape[1]
@@ -136,50 +145,59 @@ def pairwise_kappa(ratings: pd.DataFrame, *, raters: str = "humans", min_overlap
             if n < min_overlap:
                 kappa, note = np.nan, f"fewer than {min_overlap} shared responses"
             else:
-                kappa, note = _kappa(both.iloc[0], both.iloc[1], criterion)
+                kappa, note = _kappa(both.iloc[0], both.iloc[1], criteria[criterion])
             rows.append((criterion, rater_a, rater_b, weighting, kappa, n, note))
     return pd.DataFrame(rows, columns=list(KAPPA_COLUMNS))
 
 
-def human_consensus(ratings: pd.DataFrame, *, criterion: str) -> pd.DataFrame:
-    """Per response: the human raters' median and whether it is a clear category.
+def human_consensus(ratings: pd.DataFrame, *, criterion: str, scale: Scale | None = None) -> pd.DataFrame:
+    """Per response: the human raters' consensus and whether it is a clear category.
 
-    The median is the majority vote for yes/no and the middle grade for 1-5. With an even
-    number of raters split down the middle (yes/no 1-1, or grades 2 and 4), the median falls
-    between categories: `clear` is False and `consensus` NaN. Columns: median, consensus,
-    clear, n_humans; indexed by response_id.
+    Yes/no and grades: the median, which is the majority vote for yes/no and the middle grade
+    for grades. With an even number of raters split down the middle (yes/no 1-1, or grades 2
+    and 4), the median falls between categories: `clear` is False and `consensus` NaN.
+    Categories (nominal): the one category chosen more often than any other (`median` NaN);
+    a tie for the most votes is not clear. Expects validated ratings (category codes in
+    `value`). Columns: median, consensus, clear, n_humans; indexed by response_id.
     """
     humans = ratings[(ratings["criterion"] == criterion) & ~is_judge(ratings["rater"])]
     grouped = humans.groupby("response_id")["value"]
+    if scale is not None and scale.kind == NOMINAL:
+        votes = humans.groupby(["response_id", "value"]).size().unstack(fill_value=0)
+        top = votes.max(axis=1)
+        frame = pd.DataFrame({"median": np.nan, "n_humans": grouped.size()})
+        frame["clear"] = votes.eq(top, axis=0).sum(axis=1) == 1
+        frame["consensus"] = votes.idxmax(axis=1).astype(float).where(frame["clear"])
+        return frame
     frame = pd.DataFrame({"median": grouped.median(), "n_humans": grouped.size()})
     frame["clear"] = frame["median"] == np.floor(frame["median"])
     frame["consensus"] = frame["median"].where(frame["clear"])
     return frame
 
 
-def _judge_row(ratings: pd.DataFrame, judge: str, criterion: str) -> tuple:
+def _judge_row(ratings: pd.DataFrame, judge: str, criterion: str, scale: Scale) -> tuple:
     verdicts = ratings[(ratings["rater"] == judge) & (ratings["criterion"] == criterion)]
     verdicts = verdicts.set_index("response_id")["value"]
-    consensus = human_consensus(ratings, criterion=criterion).join(verdicts.rename("judge"), how="inner")
+    consensus = human_consensus(ratings, criterion=criterion, scale=scale).join(verdicts.rename("judge"), how="inner")
     clear = consensus[consensus["clear"]]
-    weighting = kappa_weighting(criterion) or "none"
+    weighting = scale.kappa_weighting or "none"
     notes = []
     if len(clear):
         percent = float((clear["consensus"] == clear["judge"]).mean())
-        kappa, kappa_note = _kappa(clear["consensus"], clear["judge"], criterion)
+        kappa, kappa_note = _kappa(clear["consensus"], clear["judge"], scale)
         notes.append(kappa_note and f"kappa: {kappa_note}")
     else:
         percent, kappa = np.nan, np.nan
     spearman = np.nan
-    if not CRITERIA[criterion].is_binary and len(consensus) >= 2:
+    if scale.kind == ORDINAL and len(consensus) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", stats.ConstantInputWarning)
             spearman = float(stats.spearmanr(consensus["median"], consensus["judge"]).statistic)
     units = ratings[(ratings["criterion"] == criterion) & ratings["response_id"].isin(consensus.index)]
     humans_only = units[~is_judge(units["rater"])]
-    alpha_humans, _, note_h = _alpha(reliability_matrix(humans_only, criterion=criterion), criterion)
+    alpha_humans, _, note_h = _alpha(reliability_matrix(humans_only, criterion=criterion), scale)
     with_judge = units[~is_judge(units["rater"]) | (units["rater"] == judge)]
-    alpha_judge, _, note_j = _alpha(reliability_matrix(with_judge, criterion=criterion), criterion)
+    alpha_judge, _, note_j = _alpha(reliability_matrix(with_judge, criterion=criterion), scale)
     notes += [note_h and f"alpha_humans: {note_h}", note_j and f"alpha_with_judge: {note_j}"]
     return (
         judge,
@@ -196,22 +214,23 @@ def _judge_row(ratings: pd.DataFrame, judge: str, criterion: str) -> tuple:
     )
 
 
-def judge_human_agreement(ratings: pd.DataFrame) -> pd.DataFrame:
+def judge_human_agreement(ratings: pd.DataFrame, *, criteria=None) -> pd.DataFrame:
     """For every judge ("judge:<name>") and criterion: how well it matches the humans.
 
     Unit = a response rated by the judge and at least one human. Against the human consensus
-    (see `human_consensus`): percent agreement and Cohen's kappa (quadratic-weighted for 1-5)
-    over responses with a clear consensus (`n_consensus`), and Spearman's rho between the
-    human median and the judge over all of them (1-5 criteria only). Alpha is computed twice
-    on the same responses - humans alone, then with the judge as one more rater - so a judge
-    that rates like a person leaves alpha about where it was. Columns: JUDGE_COLUMNS.
+    (see `human_consensus`): percent agreement and Cohen's kappa (quadratic-weighted for
+    grades) over responses with a clear consensus (`n_consensus`), and Spearman's rho between
+    the human median and the judge over all of them (graded criteria only). Alpha is computed
+    twice on the same responses - humans alone, then with the judge as one more rater - so a
+    judge that rates like a person leaves alpha about where it was. Columns: JUDGE_COLUMNS.
     """
-    ratings = validate_ratings(ratings)
+    ratings = validate_ratings(ratings, criteria=criteria)
+    criteria = _measured(criteria)
     judges = sorted(set(ratings.loc[is_judge(ratings["rater"]), "rater"]))
     rows = [
-        _judge_row(ratings, judge, criterion)
+        _judge_row(ratings, judge, criterion, criteria[criterion])
         for judge in judges
-        for criterion in CRITERIA
+        for criterion in criteria
         if ((ratings["rater"] == judge) & (ratings["criterion"] == criterion)).any()
     ]
     return pd.DataFrame(rows, columns=list(JUDGE_COLUMNS))
