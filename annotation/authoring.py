@@ -242,16 +242,25 @@ def resource_findings(
     return findings, sorted(r.key for r in match.matched)
 
 
-def named_strategies(text: str) -> list[int]:
-    """Pks of the registered strategies the text names, by name or by an alias of the shipped registry."""
+def strategy_registry() -> list[strategies.Strategy]:
+    """The InterventionStrategy rows as modeling strategies (with the shipped registry's aliases, by key)."""
     shipped = {s.key: s for s in strategies.registry()}
-    rows = list(InterventionStrategy.objects.values_list("pk", "key", "name"))
-    known = [
-        strategies.Strategy(key=key, name=name, domains=(), aliases=shipped[key].aliases if key in shipped else ())
-        for _, key, name in rows
+    rows = InterventionStrategy.objects.prefetch_related("domains")
+    return [
+        strategies.Strategy(
+            key=row.key,
+            name=row.name,
+            domains=tuple(d.slug for d in row.domains.all()),
+            aliases=shipped[row.key].aliases if row.key in shipped else (),
+        )
+        for row in rows
     ]
-    named = set(strategies.find_strategies(text, known))
-    return sorted(pk for pk, key, _ in rows if key in named)
+
+
+def named_strategies(text: str) -> list[int]:
+    """Pks of the registered strategies the text names, by name or alias."""
+    named = set(strategies.find_strategies(text, strategy_registry()))
+    return sorted(InterventionStrategy.objects.filter(key__in=named).values_list("pk", flat=True)) if named else []
 
 
 # --- Labels and diagnoses -------------------------------------------------------------------

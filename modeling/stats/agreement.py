@@ -110,15 +110,13 @@ def krippendorff_alpha(ratings: pd.DataFrame, *, raters: str = "humans", criteri
 
 
 def _kappa(a, b, scale: Scale) -> tuple[float, str]:
+    # Categories are codes: the labels are the ones either rater used (one alone is 0/0).
+    labels = scale.values if scale.is_numeric else sorted(set(a) | set(b))
+    if len(labels) < 2:
+        return np.nan, NO_VARIATION
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        kappa = cohen_kappa_score(
-            a,
-            b,
-            labels=scale.values if scale.is_numeric else None,
-            weights=scale.kappa_weighting,
-            replace_undefined_by=np.nan,
-        )
+        kappa = cohen_kappa_score(a, b, labels=labels, weights=scale.kappa_weighting, replace_undefined_by=np.nan)
     return float(kappa), NO_VARIATION if np.isnan(kappa) else ""
 
 
