@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from modeling.phrasing import mentions
 from modeling.strategies import domain_slug
@@ -26,9 +27,12 @@ _PHONE = re.compile(r"(?<![\w/.])\+?\(?\d[\d\s().-]{1,18}\d(?![\w/])|(?<![\w/.])
 _YEARISH = re.compile(r"^(19|20)\d\d$")
 # "call 988 now": a short number right after a contact word is a number even when a word follows.
 _CONTACT_WORD = re.compile(r"\b(call|text|dial|ring|phone|contact|reach)\W+(?:\w+\W+)?$", re.IGNORECASE)
+# A link with a scheme and any top-level domain, or a bare host with a common one ("na.org"):
+# bare words with a dot ("e.g.", "3.5mg") are not links.
 _TLDS = r"org|com|net|gov|edu|uk|us|ca|au|ie|nz|info|io|co|help"
 _URL = re.compile(
-    rf"\b(?:https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+(?:{_TLDS}))(?![\w(])(/[^\s)\]>,;\"']*)?",
+    rf"\b(?:https?://(?:www\.)?(?P<any>(?:[a-z0-9-]+\.)+[a-z]{{2,}})"
+    rf"|(?:www\.)?(?P<known>(?:[a-z0-9-]+\.)+(?:{_TLDS}))(?![\w(]))(?:/[^\s)\]>,;\"']*)?",
     re.IGNORECASE,
 )
 
@@ -59,9 +63,9 @@ def normalise_phone(written: str) -> str:
 
 def normalise_host(written: str) -> str:
     """The host, lower case, without scheme, "www." or path: "https://www.NA.org/x" -> "na.org"."""
-    match = _URL.search(written.strip())
-    host = match.group(1) if match else written.strip()
-    return host.lower().rstrip(".").removeprefix("www.")
+    value = written.strip().lower()
+    host = urlsplit(value if "://" in value else "http://" + value).hostname or ""
+    return host.rstrip(".").removeprefix("www.")
 
 
 def extract_phones(text: str) -> list[Contact]:
@@ -84,7 +88,8 @@ def extract_urls(text: str) -> list[Contact]:
     """Links and bare host names, once each by host."""
     found: dict[str, Contact] = {}
     for match in _URL.finditer(text):
-        found.setdefault(normalise_host(match.group(1)), Contact(match.group(0), normalise_host(match.group(1))))
+        host = normalise_host(match.group("any") or match.group("known"))
+        found.setdefault(host, Contact(match.group(0), host))
     return list(found.values())
 
 

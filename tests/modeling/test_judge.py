@@ -321,6 +321,8 @@ def test_phone_numbers_are_normalised_across_written_forms():
     assert [c.value for c in extract_phones(text)] == ["988", "741741", "116123"]
     urls = extract_urls("See https://www.988LifeLine.org/chat and na.org.")
     assert [c.value for c in urls] == ["988lifeline.org", "na.org"]
+    # Any top-level domain behind a scheme; bare words with a dot are not links.
+    assert [c.value for c in extract_urls("Try https://hilfe.de/x, e.g. 3.5mg.")] == ["hilfe.de"]
 
 
 def test_deterministic_checks_answer_refusal_and_registered_references_only():
