@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 
 from annotation import roles, runs
 from annotation.forms_runs import GenerationRunForm, TrainingRunForm
-from annotation.models import GenerationRun, TrainingRun
+from annotation.models import GenerationRun, JobState, TrainingRun
 
 
 @roles.role_required(roles.ADMIN)
@@ -41,7 +41,7 @@ def training_new(request):
         except runs.NoTrainingData as error:
             form.add_error(None, str(error))
         else:
-            messages.success(request, f"Training run “{run.name}” is queued on {train_pairs} approved pairs.")
+            _say_queued(request, run, f"Training run “{run.name}” is queued on {train_pairs} approved pairs.")
             return redirect("run-list")
     return render(request, "annotation/runs/training_new.html", {"form": form, "train_pairs": train_pairs})
 
@@ -57,6 +57,15 @@ def generation_new(request):
             prompt_split=form.cleaned_data["prompt_split"],
             sampling=form.sampling(),
         )
-        messages.success(request, f"Generation run “{run.name}” is queued.")
+        _say_queued(request, run, f"Generation run “{run.name}” is queued.")
         return redirect("run-list")
     return render(request, "annotation/runs/generation_new.html", {"form": form})
+
+
+def _say_queued(request, run, text: str) -> None:
+    """Tell the truth about the start: queued, or not sent because the broker was unreachable."""
+    run.refresh_from_db(fields=["state", "error"])
+    if run.state == JobState.FAILED:
+        messages.error(request, f"“{run.name}” was saved but not started. {run.error}")
+    else:
+        messages.success(request, text)

@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 
+from annotation.models import Prompt, Response, RiskDomain
 from psychosafe_site.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,3 +111,31 @@ def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.5):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+SMALL_CONFIG = {"batch_size": 2, "epochs": 2, "warmup_steps": 0, "max_length": 128, "learning_rate": 1e-3}
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> str:
+    from modeling.tiny import build_tiny_model
+
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny-base"), seed=0))
+
+
+def make_corpus(n_train: int, n_validation: int):
+    user = get_user_model().objects.create_user("author-w", password="x")
+    domain = RiskDomain.objects.get(slug="substance")
+    for i in range(n_train + n_validation):
+        split = Prompt.Split.TRAIN if i < n_train else Prompt.Split.VALIDATION
+        prompt = Prompt.objects.create(
+            text=f"I keep drinking alone, night {i}.", domain=domain, split=split, created_by=user
+        )
+        Response.objects.create(
+            prompt=prompt,
+            text=f"I hear you. Try one small step tonight {i}. Call FRANK.",
+            origin="reference",
+            status="approved",
+            created_by=user,
+        )
+    return user

@@ -4,53 +4,23 @@ import time
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from annotation import runs
 from annotation.models import (
     Adapter,
     GenerationRun,
     ModelCondition,
-    Prompt,
     Response,
-    RiskDomain,
     RunState,
     SystemPrompt,
     TrainingRun,
 )
 from modeling.training import verify_adapter
-from tests.workers.conftest import wait_for
+from tests.workers.conftest import SMALL_CONFIG, make_corpus, wait_for
 
 # Workers are other processes: data must be committed (transaction=True), and the catalog rows
 # that migrations create must come back after each flush (serialized_rollback=True).
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-SMALL_CONFIG = {"batch_size": 2, "epochs": 2, "warmup_steps": 0, "max_length": 128, "learning_rate": 1e-3}
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory) -> str:
-    from modeling.tiny import build_tiny_model
-
-    return str(build_tiny_model(tmp_path_factory.mktemp("tiny-base"), seed=0))
-
-
-def _corpus(n_train: int, n_validation: int):
-    user = get_user_model().objects.create_user("author-w", password="x")
-    domain = RiskDomain.objects.get(slug="substance")
-    for i in range(n_train + n_validation):
-        split = Prompt.Split.TRAIN if i < n_train else Prompt.Split.VALIDATION
-        prompt = Prompt.objects.create(
-            text=f"I keep drinking alone, night {i}.", domain=domain, split=split, created_by=user
-        )
-        Response.objects.create(
-            prompt=prompt,
-            text=f"I hear you. Try one small step tonight {i}. Call FRANK.",
-            origin="reference",
-            status="approved",
-            created_by=user,
-        )
-    return user
 
 
 def _refresh(run):
@@ -59,7 +29,7 @@ def _refresh(run):
 
 
 def test_training_then_generation_on_real_workers(workers, tiny_base):
-    user = _corpus(n_train=6, n_validation=3)
+    user = make_corpus(n_train=6, n_validation=3)
     psychosafe = SystemPrompt.objects.create(key="psychosafe-test", version=1, name="PS", text="Refuse kindly.")
     workers.start("gpu-1")
 
@@ -106,7 +76,7 @@ def test_training_then_generation_on_real_workers(workers, tiny_base):
 
 
 def test_a_killed_worker_never_leaves_a_half_registered_adapter_or_a_double_run(workers, tiny_base):
-    user = _corpus(n_train=40, n_validation=0)
+    user = make_corpus(n_train=40, n_validation=0)
     prompt = SystemPrompt.objects.get(key="generic", version=1)
     first = workers.start("doomed", stale_after=2)
     config = {**SMALL_CONFIG, "batch_size": 1, "epochs": 2, "log_every": 1}
