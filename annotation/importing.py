@@ -536,6 +536,7 @@ def run_import_job(job, context) -> None:
             progress_done=len(records),
         )
         return
+    context.check_cancel()  # the last moment a cancel can stop it: the write is all or nothing
     rows.update(phase=ImportJob.Phase.WRITING, progress_done=len(records))
     with transaction.atomic():
         prompts, pairs = _write(keep, user=job.created_by, progress=None)

@@ -44,7 +44,7 @@ def _train(run: TrainingRun, context: jobs.JobContext) -> None:
     resumed = []
 
     def progress(report) -> None:
-        detail = asdict(report)
+        detail = {**asdict(report), "peak_rss_mb": _peak_rss_mb()}
         context.report(done=report.step, total=report.total_steps, detail=detail)
         if report.resumed_from_step and not resumed:
             resumed.append(report.resumed_from_step)
@@ -64,6 +64,13 @@ def _train(run: TrainingRun, context: jobs.JobContext) -> None:
         jobs.add_event(run, f"cancelled at step {stopped.step}")
         raise jobs.JobCancelled from stopped
     runs.register_adapter(run, adapter_dir=result.adapter_dir, manifest=verify_adapter(result.adapter_dir))
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory: with one task per pool process, this task's peak."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 @shared_task(name="studio.generate_responses", bind=True, acks_late=True, time_limit=GENERATE_TIME_LIMIT)
