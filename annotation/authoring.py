@@ -375,7 +375,7 @@ class DuplicateIndex:
         self.live_count = 0
 
     def _references(self):
-        return Response.objects.filter(origin=Response.Origin.REFERENCE)
+        return Response.objects.references()
 
     def refresh(self) -> None:
         stats = self._references().aggregate(latest=Max("updated_at"), n=Count("id"))

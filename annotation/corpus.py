@@ -55,7 +55,7 @@ class PairFilter:
 
 def pairs(*, filters: PairFilter) -> QuerySet:
     """Reference pairs matching the filters, newest first, with what a list row shows."""
-    qs = Response.objects.filter(origin=Response.Origin.REFERENCE)
+    qs = Response.objects.references()
     if filters.domain:
         qs = qs.filter(prompt__domain__slug=filters.domain)
     if filters.status:

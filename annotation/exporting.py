@@ -81,7 +81,7 @@ def _records(queryset):
     prompt, domain, user) was most of the cost at 50,000 rows. Two extra queries per chunk
     fetch the strategy and resource keys.
     """
-    queryset = queryset.filter(origin=Response.Origin.REFERENCE).order_by("pk")
+    queryset = queryset.references().order_by("pk")
     through_s, through_r = Response.strategies.through, Response.resources.through
     last = 0
     while True:

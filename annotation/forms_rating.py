@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from annotation import roles, rounds
+from annotation import roles, rounds, rubrics
 from annotation.models import (
     Criterion,
     Flag,
@@ -188,7 +188,7 @@ class RoundForm(ResponseSourceForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["raters"].queryset = get_user_model().objects.filter(groups__name=roles.RATER).order_by("username")
-        self.fields["rubric"].initial = Rubric.objects.filter(key="psychosafe").order_by("-version").first()
+        self.fields["rubric"].initial = rubrics.default_rubric()
 
     def is_pairwise(self, data) -> bool:
         return data.get("kind") == Round.Kind.PAIRWISE

@@ -2,7 +2,6 @@
 
 from django import forms
 from django.conf import settings
-from django.db.models import Max
 
 from annotation.models import GenerationRun, ModelCondition, Prompt, SystemPrompt, TrainingRun
 from modeling.training import LoraTrainConfig
@@ -20,12 +19,6 @@ TRAIN_FIELDS = (
     "max_steps",
     "seed",
 )
-
-
-def latest_system_prompts():
-    latest = SystemPrompt.objects.values("key").annotate(v=Max("version"))
-    ids = [SystemPrompt.objects.get(key=row["key"], version=row["v"]).pk for row in latest]
-    return SystemPrompt.objects.filter(pk__in=ids).order_by("key")
 
 
 class TrainingRunForm(forms.Form):
@@ -52,7 +45,7 @@ class TrainingRunForm(forms.Form):
         defaults = LoraTrainConfig()
         for name in TRAIN_FIELDS:
             self.fields[name].initial = getattr(defaults, name)
-        self.fields["system_prompt"].queryset = latest_system_prompts()
+        self.fields["system_prompt"].queryset = SystemPrompt.objects.current().order_by("key")
         self.fields["system_prompt"].initial = self.fields["system_prompt"].queryset.filter(key="psychosafe").first()
         self.fields["base_model"].initial = settings.BASE_MODEL
 

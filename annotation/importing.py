@@ -367,9 +367,7 @@ def _existing_keys(records: list[Record]) -> set:
             )
         else:
             keys.update(
-                Response.objects.filter(origin=Response.Origin.REFERENCE, prompt__text__in=chunk).values_list(
-                    "prompt__text", "text"
-                )
+                Response.objects.references().filter(prompt__text__in=chunk).values_list("prompt__text", "text")
             )
     return keys
 

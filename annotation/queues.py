@@ -93,7 +93,8 @@ def _claim(round, rater, given_now):
             held = (
                 Slot.objects.select_for_update(of=("self",))
                 .select_related("item__response__prompt", "item__response_b")
-                .filter(pk=held_id, holder=rater, state=Slot.State.LEASED)
+                .held_by(rater)
+                .filter(pk=held_id)
                 .first()
             )
             if held is not None:
@@ -202,7 +203,8 @@ def _check_open(round, now):
 def held_slot(*, round, rater, lease_token) -> Slot:
     slot = (
         Slot.objects.select_related("item__response__prompt", "item__response_b")
-        .filter(round=round, lease_token=lease_token, holder=rater, state=Slot.State.LEASED)
+        .held_by(rater)
+        .filter(round=round, lease_token=lease_token)
         .exclude(lease_token="")  # spelled like the partial unique index, so SQLite uses it
         .first()
     )
@@ -299,7 +301,8 @@ def skip_item(*, round, rater, lease_token, reason, note="") -> Skip:
     with transaction.atomic():
         slot = (
             Slot.objects.select_for_update(of=("self",))
-            .filter(round=round, lease_token=lease_token, holder=rater, state=Slot.State.LEASED)
+            .held_by(rater)
+            .filter(round=round, lease_token=lease_token)
             .exclude(lease_token="")
             .first()
         )
@@ -349,7 +352,8 @@ def progress(*, round, rater) -> Progress:
         )
     )
     open_slots = (
-        Slot.objects.filter(round=round, state__in=[Slot.State.FREE, Slot.State.LEASED])
+        Slot.objects.open()
+        .filter(round=round)
         .exclude(Exists(Slot.objects.filter(item=OuterRef("item"), holder=rater)))
         .exclude(Exists(Skip.objects.filter(item=OuterRef("item"), rater=rater)))
         .exclude(domain_id__in=optouts)

@@ -168,7 +168,8 @@ def request_changes(*, response: Response, reviewer, comment: str, text: str | N
 def review_queue(*, reviewer, domain=None):
     """Submitted pairs by others, oldest submission first."""
     queue = (
-        Response.objects.filter(origin=Response.Origin.REFERENCE, status=Status.SUBMITTED)
+        Response.objects.references()
+        .filter(status=Status.SUBMITTED)
         .exclude(created_by=reviewer)
         .exclude(created_by__isnull=True)
         .select_related("prompt__domain", "created_by")

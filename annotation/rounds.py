@@ -70,7 +70,7 @@ def create_round(
 
 def model_responses(*, conditions=(), prompt_split=None, generation_run=None):
     """Model outputs chosen by conditions x a prompt split, or every output of a generation run."""
-    responses = Response.objects.filter(origin=Response.Origin.MODEL)
+    responses = Response.objects.model_outputs()
     if generation_run is not None:
         responses = responses.filter(generation_run=generation_run)
     if conditions:
@@ -373,9 +373,7 @@ def round_report(*, round, now=None) -> RoundReport:
             "expires": s.lease_expires_at,
             "lapsed": s.lease_expires_at <= now,
         }
-        for s in Slot.objects.filter(round=round, state=Slot.State.LEASED)
-        .select_related("item")
-        .order_by("leased_at")[:100]
+        for s in Slot.objects.leased().filter(round=round).select_related("item").order_by("leased_at")[:100]
     ]
     per_hour = list(
         Rating.objects.filter(round=round, submitted_at__gte=now - timedelta(hours=24))
@@ -429,7 +427,8 @@ def items_below_k(*, round, limit=BELOW_K_SHOWN) -> list[dict]:
     pseudonym = RoundRater.objects.filter(round=round, rater=OuterRef("holder")).values("pseudonym")[:1]
     holders = defaultdict(list)
     leases = (
-        Slot.objects.filter(item__in=[item.pk for item in items], state=Slot.State.LEASED)
+        Slot.objects.leased()
+        .filter(item__in=[item.pk for item in items])
         .annotate(pseudonym=Subquery(pseudonym))
         .order_by("leased_at")
         .values_list("item_id", "pseudonym")

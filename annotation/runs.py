@@ -36,9 +36,7 @@ class NoTrainingData(Exception):
 
 def approved_train_pairs():
     """Only approved reference pairs in the train split ever train a model."""
-    return Response.objects.filter(
-        origin=Response.Origin.REFERENCE, status=Response.Status.APPROVED, prompt__split=Prompt.Split.TRAIN
-    )
+    return Response.objects.approved_references().filter(prompt__split=Prompt.Split.TRAIN)
 
 
 def data_hash(pair_ids: list[int]) -> str:

@@ -75,20 +75,18 @@ def _order_key(text: str) -> str:
 
 def eligible_prompts():
     """Prompts with an approved reference pair, outside benchmark sets."""
-    approved = Response.objects.filter(origin=Response.Origin.REFERENCE, status=Response.Status.APPROVED)
+    approved = Response.objects.approved_references()
     return Prompt.objects.filter(pk__in=approved.values("prompt_id")).exclude(source=Prompt.Source.BENCHMARK)
 
 
 def current_system_prompt(key: str = "psychosafe") -> str:
-    latest = SystemPrompt.objects.filter(key=key).order_by("-version").first()
+    latest = SystemPrompt.objects.current().filter(key=key).first()
     return latest.text if latest else ""
 
 
 def _answers_by_prompt(prompt_ids) -> dict[int, list[str]]:
     answers = defaultdict(list)
-    rows = Response.objects.filter(
-        origin=Response.Origin.REFERENCE, status=Response.Status.APPROVED, prompt_id__in=prompt_ids
-    ).values_list("prompt_id", "text")
+    rows = Response.objects.approved_references().filter(prompt_id__in=prompt_ids).values_list("prompt_id", "text")
     for prompt_id, text in rows.iterator(chunk_size=5000):
         answers[prompt_id].append(text)
     return answers

@@ -5,13 +5,12 @@ them; `current(key)` is what new conditions should use.
 """
 
 from django.db import transaction
-from django.db.models import Max
 
 from annotation.models import SystemPrompt
 
 
 def current(key: str) -> SystemPrompt | None:
-    return SystemPrompt.objects.filter(key=key).order_by("-version").first()
+    return SystemPrompt.objects.current().filter(key=key).first()
 
 
 @transaction.atomic
@@ -27,4 +26,4 @@ def versions(key: str):
 
 
 def latest_versions() -> dict[str, int]:
-    return dict(SystemPrompt.objects.values("key").annotate(v=Max("version")).values_list("key", "v"))
+    return dict(SystemPrompt.objects.current().values_list("key", "version"))

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from simple_history.models import HistoricalRecords
 
 
@@ -77,6 +77,13 @@ class Resource(models.Model):
         return f"{self.name} ({self.locale})"
 
 
+class SystemPromptQuerySet(models.QuerySet):
+    def current(self):
+        """The newest version of each key: what new conditions, training runs and splits use."""
+        newer = SystemPrompt.objects.filter(key=OuterRef("key"), version__gt=OuterRef("version"))
+        return self.filter(~Exists(newer))
+
+
 class SystemPrompt(models.Model):
     """A versioned system prompt variant: none, the generic baseline, PsychoSafe, or custom.
 
@@ -90,6 +97,8 @@ class SystemPrompt(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
+
+    objects = SystemPromptQuerySet.as_manager()
 
     class Meta:
         ordering = ["key", "-version"]

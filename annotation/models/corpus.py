@@ -61,6 +61,19 @@ class Prompt(models.Model):
         return self.text[:80]
 
 
+class ResponseQuerySet(models.QuerySet):
+    def references(self):
+        """Authored reference answers (the "pairs"), whatever their review status."""
+        return self.filter(origin=Response.Origin.REFERENCE)
+
+    def approved_references(self):
+        """Reference pairs a reviewer approved: the only ones that train a model or enter splits."""
+        return self.references().filter(status=Response.Status.APPROVED)
+
+    def model_outputs(self):
+        return self.filter(origin=Response.Origin.MODEL)
+
+
 class Response(models.Model):
     """A response to a prompt: an authored reference refusal (a "pair") or a model output.
 
@@ -107,6 +120,8 @@ class Response(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    objects = ResponseQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

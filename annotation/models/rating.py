@@ -295,6 +295,22 @@ class RoundItem(models.Model):
         return self.token
 
 
+class SlotQuerySet(models.QuerySet):
+    def open(self):
+        """Slots not yet rated: free, or leased (a lease may lapse and return the slot to the queue).
+
+        Which open slot a rater may claim right now is the queue's raw SQL (annotation/queues.py).
+        """
+        return self.filter(state__in=[Slot.State.FREE, Slot.State.LEASED])
+
+    def leased(self):
+        """Slots a rater holds now, including leases that lapsed and are not yet reclaimed."""
+        return self.filter(state=Slot.State.LEASED)
+
+    def held_by(self, rater):
+        return self.leased().filter(holder=rater)
+
+
 class Slot(models.Model):
     """One of an item's k places for a rating; while leased it is the rater's hold on the item.
 
@@ -322,6 +338,8 @@ class Slot(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     display_position = models.PositiveIntegerField(null=True, blank=True)
     swapped = models.BooleanField(default=False, help_text="Pairwise: response B is shown on the left.")
+
+    objects = SlotQuerySet.as_manager()
 
     class Meta:
         ordering = ["round_id", "level", "order_key"]

@@ -14,9 +14,8 @@ CORPUS_ROLES = (roles.AUTHOR, roles.REVIEWER, roles.ADMIN)
 
 def _get_reference(pk) -> Response:
     return get_object_or_404(
-        Response.objects.select_related("prompt__domain", "created_by", "source_response__condition"),
+        Response.objects.references().select_related("prompt__domain", "created_by", "source_response__condition"),
         pk=pk,
-        origin=Response.Origin.REFERENCE,
     )
 
 
@@ -81,9 +80,8 @@ def pair_new(request):
     source = None
     if request.GET.get("from"):
         source = get_object_or_404(
-            Response.objects.select_related("prompt__domain", "condition"),
+            Response.objects.model_outputs().select_related("prompt__domain", "condition"),
             public_id=request.GET["from"],
-            origin=Response.Origin.MODEL,
         )
     if request.method == "POST":
         form = PairForm(
@@ -181,11 +179,7 @@ def pair_submit(request, pk):
 def pair_detail(request, pk):
     pair = _get_reference(pk)
     prompt = pair.prompt
-    model_outputs = (
-        prompt.responses.filter(origin=Response.Origin.MODEL)
-        .select_related("condition")
-        .order_by("condition__name", "pk")
-    )
+    model_outputs = prompt.responses.model_outputs().select_related("condition").order_by("condition__name", "pk")
     context = {
         "pair": pair,
         "prompt": prompt,

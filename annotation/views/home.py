@@ -8,7 +8,7 @@ from annotation.models import GenerationRun, Response, TrainingRun
 
 
 def _author_section(user) -> dict:
-    mine = Response.objects.filter(origin=Response.Origin.REFERENCE, created_by=user)
+    mine = Response.objects.references().filter(created_by=user)
     counts = dict(mine.values_list("status").annotate(n=Count("id")).order_by())
     recent = mine.select_related("prompt__domain").order_by("-updated_at")[:10]
     needs_changes = (

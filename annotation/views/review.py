@@ -29,9 +29,7 @@ def review_queue(request):
 
 @roles.role_required(roles.REVIEWER)
 def review_pair(request, pk):
-    pair = get_object_or_404(
-        Response.objects.select_related("prompt__domain", "created_by"), pk=pk, origin=Response.Origin.REFERENCE
-    )
+    pair = get_object_or_404(Response.objects.references().select_related("prompt__domain", "created_by"), pk=pk)
     if pair.created_by_id == request.user.pk:
         messages.error(request, "Nobody reviews their own pair. Another reviewer will pick this one up.")
         return redirect("pair-detail", pk=pair.pk)

@@ -127,7 +127,7 @@ class Command(BaseCommand):
             ("generic", "Demo model · generic baseline"),
             ("psychosafe", "Demo model · PsychoSafe prompt"),
         ]:
-            prompt = SystemPrompt.objects.filter(key=key).order_by("-version").first()
+            prompt = SystemPrompt.objects.current().filter(key=key).first()
             if prompt:
                 ModelCondition.objects.get_or_create(
                     name=name, defaults={"base_model": settings.BASE_MODEL, "system_prompt": prompt}
