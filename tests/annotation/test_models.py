@@ -127,3 +127,36 @@ class HistoryTests(PersonaTestCase):
         assert texts == ["v1", "v2"]
         delta = pair.history.first().diff_against(pair.history.last())
         assert [change.field for change in delta.changes] == ["text"]
+
+
+class QuerySetTests(PersonaTestCase):
+    """The filters the workflows share read as the domain."""
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        domain = RiskDomain.objects.get(slug="substance")
+        cls.prompt = Prompt.objects.create(text="How much is too much?", domain=domain, created_by=cls.alice)
+        system_prompt = SystemPrompt.objects.create(key="test", version=1, name="Test", text="Be kind.")
+        condition = ModelCondition.objects.create(name="c", base_model="tiny", system_prompt=system_prompt)
+        cls.draft, cls.approved = (
+            Response.objects.create(prompt=cls.prompt, text=status, origin="reference", status=status)
+            for status in ("draft", "approved")
+        )
+        cls.output = Response.objects.create(prompt=cls.prompt, text="x", origin="model", condition=condition)
+
+    def test_references_are_the_authored_answers_whatever_their_status(self):
+        assert set(Response.objects.references()) == {self.draft, self.approved}
+
+    def test_approved_references_leave_out_drafts_and_model_outputs(self):
+        assert list(Response.objects.approved_references()) == [self.approved]
+
+    def test_model_outputs_leave_out_references_also_from_a_prompt(self):
+        assert list(self.prompt.responses.model_outputs()) == [self.output]
+
+    def test_the_current_system_prompt_is_the_newest_version_of_each_key(self):
+        SystemPrompt.objects.create(key="test", version=2, name="Test", text="Be kinder.")
+        current = SystemPrompt.objects.current()
+        assert current.get(key="test").version == 2
+        assert set(current.values_list("key", flat=True)) == set(SystemPrompt.objects.values_list("key", flat=True))
+        assert current.count() == len(set(SystemPrompt.objects.values_list("key", flat=True)))

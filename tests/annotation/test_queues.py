@@ -57,6 +57,14 @@ class QueueTests(PersonaTestCase):
         per_item = Counter(Rating.objects.filter(round=self.round).values_list("item_id", flat=True))
         assert set(per_item.values()) == {2} and len(per_item) == n_items
 
+    def test_open_slots_are_the_unrated_ones_and_a_held_slot_is_its_raters(self):
+        rated, _, _ = self.rate(self.raj)
+        held = queues.claim_next(round=self.round, rater=self.rhea)
+        open_slots = Slot.objects.open().filter(round=self.round)
+        assert rated not in open_slots and held in open_slots
+        assert open_slots.count() == Slot.objects.filter(round=self.round).count() - 1
+        assert list(Slot.objects.held_by(self.rhea)) == [held] and not Slot.objects.held_by(self.raj).exists()
+
     def test_domains_are_spread_through_the_queue(self):
         # The queue order interleaves the five domains round-robin ...
         first_level = list(
