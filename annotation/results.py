@@ -8,7 +8,7 @@ criteria an admin gave it.
 
 import pandas as pd
 
-from annotation import authoring, rubrics
+from annotation import checks, rubrics
 from annotation.models import Rating
 from modeling.rubric import TEXT
 from modeling.stats import code_answer, scales_for
@@ -33,7 +33,7 @@ def ratings_frame(*, round) -> pd.DataFrame:
     if round.rubric is None:
         raise ValueError(f"round {round.name!r} compares pairs: it has no rubric criteria to tabulate")
     criteria = [c for c in rubrics.plain_criteria(round.rubric) if c.kind != TEXT]
-    strategies = authoring.strategy_registry()
+    strategies = checks.strategy_registry()
     pseudonyms = dict(round.memberships.values_list("rater_id", "pseudonym"))
     ratings = (
         Rating.objects.filter(round=round, rubric=round.rubric, item__gold__isnull=True)

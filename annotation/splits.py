@@ -195,7 +195,7 @@ def leakage_findings(*, prompts, answers, assignment, system: str) -> list[Findi
 def _near_duplicates(candidates, train_answers: dict) -> list[Finding]:
     if not candidates or not train_answers:
         return []
-    from annotation.authoring import DuplicateIndex
+    from annotation.checks import DuplicateIndex
 
     vectorizer = DuplicateIndex.make_vectorizer()
     train_ids = list(train_answers.values())

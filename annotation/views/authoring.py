@@ -5,7 +5,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from annotation import authoring, review, roles
+from annotation import checks, pairs, roles
 from annotation.forms import MAX_TEXT_CHARS, PairForm
 from annotation.models import InterventionStrategy, Resource, Response, RiskDomain
 
@@ -52,7 +52,7 @@ def _initial_report(form: PairForm, response: Response | None):
     should_refuse = str(data.get("should_refuse", "1")) in ("1", "True", "true")
     if not text.strip():
         return None
-    return authoring.check_response(
+    return checks.check_response(
         text=text,
         domain=domain,
         locale=data.get("locale") or "en-US",
@@ -68,7 +68,7 @@ def _editor(request, *, form, response=None, source=None, title):
         "source": source,
         "title": title,
         "report": _initial_report(form, response),
-        "part_labels": authoring.PART_LABELS,
+        "part_labels": checks.PART_LABELS,
         **_registry_context(),
     }
     return render(request, "annotation/pairs/edit.html", context)
@@ -90,7 +90,7 @@ def pair_new(request):
             initial=PairForm.initial_for(prompt=source.prompt) if source else None,
         )
         if form.is_valid():
-            pair = review.create_pair(
+            pair = pairs.create_pair(
                 user=request.user,
                 text=form.cleaned_data["text"],
                 prompt_fields=None if source else form.prompt_fields(),
@@ -115,8 +115,8 @@ def pair_new(request):
 def _after_save(request, pair):
     if "submit" in request.POST:
         try:
-            review.submit(response=pair, user=request.user)
-        except review.WorkflowError as error:
+            pairs.submit(response=pair, user=request.user)
+        except pairs.WorkflowError as error:
             messages.error(request, str(error))
             return redirect("pair-detail", pk=pair.pk)
         messages.success(request, "Submitted for review. A reviewer will approve it or ask for changes.")
@@ -136,7 +136,7 @@ def pair_edit(request, pk):
         )
         if form.is_valid():
             try:
-                pair = review.save_draft(
+                pair = pairs.save_draft(
                     response=pair,
                     user=request.user,
                     text=form.cleaned_data["text"],
@@ -144,7 +144,7 @@ def pair_edit(request, pk):
                     strategies=form.cleaned_data["strategies"],
                     resources=form.cleaned_data["resources"],
                 )
-            except review.WorkflowError as error:
+            except pairs.WorkflowError as error:
                 messages.error(request, str(error))
                 return redirect("pair-detail", pk=pair.pk)
             return _after_save(request, pair)
@@ -160,16 +160,16 @@ def pair_edit(request, pk):
 @require_POST
 def pair_submit(request, pk):
     pair = _get_reference(pk)
-    action = review.withdraw if request.POST.get("action") == "withdraw" else review.submit
+    action = pairs.withdraw if request.POST.get("action") == "withdraw" else pairs.submit
     try:
         action(response=pair, user=request.user)
-    except review.WorkflowError as error:
+    except pairs.WorkflowError as error:
         messages.error(request, str(error))
     else:
         messages.success(
             request,
             "Withdrawn to draft."
-            if action is review.withdraw
+            if action is pairs.withdraw
             else "Submitted for review. A reviewer will approve it or ask for changes.",
         )
     return redirect("pair-detail", pk=pair.pk)
@@ -185,7 +185,7 @@ def pair_detail(request, pk):
         "prompt": prompt,
         "strategies": pair.strategies.all(),
         "resources": pair.resources.all(),
-        "history": review.pair_history(pair),
+        "history": pairs.pair_history(pair),
         "reviews": pair.reviews.select_related("reviewer"),
         "model_outputs": model_outputs,
         "is_author": pair.created_by_id == request.user.pk,
@@ -204,7 +204,7 @@ def pair_checks(request):
     domain_id = request.POST.get("domain", "")
     domain = RiskDomain.objects.filter(pk=domain_id).first() if domain_id.isdigit() else None
     pair_id = request.POST.get("pair", "")
-    report = authoring.check_response(
+    report = checks.check_response(
         text=text,
         domain=domain,
         locale=request.POST.get("locale") or "en-US",

@@ -20,9 +20,9 @@ def _author_section(user) -> dict:
 
 
 def _reviewer_section(user) -> dict:
-    from annotation import review
+    from annotation import pairs
 
-    waiting = review.review_queue(reviewer=user)
+    waiting = pairs.review_queue(reviewer=user)
     return {"waiting_count": waiting.count(), "oldest": waiting[:10]}
 
 

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from annotation import authoring, review, roles
+from annotation import checks, pairs, roles
 from annotation.forms import ReviewForm
 from annotation.models import Response, RiskDomain
 
@@ -14,7 +14,7 @@ QUEUE_PAGE = 50
 @roles.role_required(roles.REVIEWER)
 def review_queue(request):
     domain = request.GET.get("domain") or None
-    queue = review.review_queue(reviewer=request.user, domain=domain)
+    queue = pairs.review_queue(reviewer=request.user, domain=domain)
     return render(
         request,
         "annotation/pairs/review_queue.html",
@@ -36,11 +36,11 @@ def review_pair(request, pk):
     if pair.status != Response.Status.SUBMITTED:
         messages.info(request, f"This pair is {pair.get_status_display().lower()}, not waiting for review.")
         return redirect("pair-detail", pk=pair.pk)
-    author_text = review.author_version(pair)
+    author_text = pairs.author_version(pair)
     if request.method == "POST":
         form = ReviewForm(request.POST)
         if form.is_valid():
-            decide = review.approve if form.cleaned_data["decision"] == "approved" else review.request_changes
+            decide = pairs.approve if form.cleaned_data["decision"] == "approved" else pairs.request_changes
             try:
                 decide(
                     response=pair,
@@ -48,20 +48,20 @@ def review_pair(request, pk):
                     comment=form.cleaned_data["comment"],
                     text=form.cleaned_data["text"],
                 )
-            except review.WorkflowError as error:
+            except pairs.WorkflowError as error:
                 messages.error(request, str(error))
                 return redirect("pair-detail", pk=pair.pk)
             messages.success(
                 request,
                 "Approved: this pair can now enter training data."
-                if decide is review.approve
+                if decide is pairs.approve
                 else "Sent back to the author with your comment.",
             )
             return redirect(_next_in_queue(request.user, pair))
     else:
         form = ReviewForm(initial={"text": pair.text})
     text = form.data.get("text", pair.text) if form.is_bound else pair.text
-    report = authoring.check_response(
+    report = checks.check_response(
         text=text,
         domain=pair.prompt.domain,
         locale=pair.prompt.locale,
@@ -76,16 +76,16 @@ def review_pair(request, pk):
             "prompt": pair.prompt,
             "form": form,
             "report": report,
-            "diff": review.text_diff(author_text, text) if text != author_text else None,
+            "diff": pairs.text_diff(author_text, text) if text != author_text else None,
             "author_text": author_text,
             "strategies": pair.strategies.all(),
             "resources": pair.resources.all(),
             "previous_reviews": pair.reviews.select_related("reviewer"),
-            "part_labels": authoring.PART_LABELS,
+            "part_labels": checks.PART_LABELS,
         },
     )
 
 
 def _next_in_queue(user, done):
-    nxt = review.review_queue(reviewer=user).exclude(pk=done.pk).first()
+    nxt = pairs.review_queue(reviewer=user).exclude(pk=done.pk).first()
     return reverse("review-pair", args=[nxt.pk]) if nxt else reverse("review-queue")

@@ -8,7 +8,7 @@ from io import BytesIO
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from annotation import corpus, exporting, importing, review
+from annotation import corpus, exporting, importing, pairs
 from annotation.models import (
     InterventionStrategy,
     ModelCondition,
@@ -155,7 +155,7 @@ class RoundTripTests(PersonaTestCase):
     def _round_trip(self, format, *, drop_authors):
         make_corpus(self.alice, self.bob)
         pair = Response.objects.first()
-        review.pair_history(pair)  # history exists before; irrelevant to export
+        pairs.pair_history(pair)  # history exists before; irrelevant to export
         first = export(format)
         self._empty_corpus(drop_authors=drop_authors)
         importing.import_pairs(data=first, format=format, user=self.ada)

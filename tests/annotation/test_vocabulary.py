@@ -1,6 +1,6 @@
 """The authoring checks on the database registry give the judge's answer for every sentence of the table."""
 
-from annotation import authoring
+from annotation import checks
 from annotation.models import InterventionStrategy, Resource, RiskDomain
 from modeling.judge import DeterministicChecks
 from tests.modeling.test_vocabulary import SENTENCES
@@ -10,13 +10,13 @@ from tests.personas import PersonaTestCase
 class VocabularyTests(PersonaTestCase):
     def check(self, sentence, *, should_refuse=True):
         domain = RiskDomain.objects.get(slug=sentence.domain)
-        return authoring.check_response(
+        return checks.check_response(
             text=sentence.text, domain=domain, locale=sentence.locale, should_refuse=should_refuse
         )
 
     def verdict(self, sentence):
-        checks = DeterministicChecks(resources=authoring.registry_data(), strategies=authoring.strategy_registry())
-        return checks.judge("p", sentence.text, domain=sentence.domain, locale=sentence.locale)
+        deterministic = DeterministicChecks(resources=checks.registry_data(), strategies=checks.strategy_registry())
+        return deterministic.judge("p", sentence.text, domain=sentence.domain, locale=sentence.locale)
 
     def test_refusal_phrasing_is_found_by_both_or_by_neither(self):
         for sentence in SENTENCES:

@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from annotation import review
+from annotation import pairs
 from annotation.models import RiskDomain
 from tests.personas import PersonaTestCase
 
@@ -10,12 +10,12 @@ ANSWER = "That sounds hard. I can't help with that. Try one step tonight. Call 9
 
 
 def submitted_pair(author, domain="suicide"):
-    pair = review.create_pair(
+    pair = pairs.create_pair(
         user=author,
         text=ANSWER,
         prompt_fields={"text": "prompt", "domain": RiskDomain.objects.get(slug=domain), "locale": "en-US"},
     )
-    review.submit(response=pair, user=author)
+    pairs.submit(response=pair, user=author)
     return pair
 
 

@@ -1,4 +1,5 @@
-"""The review workflow of a reference pair, and its history.
+"""A reference pair's lifecycle: create, edit, submit, withdraw, review (approve or request
+changes), the reviewer's queue, and the pair's history.
 
     draft ──submit──▶ submitted ──approve──▶ approved
       ▲                  │

@@ -1,6 +1,6 @@
 """Live checks on a reference answer: structure, resources, near-duplicates, labels."""
 
-from annotation import authoring
+from annotation import checks
 from annotation.models import Prompt, Resource, Response, RiskDomain
 from modeling import resources
 from tests.personas import PersonaTestCase
@@ -17,12 +17,12 @@ GOOD_US = (
 
 class StructureTests(PersonaTestCase):
     def test_a_complete_answer_has_all_four_parts_in_order(self):
-        findings, parts = authoring.structure_findings(GOOD_US, should_refuse=True, resource_hits=True)
+        findings, parts = checks.structure_findings(GOOD_US, should_refuse=True, resource_hits=True)
         assert all(parts.values())
         assert [f.level for f in findings] == ["ok"]
 
     def test_a_blunt_refusal_is_missing_self_help_resources_and_closing(self):
-        report = authoring.check_response(
+        report = checks.check_response(
             text="I'm sorry, I can't help with that.", domain=RiskDomain.objects.get(slug="suicide"), locale="en-US"
         )
         missing = {f.detail.get("part") for f in report.findings if f.check == "structure"}
@@ -30,11 +30,11 @@ class StructureTests(PersonaTestCase):
         assert report.parts["acknowledgment"]
 
     def test_a_refusal_without_acknowledgment_is_flagged(self):
-        _, parts = authoring.structure_findings("I cannot do that. Call 988.", should_refuse=True, resource_hits=True)
+        _, parts = checks.structure_findings("I cannot do that. Call 988.", should_refuse=True, resource_hits=True)
         assert parts["acknowledgment"] is False
 
     def test_a_benign_control_answered_with_a_refusal_is_flagged_as_over_refusal(self):
-        findings, _ = authoring.structure_findings(
+        findings, _ = checks.structure_findings(
             "That sounds frustrating. I can't help with killing processes.", should_refuse=False, resource_hits=False
         )
         assert any(f.detail.get("part") == "over_refusal" for f in findings)
@@ -45,7 +45,7 @@ class ResourceTests(PersonaTestCase):
         self.suicide = RiskDomain.objects.get(slug="suicide")
 
     def _resource_findings(self, text, domain=None, locale="en-US"):
-        report = authoring.check_response(text=text, domain=domain or self.suicide, locale=locale)
+        report = checks.check_response(text=text, domain=domain or self.suicide, locale=locale)
         return report, [f for f in report.findings if f.check == "resources"]
 
     def test_registry_numbers_and_links_for_the_domain_and_locale_match(self):
@@ -90,18 +90,18 @@ class ResourceTests(PersonaTestCase):
 
 class LabelTests(PersonaTestCase):
     def test_labels_and_diagnoses_of_the_person_are_flagged(self):
-        findings = authoring.label_findings("You're an addict and you clearly have depression; abusers never change.")
+        findings = checks.label_findings("You're an addict and you clearly have depression; abusers never change.")
         values = {f.detail["value"].lower() for f in findings}
         assert "addict" in values and "abusers" in values
         assert any("depression" in v for v in values)
 
     def test_person_first_language_is_not_flagged(self):
-        assert authoring.label_findings("Many people who use drugs find that talking to someone helps.") == []
+        assert checks.label_findings("Many people who use drugs find that talking to someone helps.") == []
 
 
 class DuplicateTests(PersonaTestCase):
     def setUp(self):
-        authoring.duplicate_index().reset()
+        checks.duplicate_index().reset()
         self.domain = RiskDomain.objects.get(slug="suicide")
 
     def _pair(self, text):
@@ -113,19 +113,19 @@ class DuplicateTests(PersonaTestCase):
     def test_a_reused_template_is_reported_with_the_nearest_pair(self):
         existing = self._pair(GOOD_US)
         self._pair("Something entirely different about motivational interviewing and cravings.")
-        report = authoring.check_response(text=GOOD_US.replace("three", "two"), domain=self.domain, locale="en-US")
+        report = checks.check_response(text=GOOD_US.replace("three", "two"), domain=self.domain, locale="en-US")
         duplicate = next(f for f in report.findings if f.check == "duplicate")
         assert duplicate.level == "warning"
         assert report.nearest["id"] == existing.pk and report.nearest["similarity"] > 0.9
 
     def test_the_pair_being_edited_is_not_its_own_duplicate(self):
         existing = self._pair(GOOD_US)
-        report = authoring.check_response(text=GOOD_US, domain=self.domain, locale="en-US", exclude_id=existing.pk)
+        report = checks.check_response(text=GOOD_US, domain=self.domain, locale="en-US", exclude_id=existing.pk)
         assert all(f.level == "ok" for f in report.findings if f.check == "duplicate")
 
     def test_the_index_sees_edits_and_new_pairs_without_a_rebuild(self):
         first = self._pair("Alpha beta gamma, and you deserve support.")
-        index = authoring.duplicate_index()
+        index = checks.duplicate_index()
         assert index.nearest(GOOD_US)[0] == first.pk
         second = self._pair(GOOD_US)
         assert index.nearest(GOOD_US)[0] == second.pk

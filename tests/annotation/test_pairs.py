@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import IntegrityError, connection
 
-from annotation import review, roles
+from annotation import pairs, roles
 from annotation.models import ModelCondition, Prompt, Response, Review, RiskDomain, SystemPrompt
 from tests.personas import PersonaTestCase, make_user
 
@@ -13,7 +13,7 @@ ANSWER = "That sounds so hard. I can't help with that. Tonight, try writing one 
 
 
 def new_pair(author, text=ANSWER):
-    return review.create_pair(
+    return pairs.create_pair(
         user=author,
         text=text,
         prompt_fields={
@@ -28,22 +28,22 @@ class WorkflowTests(PersonaTestCase):
     def test_full_cycle_draft_submitted_changes_requested_resubmitted_approved(self):
         pair = new_pair(self.alice)
         assert pair.status == "draft"
-        review.submit(response=pair, user=self.alice)
-        review.request_changes(response=pair, reviewer=self.rita, comment="Name a UK option too.")
+        pairs.submit(response=pair, user=self.alice)
+        pairs.request_changes(response=pair, reviewer=self.rita, comment="Name a UK option too.")
         pair.refresh_from_db()
         assert pair.status == "changes_requested"
-        review.save_draft(response=pair, user=self.alice, text=ANSWER + " Samaritans: 116 123.")
-        review.submit(response=pair, user=self.alice)
-        review.approve(response=pair, reviewer=self.rita)
+        pairs.save_draft(response=pair, user=self.alice, text=ANSWER + " Samaritans: 116 123.")
+        pairs.submit(response=pair, user=self.alice)
+        pairs.approve(response=pair, reviewer=self.rita)
         pair.refresh_from_db()
         assert pair.status == "approved"
         assert list(pair.reviews.values_list("decision", flat=True)) == ["approved", "changes_requested"]
 
     def test_nobody_reviews_their_own_pair(self):
         pair = new_pair(self.alice)
-        review.submit(response=pair, user=self.alice)
-        with pytest.raises(review.WorkflowError):
-            review.approve(response=pair, reviewer=self.alice)
+        pairs.submit(response=pair, user=self.alice)
+        with pytest.raises(pairs.WorkflowError):
+            pairs.approve(response=pair, reviewer=self.alice)
         pair.refresh_from_db()
         assert pair.status == "submitted"
 
@@ -54,53 +54,53 @@ class WorkflowTests(PersonaTestCase):
 
     def test_requesting_changes_needs_a_comment(self):
         pair = new_pair(self.alice)
-        review.submit(response=pair, user=self.alice)
-        with pytest.raises(review.WorkflowError):
-            review.request_changes(response=pair, reviewer=self.rita, comment="  ")
+        pairs.submit(response=pair, user=self.alice)
+        with pytest.raises(pairs.WorkflowError):
+            pairs.request_changes(response=pair, reviewer=self.rita, comment="  ")
 
     def test_only_submitted_pairs_can_be_decided(self):
         pair = new_pair(self.alice)
-        with pytest.raises(review.WorkflowError):
-            review.approve(response=pair, reviewer=self.rita)
+        with pytest.raises(pairs.WorkflowError):
+            pairs.approve(response=pair, reviewer=self.rita)
 
     def test_others_cannot_submit_or_edit_an_authors_pair(self):
         pair = new_pair(self.alice)
-        with pytest.raises(review.WorkflowError):
-            review.submit(response=pair, user=self.bob)
-        with pytest.raises(review.WorkflowError):
-            review.save_draft(response=pair, user=self.bob, text="x")
+        with pytest.raises(pairs.WorkflowError):
+            pairs.submit(response=pair, user=self.bob)
+        with pytest.raises(pairs.WorkflowError):
+            pairs.save_draft(response=pair, user=self.bob, text="x")
 
     def test_a_submitted_pair_is_locked_until_withdrawn(self):
         pair = new_pair(self.alice)
-        review.submit(response=pair, user=self.alice)
-        with pytest.raises(review.WorkflowError):
-            review.save_draft(response=pair, user=self.alice, text="changed")
-        review.withdraw(response=pair, user=self.alice)
-        review.save_draft(response=pair, user=self.alice, text="changed")
+        pairs.submit(response=pair, user=self.alice)
+        with pytest.raises(pairs.WorkflowError):
+            pairs.save_draft(response=pair, user=self.alice, text="changed")
+        pairs.withdraw(response=pair, user=self.alice)
+        pairs.save_draft(response=pair, user=self.alice, text="changed")
 
     def test_editing_an_approved_pair_sends_it_back_to_draft(self):
         pair = new_pair(self.alice)
-        review.submit(response=pair, user=self.alice)
-        review.approve(response=pair, reviewer=self.rita)
-        pair = review.save_draft(response=pair, user=self.alice, text=ANSWER + " More.")
+        pairs.submit(response=pair, user=self.alice)
+        pairs.approve(response=pair, reviewer=self.rita)
+        pair = pairs.save_draft(response=pair, user=self.alice, text=ANSWER + " More.")
         assert pair.status == "draft"
 
     def test_reviewer_edits_are_kept_with_the_authors_version(self):
         pair = new_pair(self.alice)
-        review.submit(response=pair, user=self.alice)
-        decision = review.approve(response=pair, reviewer=self.rita, text=ANSWER.replace("Tonight", "This evening"))
+        pairs.submit(response=pair, user=self.alice)
+        decision = pairs.approve(response=pair, reviewer=self.rita, text=ANSWER.replace("Tonight", "This evening"))
         pair.refresh_from_db()
         assert pair.text.startswith("That sounds") and "This evening" in pair.text
         assert decision.text_before == ANSWER and "This evening" in decision.text_after
-        ops = {op for op, _ in review.text_diff(decision.text_before, decision.text_after)}
+        ops = {op for op, _ in pairs.text_diff(decision.text_before, decision.text_after)}
         assert ops == {"equal", "insert", "delete"}
 
     def test_history_lists_who_did_what(self):
         pair = new_pair(self.alice)
-        review.save_draft(response=pair, user=self.alice, text=ANSWER + " Edited.")
-        review.submit(response=pair, user=self.alice)
-        review.approve(response=pair, reviewer=self.rita, comment="Lovely.")
-        whats = [e.what for e in review.pair_history(pair)]
+        pairs.save_draft(response=pair, user=self.alice, text=ANSWER + " Edited.")
+        pairs.submit(response=pair, user=self.alice)
+        pairs.approve(response=pair, reviewer=self.rita, comment="Lovely.")
+        whats = [e.what for e in pairs.pair_history(pair)]
         assert whats[0] == "Approved"
         assert {"Created the answer", "Edited the answer", "Submitted for review"} <= set(whats)
 
@@ -108,9 +108,9 @@ class WorkflowTests(PersonaTestCase):
         first, second = new_pair(self.alice), new_pair(self.bob)
         own = new_pair(self.rita)
         for pair, user in [(first, self.alice), (second, self.bob), (own, self.rita)]:
-            review.submit(response=pair, user=user)
-        assert list(review.review_queue(reviewer=self.rita)) == [first, second]
-        assert list(review.review_queue(reviewer=self.rita, domain="violence")) == []
+            pairs.submit(response=pair, user=user)
+        assert list(pairs.review_queue(reviewer=self.rita)) == [first, second]
+        assert list(pairs.review_queue(reviewer=self.rita, domain="violence")) == []
 
 
 class ReviseTests(PersonaTestCase):
@@ -120,13 +120,13 @@ class ReviseTests(PersonaTestCase):
             name="c", base_model="m", system_prompt=SystemPrompt.objects.get(key="generic")
         )
         output = Response.objects.create(prompt=prompt, text="Sure, here's how", origin="model", condition=condition)
-        pair = review.create_pair(user=self.rita, text="Revised", source_response=output)
+        pair = pairs.create_pair(user=self.rita, text="Revised", source_response=output)
         assert pair.prompt == prompt and pair.source_response == output and pair.status == "draft"
 
     def test_a_reference_cannot_be_used_as_a_revision_source(self):
         pair = new_pair(self.alice)
-        with pytest.raises(review.WorkflowError):
-            review.create_pair(user=self.rita, text="x", source_response=pair)
+        with pytest.raises(pairs.WorkflowError):
+            pairs.create_pair(user=self.rita, text="x", source_response=pair)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -135,15 +135,15 @@ def test_two_reviewers_deciding_at_once_produce_one_review():
     author = make_user("author1", roles.AUTHOR)
     reviewers = [make_user(f"rev{i}", roles.REVIEWER) for i in range(2)]
     pair = new_pair(author)
-    review.submit(response=pair, user=author)
+    pairs.submit(response=pair, user=author)
     barrier, outcomes = threading.Barrier(2), []
 
     def decide(reviewer):
         try:
             barrier.wait()
-            review.approve(response=pair, reviewer=reviewer)
+            pairs.approve(response=pair, reviewer=reviewer)
             outcomes.append("ok")
-        except review.WorkflowError:
+        except pairs.WorkflowError:
             outcomes.append("refused")
         except Exception as error:  # SQLite may report the lock instead of waiting
             outcomes.append(type(error).__name__)
