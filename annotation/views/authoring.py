@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation import checks, pairs, roles
-from annotation.forms import MAX_TEXT_CHARS, PairForm
+from annotation.forms.pairs import MAX_TEXT_CHARS, PairForm
 from annotation.models import InterventionStrategy, Resource, Response, RiskDomain
 
 CORPUS_ROLES = (roles.AUTHOR, roles.REVIEWER, roles.ADMIN)

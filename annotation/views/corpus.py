@@ -7,7 +7,8 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from annotation import corpus, roles
-from annotation.forms import CorpusFilterForm, ExportForm
+from annotation.forms.corpus import CorpusFilterForm
+from annotation.forms.transfer import ExportForm
 from annotation.models import InterventionStrategy, Prompt, Response
 
 CORPUS_ROLES = (roles.AUTHOR, roles.REVIEWER, roles.ADMIN)

@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from annotation import queues, roles, rounds
-from annotation.forms_rating import (
+from annotation.forms.rating import (
     PREFERENCE_CHOICES,
     FlagForm,
     PairwiseForm,

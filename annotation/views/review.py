@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from annotation import checks, pairs, roles
-from annotation.forms import ReviewForm
+from annotation.forms.pairs import ReviewForm
 from annotation.models import Response, RiskDomain
 
 QUEUE_PAGE = 50

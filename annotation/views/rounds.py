@@ -13,7 +13,7 @@ from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
 from annotation import roles, rounds
-from annotation.forms_rating import AddResponsesForm, RoundForm
+from annotation.forms.rounds import AddResponsesForm, RoundForm
 from annotation.models import Round
 
 

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation import roles, rubrics
-from annotation.forms_rubrics import CriterionFormSet, NewRubricForm, RubricDetailsForm, criteria_initial
+from annotation.forms.rubrics import CriterionFormSet, NewRubricForm, RubricDetailsForm, criteria_initial
 from annotation.models import Round, Rubric
 
 FORMSET_PREFIX = "criteria"

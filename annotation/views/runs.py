@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 
 from annotation import roles, runs
-from annotation.forms_runs import GenerationRunForm, TrainingRunForm
+from annotation.forms.runs import GenerationRunForm, TrainingRunForm
 from annotation.models import GenerationRun, JobState, TrainingRun
 
 

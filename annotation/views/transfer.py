@@ -7,7 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from annotation import corpus, exporting, importing, roles
-from annotation.forms import CorpusFilterForm, ExportForm, ImportForm
+from annotation.forms.corpus import CorpusFilterForm
+from annotation.forms.transfer import ExportForm, ImportForm
 from annotation.models import ImportJob
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024

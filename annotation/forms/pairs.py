@@ -1,8 +1,8 @@
-"""Forms for authoring, reviewing, browsing, importing and exporting pairs."""
+"""Forms for writing a pair and for reviewing it."""
 
 from django import forms
 
-from annotation.models import InterventionStrategy, ModelCondition, Prompt, Resource, Response, RiskDomain
+from annotation.models import InterventionStrategy, Prompt, Resource, Response, RiskDomain
 
 LOCALES = [("en-US", "English (US)"), ("en-GB", "English (UK)")]
 MAX_TEXT_CHARS = 20_000
@@ -134,58 +134,3 @@ class ReviewForm(forms.Form):
         if "text" in data:
             data["text"] = data["text"].replace("\r\n", "\n")
         return data
-
-
-class CorpusFilterForm(forms.Form):
-    q = forms.CharField(
-        label="Search",
-        required=False,
-        max_length=200,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Words in prompt or answer"}),
-    )
-    domain = forms.ModelChoiceField(
-        RiskDomain.objects.all(), required=False, to_field_name="slug", empty_label="All domains"
-    )
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Response.Status.choices])
-    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *Prompt.Source.choices])
-    split = forms.ChoiceField(required=False, choices=[("", "Any split"), *Prompt.Split.choices])
-    author = forms.CharField(required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "username"}))
-    strategy = forms.ModelChoiceField(
-        InterventionStrategy.objects.all(), required=False, to_field_name="key", empty_label="Any strategy"
-    )
-
-
-EXPORT_FORMATS = [
-    ("jsonl", "JSONL (TRL chat messages + Studio columns)"),
-    ("psychosafe", "Authors' JSON schema"),
-    ("csv", "CSV (spreadsheet-safe)"),
-    ("parquet", "Parquet"),
-]
-
-
-class ExportForm(forms.Form):
-    format = forms.ChoiceField(choices=EXPORT_FORMATS, initial="jsonl")
-    condition = forms.ModelChoiceField(
-        ModelCondition.objects.select_related("system_prompt"),
-        required=False,
-        empty_label="No system message",
-        help_text="JSONL: whose system prompt to put in the messages.",
-    )
-
-
-IMPORT_FORMATS = [
-    ("jsonl", "Studio JSONL"),
-    ("csv", "Studio CSV"),
-    ("psychosafe", "Authors' JSON / JSONL"),
-    ("xstest", "XSTest CSV"),
-]
-
-
-class ImportForm(forms.Form):
-    file = forms.FileField(help_text="UTF-8. All or nothing: any bad row rejects the whole file.")
-    format = forms.ChoiceField(choices=IMPORT_FORMATS)
-    skip_existing = forms.BooleanField(
-        required=False,
-        label="Skip pairs that already exist in the Studio",
-        help_text="Off: an exact duplicate of an existing pair is an error. On: it is skipped and counted.",
-    )
