@@ -68,6 +68,45 @@ def create_round(
     return round
 
 
+@transaction.atomic
+def build_round(
+    *,
+    name,
+    rater_title,
+    responses,
+    rubric=None,
+    kind=Round.Kind.SINGLE,
+    k=3,
+    lease_seconds=15 * 60,
+    deadline=None,
+    instructions="",
+    raters=(),
+    rater_group=None,
+    created_by=None,
+    include_gold=False,
+    open_now=False,
+) -> Round:
+    """The round builder in one step: the round with its raters and chosen responses (and the
+    rubric's gold items if asked), opened if asked. All or nothing: a RoundError leaves no round."""
+    round = create_round(
+        name=name,
+        rater_title=rater_title,
+        rubric=rubric,
+        kind=kind,
+        k=k,
+        lease_seconds=lease_seconds,
+        deadline=deadline,
+        instructions=instructions,
+        raters=raters,
+        rater_group=rater_group,
+        created_by=created_by,
+    )
+    add_chosen_responses(round=round, responses=responses, include_gold=include_gold)
+    if open_now:
+        open_round(round=round)
+    return round
+
+
 def model_responses(*, conditions=(), prompt_split=None, generation_run=None):
     """Model outputs chosen by conditions x a prompt split, or every output of a generation run."""
     responses = Response.objects.model_outputs()
@@ -95,6 +134,11 @@ def join_round(*, round, rater) -> RoundRater | None:
     if membership is None and round.rater_group_id and rater.groups.filter(pk=round.rater_group_id).exists():
         membership = _membership(round, rater, create=True)[0]
     return membership
+
+
+def acknowledge_warning(*, membership, now=None) -> None:
+    """Record when the rater acknowledged the content warning (the first time only)."""
+    RoundRater.objects.filter(pk=membership.pk, warned_at__isnull=True).update(warned_at=now or timezone.now())
 
 
 def _membership(round, rater, *, create):

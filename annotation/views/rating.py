@@ -24,7 +24,7 @@ from annotation.forms.rating import (
     RatingForm,
     SkipForm,
 )
-from annotation.models import Flag, RaterPreference, RiskDomain, Round, RoundRater, Skip
+from annotation.models import Flag, RaterPreference, RiskDomain, Round, Skip
 
 # A gap this long between ratings counts as a rest: the break timer starts again.
 REST_SECONDS = 10 * 60
@@ -118,7 +118,7 @@ def _item_page(request, round, slot, *, form=None, status=200):
 @require_POST
 def acknowledge_warning(request, round_token):
     round, membership = _round_for_rater(request, round_token)
-    RoundRater.objects.filter(pk=membership.pk, warned_at__isnull=True).update(warned_at=timezone.now())
+    rounds.acknowledge_warning(membership=membership)
     request.session[STRETCH_KEY] = {"start": time.time(), "last": time.time()}
     return redirect("rating-work", round_token=round.public_id)
 

@@ -5,7 +5,6 @@ import csv
 import json
 
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -34,7 +33,7 @@ def round_new(request):
     form = RoundForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            round = _build(form.cleaned_data, form.responses(), request.user)
+            round = _build(form, request.user)
         except rounds.RoundError as error:
             form.add_error(None, str(error))
         else:
@@ -42,9 +41,9 @@ def round_new(request):
     return render(request, "annotation/rounds/new.html", {"form": form}, status=400 if form.errors else 200)
 
 
-@transaction.atomic
-def _build(data, responses, user) -> Round:
-    round = rounds.create_round(
+def _build(form, user) -> Round:
+    data = form.cleaned_data
+    return rounds.build_round(
         name=data["name"],
         rater_title=data["rater_title"],
         instructions=data["instructions"],
@@ -56,11 +55,10 @@ def _build(data, responses, user) -> Round:
         raters=data["raters"],
         rater_group=data["rater_group"],
         created_by=user,
+        responses=form.responses(),
+        include_gold=data["include_gold"],
+        open_now=data["open_now"],
     )
-    rounds.add_chosen_responses(round=round, responses=responses, include_gold=data["include_gold"])
-    if data["open_now"]:
-        rounds.open_round(round=round)
-    return round
 
 
 def round_minutes(minutes: float) -> int:

@@ -1,8 +1,11 @@
 """Building rounds: responses by conditions x split or by generation run, gold, states, rubrics."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from annotation import queues, rounds, rubrics
 from annotation.models import Criterion, GenerationRun, GoldItem, Prompt, Response, Round, Rubric, Slot
@@ -161,6 +164,41 @@ class RoundBuildingTests(PersonaTestCase):
             rounds.close_round(round=round)
         rounds.reopen_round(round=round)
         assert round.state == Round.State.OPEN and round.closed_at is None
+
+    def test_the_builder_makes_the_round_adds_the_responses_and_opens_it_in_one_step(self):
+        chosen = rounds.model_responses(conditions=self.conditions[:1], prompt_split=Prompt.Split.VALIDATION)
+        round = rounds.build_round(
+            name="built",
+            rater_title="Round",
+            rubric=rubrics.default_rubric(),
+            k=2,
+            raters=[self.raj],
+            responses=chosen,
+            open_now=True,
+            created_by=self.ada,
+        )
+        assert round.state == Round.State.OPEN and round.created_by == self.ada
+        assert round.items.count() == chosen.count() and round.memberships.get().rater == self.raj
+
+    def test_a_build_that_fails_leaves_no_round(self):
+        with pytest.raises(rounds.RoundError, match="No model responses match"):
+            rounds.build_round(
+                name="empty",
+                rater_title="Round",
+                rubric=rubrics.default_rubric(),
+                raters=[self.raj],
+                responses=rounds.model_responses(prompt_split=Prompt.Split.TRAIN),
+            )
+        assert not Round.objects.filter(name="empty").exists()
+
+    def test_the_first_acknowledgement_of_the_content_warning_is_kept(self):
+        round = self.new_round()
+        membership = round.memberships.get()
+        first = timezone.now() - timedelta(hours=1)
+        rounds.acknowledge_warning(membership=membership, now=first)
+        rounds.acknowledge_warning(membership=membership)
+        membership.refresh_from_db()
+        assert membership.warned_at == first
 
     def test_database_caps_k(self):
         with pytest.raises(IntegrityError), transaction.atomic():
