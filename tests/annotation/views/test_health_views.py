@@ -9,7 +9,7 @@ from django.test import TestCase
 
 from psychosafe_site.celery import app as celery_app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # Port 9 (discard) on loopback: nothing listens, so connections are refused at once.
 UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
 
