@@ -1,14 +1,13 @@
 """The corpus: filters, full-text search (FTS5 on SQLite, tsvector on PostgreSQL), keyset pages."""
 
 from django.db import connection
-from django.urls import reverse
 
 from annotation import corpus
 from annotation.models import InterventionStrategy, Prompt, Response, RiskDomain
 from tests.personas import PersonaTestCase
 
 
-class CorpusTests(PersonaTestCase):
+class CorpusFixtures(PersonaTestCase):
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()
@@ -33,6 +32,8 @@ class CorpusTests(PersonaTestCase):
                 pair.strategies.add(InterventionStrategy.objects.get(key="green-dot"))
             cls.pairs.append(pair)
 
+
+class CorpusTests(CorpusFixtures):
     def _ids(self, **filters):
         return {p.pk for p in corpus.pairs(filters=corpus.PairFilter(**filters))}
 
@@ -71,26 +72,3 @@ class CorpusTests(PersonaTestCase):
         assert [r.pk for r in back.rows] == [r.pk for r in first.rows]
         last = corpus.page(queryset=queryset, after=second.next_after, size=3)
         assert [r.pk for r in last.rows] == [self.pairs[0].pk] and last.next_after is None
-
-    def test_browser_page_uses_a_fixed_number_of_queries(self):
-        self.client.force_login(self.rita)
-        url = reverse("corpus") + "?domain=suicide&q=anger"
-        self.client.get(url)  # warm the session, role and search-structure checks
-        with self.assertNumQueries(11):
-            page = self.client.get(url)
-        assert page.status_code == 200 and b"prompt 4 about anger" in page.content
-        assert b"Older" not in page.content
-
-    def test_browser_escapes_text_and_offers_export_with_the_filters(self):
-        Response.objects.filter(pk=self.pairs[0].pk).update(text="<img src=x onerror=alert(1)>")
-        self.client.force_login(self.alice)
-        page = self.client.get(reverse("corpus") + "?status=approved")
-        assert b"<img src=x" not in page.content
-        assert b'name="status" value="approved"' in page.content
-        assert b'<option value="approved" selected>' in page.content  # the filter stays chosen
-
-    def test_export_download_applies_the_filters(self):
-        self.client.force_login(self.rita)
-        response = self.client.get(reverse("corpus-export") + "?format=jsonl&domain=violence")
-        body = b"".join(response.streaming_content)
-        assert response["Content-Disposition"].startswith("attachment") and len(body.splitlines()) == 3

@@ -1,14 +1,16 @@
-"""Building rounds: responses by conditions x split or by generation run, gold, states, rubrics."""
+"""Rounds: building them (conditions x split or a generation run, gold, states, rubrics) and reading them
+(items below k, export rows)."""
 
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from annotation import queues, rounds, rubrics
-from annotation.models import Criterion, GenerationRun, GoldItem, Prompt, Response, Round, Rubric, Slot
+from annotation.models import Criterion, GenerationRun, GoldItem, Prompt, Rating, Response, Round, Rubric, Slot
 from tests.annotation.rating_fixtures import full_answers, make_conditions, make_open_round, make_outputs, make_prompts
 from tests.personas import PersonaTestCase
 
@@ -203,3 +205,60 @@ class RoundBuildingTests(PersonaTestCase):
     def test_database_caps_k(self):
         with pytest.raises(IntegrityError), transaction.atomic():
             Round.objects.create(name="big", rater_title="big", rubric=rubrics.default_rubric(), k=0)
+
+
+class BelowKFixtures(PersonaTestCase):
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        # k = 2: Raj rates all 5 items, Rhea 2 of them; then 5 fresh items come in.
+        # So 2 items are full, 3 have one rating, 5 have none.
+        cls.round, cls.responses = make_open_round(raters=[cls.raj, cls.rhea], k=2, per_domain=1, n_conditions=1)
+        for rater, n in ((cls.raj, 5), (cls.rhea, 2)):
+            for _ in range(n):
+                slot = queues.claim_next(round=cls.round, rater=rater)
+                queues.submit_rating(round=cls.round, rater=rater, lease_token=slot.lease_token, answers=full_answers())
+        fresh = make_outputs([cls.responses[0].condition], make_prompts(1))
+        rounds.add_responses(round=cls.round, responses=fresh)
+        cls.responses += fresh
+        cls.held = queues.claim_next(round=cls.round, rater=cls.rhea)
+
+    def done(self):
+        """response public id -> ratings done, from the ratings themselves."""
+        counts = dict(
+            Rating.objects.filter(round=self.round).values_list("response__public_id").annotate(n=Count("id"))
+        )
+        return {r.public_id: counts.get(r.public_id, 0) for r in self.responses}
+
+
+class BelowKTests(BelowKFixtures):
+    def test_lists_items_below_k_with_counts_and_holders_fewest_first(self):
+        listed = rounds.items_below_k(round=self.round)
+        done = self.done()
+        assert {row["response"] for row in listed} == {key for key, n in done.items() if n < 2}
+        assert all(row["done"] == done[row["response"]] and row["k"] == 2 for row in listed)
+        assert [row["done"] for row in listed] == sorted(row["done"] for row in listed)
+        assert len(listed) == rounds.round_report(round=self.round).below_k
+        held = {row["response"]: row["held_by"] for row in listed}
+        assert held[self.held.item.response.public_id] == ["R02"]
+        assert sum(1 for holders in held.values() if holders) == 1
+
+    def test_the_list_is_capped_and_its_queries_do_not_grow(self):
+        assert sorted(self.done().values()) == [0] * 5 + [1] * 3 + [2] * 2
+        with self.assertNumQueries(3):
+            listed = rounds.items_below_k(round=self.round, limit=6)
+        assert [row["done"] for row in listed] == [0] * 5 + [1]
+        assert len(rounds.items_below_k(round=self.round, limit=2)) == 2
+
+
+class PairwiseExportTests(PersonaTestCase):
+    def test_pairwise_export_names_the_winner_whatever_side_it_was_shown(self):
+        round, _ = make_open_round(raters=[self.raj], k=1, per_domain=1, kind="pairwise")
+        while (slot := queues.claim_next(round=round, rater=self.raj)) is not None:
+            queues.submit_rating(
+                round=round, rater=self.raj, lease_token=slot.lease_token, answers={"preference": "left"}
+            )
+        for row in rounds.export_rows(round=round):
+            rating = Rating.objects.get(item__token=row["item"])
+            shown_left = rating.response_b if rating.swapped else rating.response
+            assert row["winner"] == row["left"] == shown_left.public_id

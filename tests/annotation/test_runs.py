@@ -1,9 +1,7 @@
-"""Runs: what a training run snapshots, and admins starting, following and cancelling runs from pages."""
-
-from django.urls import reverse
+"""Runs: what a training run snapshots and the conversations it trains on."""
 
 from annotation import runs
-from annotation.models import GenerationRun, ModelCondition, Prompt, Response, RiskDomain, SystemPrompt, TrainingRun
+from annotation.models import Prompt, Response, RiskDomain, SystemPrompt
 from tests.personas import PersonaTestCase
 
 
@@ -42,65 +40,3 @@ class TrainingDataTests(RunFixtures):
         self.add_pair(status="draft")
         with self.assertRaises(runs.NoTrainingData):
             runs.start_training_run(name="t", system_prompt=self.psychosafe, created_by=self.ada)
-
-
-class RunPageTests(RunFixtures):
-    def test_training_page_explains_what_to_do_when_there_is_nothing_to_train_on(self):
-        self.client.force_login(self.ada)
-        page = self.client.get(reverse("training-new"))
-        assert b"Nothing to train on yet" in page.content
-
-    def test_admin_starts_a_training_run_storing_only_changed_settings(self):
-        self.add_pair()
-        self.client.force_login(self.ada)
-        form = self.client.get(reverse("training-new")).context["form"]
-        data = {name: field.initial for name, field in form.fields.items() if field.initial is not None}
-        data.update(name="first run", system_prompt=self.psychosafe.pk, epochs=2, max_steps="")
-        response = self.client.post(reverse("training-new"), data)
-        assert response.status_code == 302, response.context["form"].errors
-        run = TrainingRun.objects.get(name="first run")
-        assert run.config == {"epochs": 2}
-        assert run.state == "queued"
-
-    def test_generation_needs_prompts_in_the_split(self):
-        condition = ModelCondition.objects.create(name="c", base_model="b", system_prompt=self.psychosafe)
-        self.client.force_login(self.ada)
-        data = {
-            "name": "g",
-            "conditions": [condition.pk],
-            "prompt_split": "test",
-            "max_new_tokens": 64,
-            "temperature": 0,
-            "seed": 0,
-        }
-        page = self.client.post(reverse("generation-new"), data)
-        assert b"has no prompts yet" in page.content
-        self.add_pair(split="test")
-        assert self.client.post(reverse("generation-new"), data).status_code == 302
-        run = GenerationRun.objects.get(name="g")
-        assert run.sampling == {"max_new_tokens": 64, "temperature": 0.0, "seed": 0}
-        assert list(run.conditions.all()) == [condition]
-
-    def test_status_feed_and_cancel(self):
-        run = TrainingRun.objects.create(
-            name="r", base_model="b", system_prompt=self.psychosafe, state="running", progress_done=5, progress_total=20
-        )
-        self.client.force_login(self.ada)
-        page = self.client.get(reverse("run-list"))
-        assert f'data-job="training-{run.pk}"'.encode() in page.content
-        feed = self.client.get(reverse("job-status", args=["training", run.pk])).json()["jobs"]
-        assert {"id": f"training-{run.pk}", "percent": 25, "can_cancel": True}.items() <= feed[0].items()
-        self.client.post(reverse("job-cancel", args=["training", run.pk]))
-        run.refresh_from_db()
-        assert run.cancel_requested and run.state == "running"  # stops after its current step
-        feed = self.client.get(reverse("job-status", args=["training", run.pk])).json()["jobs"]
-        assert feed[0]["state_label"] == "Cancelling" and not feed[0]["can_cancel"]
-
-    def test_run_list_escapes_error_text(self):
-        TrainingRun.objects.create(
-            name="r", base_model="b", system_prompt=self.psychosafe, state="failed", error="<script>alert(1)</script>"
-        )
-        self.client.force_login(self.ada)
-        page = self.client.get(reverse("run-list"))
-        assert b"<script>alert(1)</script>" not in page.content
-        assert b"&lt;script&gt;" in page.content

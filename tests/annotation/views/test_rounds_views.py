@@ -1,4 +1,4 @@
-"""The admin's round pages: build from the pages alone, dashboard, close/reopen, exports."""
+"""The admin's round pages: build from the pages alone, add responses, dashboard, close/reopen, exports."""
 
 import csv
 import io
@@ -8,8 +8,20 @@ from django.db.models import Count
 from django.urls import reverse
 
 from annotation import queues, rounds, rubrics
-from annotation.models import Flag, GoldItem, ModelCondition, Prompt, Rating, Response, Round
+from annotation.models import (
+    Flag,
+    GenerationRun,
+    GoldItem,
+    ModelCondition,
+    Prompt,
+    Rating,
+    Response,
+    Round,
+    RoundItem,
+    Slot,
+)
 from tests.annotation.rating_fixtures import full_answers, make_conditions, make_open_round, make_outputs, make_prompts
+from tests.annotation.test_rounds import BelowKFixtures
 from tests.personas import PersonaTestCase
 
 
@@ -155,40 +167,7 @@ class DashboardTests(PersonaTestCase):
         assert Flag.objects.count() == 1
 
 
-class BelowKTests(PersonaTestCase):
-    @classmethod
-    def setUpTestData(cls):
-        super().setUpTestData()
-        # k = 2: Raj rates all 5 items, Rhea 2 of them; then 5 fresh items come in.
-        # So 2 items are full, 3 have one rating, 5 have none.
-        cls.round, cls.responses = make_open_round(raters=[cls.raj, cls.rhea], k=2, per_domain=1, n_conditions=1)
-        for rater, n in ((cls.raj, 5), (cls.rhea, 2)):
-            for _ in range(n):
-                slot = queues.claim_next(round=cls.round, rater=rater)
-                queues.submit_rating(round=cls.round, rater=rater, lease_token=slot.lease_token, answers=full_answers())
-        fresh = make_outputs([cls.responses[0].condition], make_prompts(1))
-        rounds.add_responses(round=cls.round, responses=fresh)
-        cls.responses += fresh
-        cls.held = queues.claim_next(round=cls.round, rater=cls.rhea)
-
-    def done(self):
-        """response public id -> ratings done, from the ratings themselves."""
-        counts = dict(
-            Rating.objects.filter(round=self.round).values_list("response__public_id").annotate(n=Count("id"))
-        )
-        return {r.public_id: counts.get(r.public_id, 0) for r in self.responses}
-
-    def test_lists_items_below_k_with_counts_and_holders_fewest_first(self):
-        listed = rounds.items_below_k(round=self.round)
-        done = self.done()
-        assert {row["response"] for row in listed} == {key for key, n in done.items() if n < 2}
-        assert all(row["done"] == done[row["response"]] and row["k"] == 2 for row in listed)
-        assert [row["done"] for row in listed] == sorted(row["done"] for row in listed)
-        assert len(listed) == rounds.round_report(round=self.round).below_k
-        held = {row["response"]: row["held_by"] for row in listed}
-        assert held[self.held.item.response.public_id] == ["R02"]
-        assert sum(1 for holders in held.values() if holders) == 1
-
+class BelowKPageTests(BelowKFixtures):
     def test_dashboard_shows_the_list_and_leaves_out_full_items(self):
         self.client.force_login(self.ada)
         page = self.client.get(reverse("round-dashboard", args=[self.round.pk])).content.decode()
@@ -198,13 +177,6 @@ class BelowKTests(PersonaTestCase):
             assert (public_id in section) == (n < 2), public_id
         assert "R02" in section and "/ 2" in section
         assert self.held.item.response.condition.name in section  # admins are not blind
-
-    def test_the_list_is_capped_and_its_queries_do_not_grow(self):
-        assert sorted(self.done().values()) == [0] * 5 + [1] * 3 + [2] * 2
-        with self.assertNumQueries(3):
-            listed = rounds.items_below_k(round=self.round, limit=6)
-        assert [row["done"] for row in listed] == [0] * 5 + [1]
-        assert len(rounds.items_below_k(round=self.round, limit=2)) == 2
 
 
 class BelowKCapTests(PersonaTestCase):
@@ -218,14 +190,132 @@ class BelowKCapTests(PersonaTestCase):
         assert section.count("<code>") == 50
 
 
-class PairwiseExportTests(PersonaTestCase):
-    def test_pairwise_export_names_the_winner_whatever_side_it_was_shown(self):
-        round, _ = make_open_round(raters=[self.raj], k=1, per_domain=1, kind="pairwise")
-        while (slot := queues.claim_next(round=round, rater=self.raj)) is not None:
-            queues.submit_rating(
-                round=round, rater=self.raj, lease_token=slot.lease_token, answers={"preference": "left"}
-            )
-        for row in rounds.export_rows(round=round):
-            rating = Rating.objects.get(item__token=row["item"])
-            shown_left = rating.response_b if rating.swapped else rating.response
-            assert row["winner"] == row["left"] == shown_left.public_id
+class AddResponsesTests(PersonaTestCase):
+    def setUp(self):
+        self.round, self.first = make_open_round(raters=[self.raj], k=2, per_domain=1, open_it=False)
+        self.conditions = list({r.condition for r in self.first})
+        self.url = reverse("round-add", args=[self.round.pk])
+        self.client.force_login(self.ada)
+
+    def more_outputs(self, split=Prompt.Split.VALIDATION):
+        return make_outputs(self.conditions, make_prompts(1, split=split))
+
+    def form(self, **overrides):
+        data = {"source": "split", "conditions": [c.pk for c in self.conditions], "prompt_split": "validation"}
+        data.update(overrides)
+        return data
+
+    def item_responses(self):
+        return set(self.round.items.values_list("response_id", flat=True))
+
+    def test_admin_adds_new_responses_to_a_draft_round(self):
+        new = self.more_outputs()
+        assert self.client.get(self.url).status_code == 200
+        page = self.client.post(self.url, self.form(), follow=True)
+        assert page.redirect_chain[-1][0] == reverse("round-dashboard", args=[self.round.pk])
+        assert f"Added {len(new)} responses.".encode() in page.content
+        assert self.item_responses() == {r.pk for r in self.first + new}
+        for item in self.round.items.filter(response__in=new):
+            assert item.capacity == 2 and item.slots.count() == 2
+        assert Round.objects.get(pk=self.round.pk).state == Round.State.DRAFT
+
+    def test_responses_added_to_an_open_round_can_be_claimed_at_once(self):
+        rounds.open_round(round=self.round)
+        while (slot := queues.claim_next(round=self.round, rater=self.raj)) is not None:
+            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token, answers=full_answers())
+        new = self.more_outputs()
+        page = self.client.post(self.url, self.form(), follow=True)
+        assert b"they are in the queue now" in page.content
+        claimed = set()
+        while (slot := queues.claim_next(round=self.round, rater=self.raj)) is not None:
+            claimed.add(slot.item.response_id)
+            queues.submit_rating(round=self.round, rater=self.raj, lease_token=slot.lease_token, answers=full_answers())
+        assert claimed == {r.pk for r in new}
+
+    def test_repeating_an_add_adds_nothing_twice(self):
+        self.more_outputs()
+        self.client.post(self.url, self.form())
+        items, slots = RoundItem.objects.count(), Slot.objects.count()
+        page = self.client.post(self.url, self.form())
+        assert page.status_code == 400
+        assert b"None new: every matching response is already in this round." in page.content
+        assert (RoundItem.objects.count(), Slot.objects.count()) == (items, slots)
+
+    def test_gold_items_are_mixed_in_once(self):
+        reference = Response.objects.create(
+            prompt=self.first[0].prompt, origin="reference", status="approved", text="A reference."
+        )
+        GoldItem.objects.create(response=reference, rubric=self.round.rubric, answers={"refusal": "yes"})
+        self.more_outputs()
+        page = self.client.post(self.url, self.form(include_gold="on"), follow=True)
+        assert b"and 1 gold item." in page.content
+        assert self.round.items.filter(gold__isnull=False).count() == 1
+        gold = rounds.gold_items_for(rubric=self.round.rubric)
+        assert rounds.add_gold_items(round=self.round, gold_items=gold) == 0
+        assert self.client.post(self.url, self.form(include_gold="on")).status_code == 400
+        assert self.round.items.filter(gold__isnull=False).count() == 1
+
+    def test_every_response_of_a_generation_run(self):
+        run = GenerationRun.objects.create(name="validation run 2")
+        new = self.more_outputs(split=Prompt.Split.TEST)
+        Response.objects.filter(pk__in=[r.pk for r in new]).update(generation_run=run)
+        self.client.post(self.url, {"source": "run", "generation_run": run.pk})
+        assert self.item_responses() == {r.pk for r in self.first + new}
+        page = self.client.post(self.url, {"source": "run"})
+        assert b"Choose the generation run." in page.content
+
+    def test_no_match_is_a_form_error(self):
+        self.more_outputs(split=Prompt.Split.TEST)
+        page = self.client.post(self.url, self.form(prompt_split="train"))
+        assert page.status_code == 400
+        assert b"No model responses match" in page.content
+        page = self.client.post(self.url, self.form(conditions=[]))
+        assert b"Choose at least one condition." in page.content
+        assert self.item_responses() == {r.pk for r in self.first}
+
+    def test_a_closed_round_is_refused(self):
+        rounds.open_round(round=self.round)
+        rounds.close_round(round=self.round)
+        self.more_outputs()
+        page = self.client.post(self.url, self.form(), follow=True)
+        assert page.redirect_chain[-1][0] == reverse("round-dashboard", args=[self.round.pk])
+        assert b"This round is closed: reopen it before adding responses." in page.content
+        assert self.client.get(self.url)["Location"] == reverse("round-dashboard", args=[self.round.pk])
+        assert self.item_responses() == {r.pk for r in self.first}
+        with self.assertRaisesMessage(rounds.RoundError, "Reopen the round"):
+            rounds.add_chosen_responses(round=self.round, responses=rounds.model_responses())
+
+    def test_raters_may_not_add(self):
+        self.more_outputs()
+        self.client.force_login(self.raj)
+        assert self.client.get(self.url).status_code == 403
+        assert self.client.post(self.url, self.form()).status_code == 403
+        assert self.item_responses() == {r.pk for r in self.first}
+
+    def test_dashboard_links_to_the_add_page_unless_closed(self):
+        dashboard = reverse("round-dashboard", args=[self.round.pk])
+        assert self.url.encode() in self.client.get(dashboard).content
+        rounds.open_round(round=self.round)
+        rounds.close_round(round=self.round)
+        assert self.url.encode() not in self.client.get(dashboard).content
+
+
+class AddPairsTests(PersonaTestCase):
+    def test_a_new_condition_is_paired_with_the_old_ones(self):
+        round, first = make_open_round(raters=[self.raj], k=1, per_domain=1, kind="pairwise")
+        old = list({r.condition for r in first})
+        prompts = list({r.prompt for r in first})
+        [newcomer] = make_conditions(1)
+        make_outputs([newcomer], prompts)
+        self.client.force_login(self.ada)
+        url = reverse("round-add", args=[round.pk])
+        assert b"include_gold" not in self.client.get(url).content
+        data = {"source": "split", "conditions": [c.pk for c in old + [newcomer]], "prompt_split": "validation"}
+        page = self.client.post(url, data, follow=True)
+        # Each prompt already had its old pair; the newcomer pairs with both old conditions.
+        assert f"Added {2 * len(prompts)} pairs".encode() in page.content
+        assert round.items.count() == 3 * len(prompts)
+        page = self.client.post(url, {**data, "conditions": [newcomer.pk]})
+        assert b"Pairwise rounds compare two or more conditions." in page.content
+        assert self.client.post(url, data).status_code == 400
+        assert round.items.count() == 3 * len(prompts)

@@ -1,4 +1,5 @@
-"""The admin import page: an ImportJob row, its task on the default queue, progress and errors."""
+"""Import and export pages: the admin import page (an ImportJob row, its task on the default queue,
+progress and errors) and the corpus browser's export download."""
 
 import json
 
@@ -8,6 +9,7 @@ from django.urls import reverse
 
 from annotation.models import ImportJob, Prompt, Response
 from psychosafe_site.celery import app as celery_app
+from tests.annotation.test_corpus import CorpusFixtures
 from tests.personas import PersonaTestCase
 from workers import tasks
 
@@ -77,3 +79,11 @@ class ImportJobTests(PersonaTestCase):
     def test_only_admins_import(self):
         self.client.force_login(self.rita)
         assert self.client.get(reverse("import-pairs")).status_code == 403
+
+
+class CorpusExportTests(CorpusFixtures):
+    def test_export_download_applies_the_filters(self):
+        self.client.force_login(self.rita)
+        response = self.client.get(reverse("corpus-export") + "?format=jsonl&domain=violence")
+        body = b"".join(response.streaming_content)
+        assert response["Content-Disposition"].startswith("attachment") and len(body.splitlines()) == 3

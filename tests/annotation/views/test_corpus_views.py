@@ -1,0 +1,25 @@
+"""The corpus browser page: a fixed number of queries, escaped text, the filters carried to export."""
+
+from django.urls import reverse
+
+from annotation.models import Response
+from tests.annotation.test_corpus import CorpusFixtures
+
+
+class CorpusBrowserTests(CorpusFixtures):
+    def test_browser_page_uses_a_fixed_number_of_queries(self):
+        self.client.force_login(self.rita)
+        url = reverse("corpus") + "?domain=suicide&q=anger"
+        self.client.get(url)  # warm the session, role and search-structure checks
+        with self.assertNumQueries(11):
+            page = self.client.get(url)
+        assert page.status_code == 200 and b"prompt 4 about anger" in page.content
+        assert b"Older" not in page.content
+
+    def test_browser_escapes_text_and_offers_export_with_the_filters(self):
+        Response.objects.filter(pk=self.pairs[0].pk).update(text="<img src=x onerror=alert(1)>")
+        self.client.force_login(self.alice)
+        page = self.client.get(reverse("corpus") + "?status=approved")
+        assert b"<img src=x" not in page.content
+        assert b'name="status" value="approved"' in page.content
+        assert b'<option value="approved" selected>' in page.content  # the filter stays chosen
