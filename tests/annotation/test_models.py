@@ -72,7 +72,10 @@ class ConstraintTests(PersonaTestCase):
             )
         )
         ok = Response.objects.create(prompt=self.prompt, text="x", origin="model", condition=self.condition)
-        assert ok.public_id and str(ok.pk) not in ok.public_id
+        # Opaque: 16 random URL-safe characters, not the database id (a random id may by chance
+        # contain the id's digits, so "not in" would be a coin toss at small ids).
+        other = Response.objects.create(prompt=self.prompt, text="y", origin="model", condition=self.condition)
+        assert len(ok.public_id) == 16 and not ok.public_id.isdigit() and ok.public_id != other.public_id
 
     def test_empty_texts_are_rejected(self):
         self.assert_rejected(lambda: Prompt.objects.create(text="", domain=self.domain))
