@@ -69,38 +69,11 @@ def create_round(
 
 
 @transaction.atomic
-def build_round(
-    *,
-    name,
-    rater_title,
-    responses,
-    rubric=None,
-    kind=Round.Kind.SINGLE,
-    k=3,
-    lease_seconds=15 * 60,
-    deadline=None,
-    instructions="",
-    raters=(),
-    rater_group=None,
-    created_by=None,
-    include_gold=False,
-    open_now=False,
-) -> Round:
-    """The round builder in one step: the round with its raters and chosen responses (and the
-    rubric's gold items if asked), opened if asked. All or nothing: a RoundError leaves no round."""
-    round = create_round(
-        name=name,
-        rater_title=rater_title,
-        rubric=rubric,
-        kind=kind,
-        k=k,
-        lease_seconds=lease_seconds,
-        deadline=deadline,
-        instructions=instructions,
-        raters=raters,
-        rater_group=rater_group,
-        created_by=created_by,
-    )
+def build_round(*, responses, include_gold=False, open_now=False, **round_fields) -> Round:
+    """The round builder in one step: the round (`create_round`'s fields) with its raters and the
+    chosen responses (and the rubric's gold items if asked), opened if asked. All or nothing: a
+    RoundError leaves no round."""
+    round = create_round(**round_fields)
     add_chosen_responses(round=round, responses=responses, include_gold=include_gold)
     if open_now:
         open_round(round=round)
