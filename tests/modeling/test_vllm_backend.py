@@ -172,10 +172,27 @@ def test_a_server_that_dies_at_start_raises_with_its_log_and_leaves_no_process(t
 def test_a_damaged_studio_adapter_is_refused_before_generation(backend, adapters, tmp_path):
     import shutil
 
-    from modeling.training import AdapterVerificationError
+    from modeling.adapters import AdapterVerificationError
 
     damaged = shutil.copytree(adapters["trained"], tmp_path / "damaged")
     with (damaged / "adapter_model.safetensors").open("ab") as weights:
         weights.write(b"\0")
     with pytest.raises(AdapterVerificationError, match="does not match its checksum"):
         backend.generate([Condition(key="damaged", adapter_path=str(damaged))], PROMPTS, GREEDY)
+
+
+@pytest.mark.vllm
+@needs_vllm
+def test_an_adapter_above_the_engines_rank_is_refused_by_name(backend, tiny_model_dir, tmp_path):
+    wide = random_adapter(tiny_model_dir, tmp_path / "wide", seed=3, rank=16)
+    with pytest.raises(ValueError, match="rank 16; this engine serves ranks up to 8"):
+        backend.generate([Condition(key="wide", adapter_path=wide)], PROMPTS, GREEDY)
+
+
+def test_engines_are_built_for_every_rank_the_studio_trains():
+    from modeling.adapters import MAX_LORA_RANK, VLLM_LORA_RANKS
+    from modeling.training import LoraTrainConfig
+    from modeling.vllm_backend import VllmBackend
+
+    assert VllmBackend("any-model").max_lora_rank == MAX_LORA_RANK == LoraTrainConfig.MAX_RANK
+    assert MAX_LORA_RANK in VLLM_LORA_RANKS
