@@ -174,34 +174,50 @@ class JobContext:
 
 
 class _Heartbeat(threading.Thread):
-    """Beats `heartbeat_at` every few seconds and watches `cancel_requested`, whatever the job is doing.
+    """Beats `heartbeat_at` every few seconds and watches `cancel_requested` every second,
+    whatever the job is doing.
 
     Independent of step length: a step longer than the stale window never makes a live job look
-    dead. It uses its own database connection (Django connections are per thread) and closes it.
+    dead, and a cancel is seen within a second. It uses its own database connection (Django
+    connections are per thread) and closes it.
     """
+
+    CANCEL_POLL_SECONDS = 1.0
 
     def __init__(self, model, job_id: int, cancel: threading.Event):
         super().__init__(name=f"heartbeat-{model.KIND}-{job_id}", daemon=True)
         self.model, self.job_id, self.cancel = model, job_id, cancel
         self.stopped = threading.Event()
-        self.interval = max(0.5, min(10.0, settings.RUN_STALE_AFTER_SECONDS / 6))
+        self.beat_every = max(0.5, min(10.0, settings.RUN_STALE_AFTER_SECONDS / 6))
 
     def run(self):
+        last_beat = time.monotonic()
         try:
-            while not self.stopped.wait(self.interval):
-                self.beat()
+            while not self.stopped.wait(min(self.CANCEL_POLL_SECONDS, self.beat_every)):
+                if time.monotonic() - last_beat >= self.beat_every:
+                    self.beat()
+                    last_beat = time.monotonic()
+                self.watch()
         finally:
             connection.close()
 
     def beat(self):
+        self._quietly(lambda: self._rows().update(heartbeat_at=timezone.now()))
+
+    def watch(self):
+        if self._quietly(lambda: self._rows().filter(cancel_requested=True).exists()):
+            self.cancel.set()
+
+    def _rows(self):
+        return self.model.objects.filter(pk=self.job_id, state=JobState.RUNNING)
+
+    def _quietly(self, query):
         try:
-            rows = self.model.objects.filter(pk=self.job_id, state=JobState.RUNNING)
-            rows.update(heartbeat_at=timezone.now())
-            if rows.filter(cancel_requested=True).exists():
-                self.cancel.set()
-        except Exception:  # a database hiccup must not kill the job; the next beat tries again
+            return query()
+        except Exception:  # a database hiccup must not kill the job; the next round tries again
             log.warning("heartbeat for %s %s failed", self.model.KIND, self.job_id, exc_info=True)
             close_old_connections()
+            return None
 
 
 def execute(model, job_id: int, *, worker: str, body) -> str:

@@ -25,6 +25,7 @@ from annotation.models import (
     SystemPrompt,
     TrainingRun,
 )
+from modeling.adapters import weights_sha256
 
 
 class NoTrainingData(Exception):
@@ -113,15 +114,6 @@ def adapter_dir(run: TrainingRun) -> Path:
     return Path(settings.ADAPTERS_DIR) / f"run-{run.pk}"
 
 
-def adapter_weights_sha256(adapter_path: Path) -> str:
-    """The adapter weights' checksum, as listed in the adapter's verified SHA256SUMS."""
-    for line in (adapter_path / "SHA256SUMS").read_text().splitlines():
-        digest, name = line.split(maxsplit=1)
-        if name.strip() == "adapter_model.safetensors":
-            return digest
-    raise ValueError(f"{adapter_path}: adapter_model.safetensors is not in SHA256SUMS")
-
-
 @transaction.atomic
 def register_adapter(run: TrainingRun, *, adapter_dir: Path, manifest: dict) -> Adapter:
     """Register a complete, verified adapter and mark the run succeeded, in one transaction."""
@@ -129,7 +121,7 @@ def register_adapter(run: TrainingRun, *, adapter_dir: Path, manifest: dict) -> 
         name=run.name,
         path=str(adapter_dir),
         base_model=run.base_model,
-        sha256=adapter_weights_sha256(adapter_dir),
+        sha256=weights_sha256(adapter_dir),
         manifest=manifest,
     )
     ModelCondition.objects.get_or_create(

@@ -39,7 +39,8 @@ def train_adapter(self, run_id: int) -> str:
 def _train(run: TrainingRun, context: jobs.JobContext) -> None:
     from dataclasses import asdict
 
-    from modeling.training import LoraTrainConfig, TrainingCancelled, train_lora, verify_adapter
+    from modeling.adapters import verify_adapter
+    from modeling.training import LoraTrainConfig, TrainingCancelled, train_lora
 
     resumed = []
 

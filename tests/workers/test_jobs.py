@@ -107,7 +107,7 @@ def test_a_queued_job_whose_message_was_lost_is_resent_and_lands_on_the_prefixed
 def test_cancel_during_training_stops_at_the_next_step(workers, tiny_base):
     user = make_corpus(n_train=40, n_validation=0)
     workers.start("gpu-1")
-    config = {**SMALL_CONFIG, "batch_size": 1, "epochs": 3, "log_every": 1}
+    config = {**SMALL_CONFIG, "batch_size": 1, "epochs": 20, "log_every": 1}
     run = runs.start_training_run(
         name="to-cancel",
         system_prompt=SystemPrompt.objects.get(key="generic", version=1),
@@ -117,7 +117,8 @@ def test_cancel_during_training_stops_at_the_next_step(workers, tiny_base):
     )
     wait_for(lambda: _refresh(run).progress_done >= 3, timeout=240, interval=0.1, what="training to start")
     jobs.request_cancel(run)
+    asked = run.progress_done
     wait_for(lambda: _refresh(run).state == JobState.CANCELLED, timeout=60, interval=0.2, what="the cancel")
-    assert run.progress_done < run.progress_total == 120
+    assert asked <= run.progress_done < run.progress_total == 800
     assert any(e["message"].startswith("cancelled at step") for e in run.events)
     assert not run.adapter

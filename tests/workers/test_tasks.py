@@ -15,7 +15,7 @@ from annotation.models import (
     SystemPrompt,
     TrainingRun,
 )
-from modeling.training import verify_adapter
+from modeling.adapters import verify_adapter
 from tests.workers.conftest import SMALL_CONFIG, make_corpus, wait_for
 
 # Workers are other processes: data must be committed (transaction=True), and the catalog rows
@@ -79,15 +79,15 @@ def test_a_killed_worker_never_leaves_a_half_registered_adapter_or_a_double_run(
     user = make_corpus(n_train=40, n_validation=0)
     prompt = SystemPrompt.objects.get(key="generic", version=1)
     first = workers.start("doomed", stale_after=2)
-    config = {**SMALL_CONFIG, "batch_size": 1, "epochs": 2, "log_every": 1}
+    # A checkpoint every 10 steps: a killed worker loses minutes, not an epoch (40 steps here).
+    config = {**SMALL_CONFIG, "batch_size": 1, "epochs": 2, "log_every": 1, "checkpoint_every_steps": 10}
     run = runs.start_training_run(
         name="killed-run", system_prompt=prompt, created_by=user, config=config, base_model=tiny_base
     )
-    # Kill it once the first epoch checkpoint (40 steps) is behind it, early in epoch two, leaving
-    # most of the epoch as margin for a fast machine.
-    wait_for(lambda: _refresh(run).progress_done >= 42, timeout=240, interval=0.05, what="epoch one to finish")
+    # Kill it mid-epoch, after the checkpoint at step 20 and well before the next one.
+    wait_for(lambda: _refresh(run).progress_done >= 22, timeout=240, interval=0.05, what="step 22")
     workers.kill(first)
-    assert _refresh(run).state == RunState.RUNNING
+    assert _refresh(run).state == RunState.RUNNING and run.progress_done < 30
     assert not Adapter.objects.exists()
 
     time.sleep(3)  # let the heartbeat go stale, as it would for a dead worker
@@ -99,8 +99,11 @@ def test_a_killed_worker_never_leaves_a_half_registered_adapter_or_a_double_run(
     )
     assert run.state == RunState.SUCCEEDED, run.error + workers.log("rescuer")
     assert run.attempts == 2
-    assert run.metrics["resumed_from_step"] == 40
+    assert run.metrics["resumed_from_step"] == 20
     assert run.metrics["steps"] == 80
+    messages = [e["message"] for e in run.events]
+    assert any(m.startswith("taken over by rescuer@") for m in messages), messages
+    assert "resumed from the checkpoint at step 20" in messages
     assert Adapter.objects.count() == 1
     verify_adapter(run.adapter.path)
     assert TrainingRun.objects.get(pk=run.pk).worker.startswith("rescuer@")
