@@ -5,8 +5,12 @@ this process counts) training SmolLM2-135M-Instruct with the default LoraTrainCo
 few steps on the demo corpus (annotation/seed/demo_pairs.json) under the PsychoSafe system
 prompt: 90 chats of 1,300-1,500 tokens, 4 to a batch.
 
-    python bench/bench_memory.py                  # the default settings, 3 steps
+    python bench/bench_memory.py                  # the default settings, 3 steps; an idle worker
     python bench/bench_memory.py --compare        # also the behaviour before the fix, and each fix
+
+It also starts a real Celery worker (the embedded broker and a scratch SQLite database under a
+temporary var folder), lets it run its start-up task so its pool process has been replaced once,
+and prints the resident memory of the idle worker (the pool's parent and its child together).
 
 --compare first runs the training loop as it was before the memory fix (no gradient
 checkpointing, the model's own loss over the full vocabulary with the padding mask, glibc's
@@ -82,6 +86,38 @@ def measure(variant: str, steps: int, model: Path) -> dict:
     return {**json.loads(output), "peak_rss": usage.ru_maxrss * 1024, "wall": time.perf_counter() - started}
 
 
+def idle_worker_rss() -> int:
+    """Resident bytes of an idle `celery worker` (parent + pool child) after its first task."""
+    import psutil
+
+    with tempfile.TemporaryDirectory() as var:
+        # The embedded defaults (file-system broker, SQLite) inside the scratch var folder.
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+        env.update(PSYCHOSAFE_VAR_DIR=var, PSYCHOSAFE_QUEUE_PREFIX="bench-")
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        command = [sys.executable, "-m", "celery", "-A", "psychosafe_site", "worker", "--concurrency", "1"]
+        command += ["-Q", "bench-default,bench-gpu", "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+        with tempfile.TemporaryFile("w+") as log:
+            worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                deadline = time.monotonic() + 120
+                while "recover_stale_runs" not in _read(log) or "succeeded" not in _read(log):
+                    if time.monotonic() > deadline or worker.poll() is not None:
+                        raise SystemExit(f"the worker did not run its start-up task:\n{_read(log)[-3000:]}")
+                    time.sleep(0.5)
+                time.sleep(3)  # the pool replaces the child that ran it
+                tree = [psutil.Process(worker.pid), *psutil.Process(worker.pid).children(recursive=True)]
+                return sum(p.memory_info().rss for p in tree)
+            finally:
+                worker.terminate()
+                worker.wait(timeout=30)
+
+
+def _read(log) -> str:
+    log.seek(0)
+    return log.read()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=3)
@@ -106,6 +142,12 @@ def main() -> None:
             f"  ({VARIANTS[variant]})",
             flush=True,
         )
+    print(f"{'':15s} budget 3 GiB: {'met' if results['after']['peak_rss'] < 3 * 2**30 else 'NOT met'}")
+    idle = idle_worker_rss()
+    print(
+        f"idle worker     RSS {idle / 2**30:6.2f} GiB  (parent + fresh pool child; budget 1 GiB: "
+        f"{'met' if idle < 2**30 else 'NOT met'})"
+    )
     if args.compare:
         before, after = results["before"], results["after"]
         print(
