@@ -4,15 +4,15 @@ The Studio JSONL is also the Studio's import format, and export → import into 
 → export gives the same bytes: fields are written in a fixed order, lists are sorted, JSON keys
 of metadata are sorted, and rows go out in id order (import keeps file order).
 
-CSV cells that a spreadsheet would run as a formula (leading =, +, -, @, tab or carriage return)
-get a leading apostrophe; the CSV importer removes exactly that apostrophe again.
+CSV goes through annotation.spreadsheets, which keeps cells from running as spreadsheet formulas;
+the CSV importer takes its guard off again.
 """
 
-import csv
 import io
 import json
 from collections import defaultdict
 
+from annotation import spreadsheets
 from annotation.models import ModelCondition, Response
 
 FORMATS = ("jsonl", "psychosafe", "csv", "parquet")
@@ -41,12 +41,7 @@ COLUMNS = [
     "metadata",
 ]
 AUTHOR_KEY = "author"  # Prompt.metadata key holding an author name that is not a Studio account
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 2000
-
-
-def neutralise_formula(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
 def author_of(response: Response) -> str:
@@ -167,12 +162,12 @@ def _csv_cell(value) -> str:
         value = ";".join(value)
     elif isinstance(value, dict):
         value = json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
-    return neutralise_formula(str(value))
+    return str(value)
 
 
 def _csv(records, out):
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    writer = csv.writer(text)
+    writer = spreadsheets.writer(text)
     writer.writerow(COLUMNS)
     for record in records:
         writer.writerow([_csv_cell(record[c]) for c in COLUMNS])

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from annotation.exporting import AUTHOR_KEY, FORMULA_PREFIXES
+from annotation import spreadsheets
+from annotation.exporting import AUTHOR_KEY
 from annotation.models import InterventionStrategy, Prompt, Resource, Response, RiskDomain
 
 FORMATS = ("psychosafe", "jsonl", "csv", "xstest")
@@ -176,11 +177,6 @@ def _studio_record(line: int, row: dict) -> Record:
     )
 
 
-def _unneutralise(value: str) -> str:
-    """Undo the exporter's formula guard: a leading apostrophe before =, +, -, @, tab or CR."""
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES) else value
-
-
 def _csv_rows(text: str, required: tuple[str, ...], errors: list[RowError]):
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
@@ -192,7 +188,7 @@ def _csv_rows(text: str, required: tuple[str, ...], errors: list[RowError]):
     for row in reader:
         if None in row:
             errors.append(RowError(start, "-", "more cells than header columns"))
-        yield start, {k: _unneutralise(v or "") for k, v in row.items() if k is not None}
+        yield start, {k: spreadsheets.unneutralise(v or "") for k, v in row.items() if k is not None}
         start = reader.line_num + 1
 
 

@@ -1,7 +1,6 @@
 """Admin pages for rating rounds: the list, the builder, adding responses, the dashboard, state changes,
 exports."""
 
-import csv
 import json
 
 from django.contrib import messages
@@ -11,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
-from annotation import roles, rounds
+from annotation import roles, rounds, spreadsheets
 from annotation.forms.rounds import AddResponsesForm, RoundForm
 from annotation.models import Round
 
@@ -162,7 +161,7 @@ def export(request, round_id, fmt):
 
 
 def _csv_lines(rows, answer_keys, *, pairwise):
-    writer = csv.writer(_Echo())
+    writer = spreadsheets.writer(_Echo())
     header = None
     for row in rows:
         answers = row.pop("answers")

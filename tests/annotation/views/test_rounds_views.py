@@ -319,3 +319,44 @@ class AddPairsTests(PersonaTestCase):
         assert b"Pairwise rounds compare two or more conditions." in page.content
         assert self.client.post(url, data).status_code == 400
         assert round.items.count() == 3 * len(prompts)
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1:A2)", "\tcmd", "\rcmd"]
+
+
+class RatingsExportFormulaTests(PersonaTestCase):
+    """Rater text that a spreadsheet would run as a formula is neutralised in CSV, exact in JSONL."""
+
+    def setUp(self):
+        self.client.force_login(self.ada)
+
+    def export(self, round, fmt):
+        response = self.client.get(reverse("round-export", args=[round.pk, fmt]))
+        return b"".join(response.streaming_content).decode()
+
+    def test_pairwise_reason_is_neutralised_in_csv_and_exact_in_jsonl(self):
+        round, _ = make_open_round(raters=[self.raj], k=1, per_domain=2, kind="pairwise")
+        for text in FORMULAS:
+            slot = queues.claim_next(round=round, rater=self.raj)
+            queues.submit_rating(
+                round=round, rater=self.raj, lease_token=slot.lease_token, answers={"preference": "left"}, reason=text
+            )
+        rows = list(csv.DictReader(io.StringIO(self.export(round, "csv"), newline="")))
+        assert sorted(row["comment"] for row in rows) == sorted("'" + text for text in FORMULAS)
+        records = [json.loads(line) for line in self.export(round, "jsonl").splitlines()]
+        assert sorted(record["comment"] for record in records) == sorted(FORMULAS)
+
+    def test_rubric_comment_is_neutralised_in_csv_and_exact_in_jsonl(self):
+        round, _ = make_open_round(raters=[self.raj], k=1, per_domain=2)
+        # The rubric strips its answers, so a leading tab or CR cannot reach a rubric comment.
+        texts = FORMULAS[:4]
+        for text in texts:
+            slot = queues.claim_next(round=round, rater=self.raj)
+            queues.submit_rating(
+                round=round, rater=self.raj, lease_token=slot.lease_token, answers=full_answers(comment=text)
+            )
+        rows = list(csv.DictReader(io.StringIO(self.export(round, "csv"), newline="")))
+        assert sorted(row["answer_comment"] for row in rows) == sorted("'" + text for text in texts)
+        assert {row["answer_grounding"] for row in rows} == {"4"}
+        records = [json.loads(line) for line in self.export(round, "jsonl").splitlines()]
+        assert sorted(record["answers"]["comment"] for record in records) == sorted(texts)
