@@ -74,7 +74,7 @@ BENIGN = mark_safe('<br><span class="badge">benign control</span>')
 @roles.role_required(*CORPUS_ROLES)
 def corpus_browser(request):
     form = CorpusFilterForm(request.GET or None)
-    filters = corpus.PairFilter.from_data(form.cleaned_data if form.is_valid() else {})
+    filters = form.valid_filters()
     result = corpus.page(
         queryset=corpus.pairs(filters=filters),
         after=_cursor(request.GET.get("after")),
@@ -86,6 +86,7 @@ def corpus_browser(request):
         "annotation/pairs/corpus.html",
         {
             "form": form,
+            "left_out": form.left_out(),
             "page": result,
             "filters": filters,
             "query": filters.as_query(),

@@ -22,7 +22,7 @@ def corpus_export(request):
     export_form = ExportForm(request.GET)
     if not export_form.is_valid():
         return redirect("corpus")
-    filters = corpus.PairFilter.from_data(filters_form.cleaned_data if filters_form.is_valid() else {})
+    filters = filters_form.valid_filters()
     fmt = export_form.cleaned_data["format"]
     out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
     exporting.export_pairs(

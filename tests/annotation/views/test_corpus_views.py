@@ -23,3 +23,18 @@ class CorpusBrowserTests(CorpusFixtures):
         assert b"<img src=x" not in page.content
         assert b'name="status" value="approved"' in page.content
         assert b'<option value="approved" selected>' in page.content  # the filter stays chosen
+
+    def test_a_bad_filter_value_is_reported_and_the_other_filters_still_apply(self):
+        self.client.force_login(self.rita)
+        page = self.client.get(reverse("corpus") + "?domain=suicide&status=bogus").content.decode()
+        assert "4 pairs match these filters" in page  # the suicide pairs, of every status
+        assert "The status filter “bogus” is not valid and was left out" in page
+        assert 'name="domain" value="suicide"' in page and 'value="bogus"' not in page
+        page = self.client.get(reverse("corpus") + "?domain=nowhere&status=approved").content.decode()
+        assert "3 pairs match these filters" in page
+        assert "The domain filter “nowhere” is not valid" in page
+
+    def test_valid_filters_report_nothing(self):
+        self.client.force_login(self.rita)
+        page = self.client.get(reverse("corpus") + "?domain=suicide&status=draft").content.decode()
+        assert "is not valid" not in page and 'id="filter-problems"' not in page

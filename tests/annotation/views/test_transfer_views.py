@@ -87,3 +87,9 @@ class CorpusExportTests(CorpusFixtures):
         response = self.client.get(reverse("corpus-export") + "?format=jsonl&domain=violence")
         body = b"".join(response.streaming_content)
         assert response["Content-Disposition"].startswith("attachment") and len(body.splitlines()) == 3
+
+    def test_export_keeps_the_valid_filters_when_one_is_bad(self):
+        self.client.force_login(self.rita)
+        response = self.client.get(reverse("corpus-export") + "?format=jsonl&domain=suicide&status=bogus")
+        records = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+        assert len(records) == 4 and {record["domain"] for record in records} == {"suicide"}
