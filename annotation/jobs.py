@@ -25,7 +25,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -80,22 +80,27 @@ def _publish(model, job_id: int) -> bool:
 
 
 def retry(job) -> bool:
-    """Queue a failed or cancelled job again; False when it cannot be retried (see `can_retry`)."""
+    """Queue a failed or cancelled job again; False when it cannot be retried (see `can_retry`),
+    or when queueing it would break a constraint (a training run while another one on its base
+    model is active)."""
     model = type(job)
     fresh = model.objects.get(pk=job.pk)
     if not fresh.can_retry:
         return False
-    with transaction.atomic():
-        again = model.objects.filter(pk=job.pk, state__in=[JobState.FAILED, JobState.CANCELLED]).update(
-            state=JobState.QUEUED,
-            error="",
-            cancel_requested=False,
-            finished_at=None,
-            events=_events(fresh, "queued again"),
-            **_reset_fields(model),
-        )
-        if again:
-            enqueue(job)
+    try:
+        with transaction.atomic():
+            again = model.objects.filter(pk=job.pk, state__in=[JobState.FAILED, JobState.CANCELLED]).update(
+                state=JobState.QUEUED,
+                error="",
+                cancel_requested=False,
+                finished_at=None,
+                events=_events(fresh, "queued again"),
+                **_reset_fields(model),
+            )
+            if again:
+                enqueue(job)
+    except IntegrityError:
+        return False
     return bool(again)
 
 

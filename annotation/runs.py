@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation import jobs
@@ -32,6 +32,21 @@ class NoTrainingData(Exception):
     """There are no approved pairs in the train split."""
 
 
+class RunNameTaken(Exception):
+    """Another run of the same kind already has this name (e.g. a racing request saved it first)."""
+
+
+class BaseModelBusy(Exception):
+    """Another training run on this base model is queued or running."""
+
+    def __init__(self, active: TrainingRun):
+        self.active = active
+        super().__init__(
+            f"Training run “{active.name}” is already {active.state} on {active.base_model}. "
+            "Wait for it to finish, or tick “queue even though another run on this base model is active”."
+        )
+
+
 # --- starting -------------------------------------------------------------------------------
 
 
@@ -49,24 +64,53 @@ def data_hash(pair_ids: list[int]) -> str:
 
 
 def start_training_run(
-    *, name: str, system_prompt: SystemPrompt, created_by, config: dict | None = None, base_model: str | None = None
+    *,
+    name: str,
+    system_prompt: SystemPrompt,
+    created_by,
+    config: dict | None = None,
+    base_model: str | None = None,
+    allow_parallel: bool = False,
 ) -> TrainingRun:
-    """Snapshot the approved train pairs and enqueue a LoRA training run."""
+    """Snapshot the approved train pairs and enqueue a LoRA training run.
+
+    Raises RunNameTaken, or BaseModelBusy when another run on the base model is active and
+    `allow_parallel` is not set; the database decides both, so two racing requests cannot slip by.
+    """
     pair_ids = list(approved_train_pairs().order_by("pk").values_list("pk", flat=True))
     if not pair_ids:
         raise NoTrainingData("No approved pairs in the train split: approve pairs and build the splits first.")
+    base_model = base_model or settings.BASE_MODEL
     with transaction.atomic():
-        run = TrainingRun.objects.create(
-            name=name,
-            base_model=base_model or settings.BASE_MODEL,
-            system_prompt=system_prompt,
-            config=config or {},
-            data_snapshot=pair_ids,
-            data_hash=data_hash(pair_ids),
-            created_by=created_by,
-        )
+        try:
+            with transaction.atomic():  # a savepoint: the refusal below still needs to query
+                run = TrainingRun.objects.create(
+                    name=name,
+                    base_model=base_model,
+                    system_prompt=system_prompt,
+                    config=config or {},
+                    data_snapshot=pair_ids,
+                    data_hash=data_hash(pair_ids),
+                    created_by=created_by,
+                    allow_parallel=allow_parallel,
+                )
+        except IntegrityError as error:
+            refusal = _training_refusal(name, base_model)
+            if refusal is None:
+                raise
+            raise refusal from error
         jobs.enqueue(run)
     return run
+
+
+def _training_refusal(name: str, base_model: str) -> Exception | None:
+    """Which of the training run's rules a failed INSERT broke, as an exception for the page."""
+    if TrainingRun.objects.filter(name=name).exists():
+        return RunNameTaken("A training run with this name exists; choose another.")
+    active = TrainingRun.objects.filter(
+        base_model=base_model, state__in=[RunState.QUEUED, RunState.RUNNING], allow_parallel=False
+    ).first()
+    return BaseModelBusy(active) if active else None
 
 
 def start_generation_run(
@@ -78,14 +122,21 @@ def start_generation_run(
     sampling: dict | None = None,
     backend: str | None = None,
 ) -> GenerationRun:
+    """Enqueue a generation run; raises RunNameTaken when the name is in use."""
     with transaction.atomic():
-        run = GenerationRun.objects.create(
-            name=name,
-            prompt_split=prompt_split,
-            sampling=sampling or {},
-            backend=backend or settings.GENERATION_BACKEND,
-            created_by=created_by,
-        )
+        try:
+            with transaction.atomic():
+                run = GenerationRun.objects.create(
+                    name=name,
+                    prompt_split=prompt_split,
+                    sampling=sampling or {},
+                    backend=backend or settings.GENERATION_BACKEND,
+                    created_by=created_by,
+                )
+        except IntegrityError as error:
+            if GenerationRun.objects.filter(name=name).exists():
+                raise RunNameTaken("A generation run with this name exists; choose another.") from error
+            raise
         run.conditions.set(conditions)
         jobs.enqueue(run)
     return run

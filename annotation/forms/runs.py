@@ -39,6 +39,11 @@ class TrainingRunForm(forms.Form):
         min_value=1, required=False, help_text="Stop early (smoke runs); blank = all epochs."
     )
     seed = forms.IntegerField(min_value=0)
+    allow_parallel = forms.BooleanField(
+        required=False,
+        label="Queue even though another run on this base model is active",
+        help_text="Normally one run per base model is queued or running at a time.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -67,12 +67,22 @@ class TrainingRun(Job):
         Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run"
     )
     metrics = models.JSONField(default=dict, blank=True)
+    allow_parallel = models.BooleanField(
+        default=False, help_text="An admin queued it although another run on its base model was active."
+    )
 
     class Meta(Job.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=~Q(state="succeeded") | Q(adapter__isnull=False),
                 name="training_success_has_adapter",
+            ),
+            # One queued-or-running run per base model, so a burst of clicks cannot queue dozens of
+            # runs for the same GPU; an admin may still opt a run out of the rule.
+            models.UniqueConstraint(
+                fields=["base_model"],
+                condition=Q(state__in=[JobState.QUEUED, JobState.RUNNING]) & Q(allow_parallel=False),
+                name="one_active_training_run_per_base_model",
             ),
         ]
 

@@ -29,6 +29,7 @@ def run_list(request):
 def training_new(request):
     form = TrainingRunForm(request.POST or None)
     train_pairs = runs.approved_train_pairs().count()
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             run = runs.start_training_run(
@@ -37,28 +38,39 @@ def training_new(request):
                 created_by=request.user,
                 config=form.config_overrides(),
                 base_model=form.cleaned_data["base_model"],
+                allow_parallel=form.cleaned_data["allow_parallel"],
             )
+        except runs.RunNameTaken as error:
+            form.add_error("name", str(error))
+        except runs.BaseModelBusy as error:
+            form.add_error(None, str(error))
+            status = 409
         except runs.NoTrainingData as error:
             form.add_error(None, str(error))
         else:
             _say_queued(request, run, f"Training run “{run.name}” is queued on {train_pairs} approved pairs.")
             return redirect("run-list")
-    return render(request, "annotation/runs/training_new.html", {"form": form, "train_pairs": train_pairs})
+    context = {"form": form, "train_pairs": train_pairs}
+    return render(request, "annotation/runs/training_new.html", context, status=status)
 
 
 @roles.role_required(roles.ADMIN)
 def generation_new(request):
     form = GenerationRunForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        run = runs.start_generation_run(
-            name=form.cleaned_data["name"],
-            conditions=list(form.cleaned_data["conditions"]),
-            created_by=request.user,
-            prompt_split=form.cleaned_data["prompt_split"],
-            sampling=form.sampling(),
-        )
-        _say_queued(request, run, f"Generation run “{run.name}” is queued.")
-        return redirect("run-list")
+        try:
+            run = runs.start_generation_run(
+                name=form.cleaned_data["name"],
+                conditions=list(form.cleaned_data["conditions"]),
+                created_by=request.user,
+                prompt_split=form.cleaned_data["prompt_split"],
+                sampling=form.sampling(),
+            )
+        except runs.RunNameTaken as error:
+            form.add_error("name", str(error))
+        else:
+            _say_queued(request, run, f"Generation run “{run.name}” is queued.")
+            return redirect("run-list")
     return render(request, "annotation/runs/generation_new.html", {"form": form})
 
 

@@ -17,9 +17,9 @@ class JobFixtures(PersonaTestCase):
         cls.prompt = SystemPrompt.objects.get(key="psychosafe", version=1)
 
     def training(self, **fields):
-        return TrainingRun.objects.create(
-            name=f"r{TrainingRun.objects.count()}", base_model="b", system_prompt=self.prompt, **fields
-        )
+        n = TrainingRun.objects.count()
+        fields.setdefault("base_model", f"model-{n}")  # one active run per base model
+        return TrainingRun.objects.create(name=f"r{n}", system_prompt=self.prompt, **fields)
 
 
 class ClaimTests(JobFixtures):
@@ -115,6 +115,14 @@ class RetryAndRecoveryTests(JobFixtures):
         run.refresh_from_db()
         assert (run.state, run.error, len(sent)) == ("queued", "", 1)
         assert run.events[-1]["message"] == "queued again"
+
+    def test_a_training_run_is_not_queued_again_while_another_on_its_base_model_is_active(self):
+        self.training(base_model="b", state="running")
+        failed = self.training(base_model="b", state="failed")
+        with self.captureOnCommitCallbacks(execute=False) as sent:
+            assert not jobs.retry(failed)
+        failed.refresh_from_db()
+        assert (failed.state, len(sent)) == ("failed", 0)
 
     def test_a_rejected_import_cannot_be_retried(self):
         job = ImportJob.objects.create(

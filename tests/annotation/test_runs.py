@@ -1,7 +1,7 @@
 """Runs: what a training run snapshots and the conversations it trains on."""
 
 from annotation import runs
-from annotation.models import Prompt, Response, RiskDomain, SystemPrompt
+from annotation.models import Adapter, GenerationRun, Prompt, Response, RiskDomain, SystemPrompt, TrainingRun
 from tests.personas import PersonaTestCase
 
 
@@ -40,3 +40,44 @@ class TrainingDataTests(RunFixtures):
         self.add_pair(status="draft")
         with self.assertRaises(runs.NoTrainingData):
             runs.start_training_run(name="t", system_prompt=self.psychosafe, created_by=self.ada)
+
+
+class StartingRunsTests(RunFixtures):
+    def start(self, name, base_model="b", **kwargs):
+        return runs.start_training_run(
+            name=name, system_prompt=self.psychosafe, created_by=self.ada, base_model=base_model, **kwargs
+        )
+
+    def test_a_name_taken_by_a_racing_request_is_a_clear_refusal(self):
+        """The form's check passed for both requests; the second INSERT fails in the database."""
+        self.add_pair()
+        self.start("same", base_model="one")
+        with self.assertRaisesMessage(runs.RunNameTaken, "name exists"):
+            self.start("same", base_model="two")
+        runs.start_generation_run(name="g", conditions=[], created_by=self.ada)
+        with self.assertRaisesMessage(runs.RunNameTaken, "name exists"):
+            runs.start_generation_run(name="g", conditions=[], created_by=self.ada)
+        assert TrainingRun.objects.count() == GenerationRun.objects.count() == 1
+
+    def test_a_second_active_run_on_a_base_model_is_refused_naming_the_active_one(self):
+        self.add_pair()
+        self.start("first")
+        with self.assertRaisesMessage(runs.BaseModelBusy, "“first” is already queued on b"):
+            self.start("second")
+        assert list(TrainingRun.objects.values_list("name", flat=True)) == ["first"]
+
+    def test_an_admin_may_queue_a_parallel_run_explicitly(self):
+        self.add_pair()
+        self.start("first")
+        assert self.start("second", allow_parallel=True).state == "queued"
+
+    def test_a_finished_run_does_not_block_a_new_one(self):
+        self.add_pair()
+        for state in ("succeeded", "failed", "cancelled"):
+            TrainingRun.objects.filter(pk=self.start(f"old {state}").pk).update(
+                state=state, adapter=self.adapter() if state == "succeeded" else None
+            )
+        assert self.start("new").state == "queued"
+
+    def adapter(self):
+        return Adapter.objects.create(name=f"a{Adapter.objects.count()}", path="/x", base_model="b", sha256="0" * 64)

@@ -24,6 +24,47 @@ class RunPageTests(RunFixtures):
         assert run.config == {"epochs": 2}
         assert run.state == "queued"
 
+    def training_data(self, **changes):
+        form = self.client.get(reverse("training-new")).context["form"]
+        data = {name: field.initial for name, field in form.fields.items() if field.initial is not None}
+        data.update(system_prompt=self.psychosafe.pk, max_steps="", base_model="base", **changes)
+        return data
+
+    def test_a_duplicate_training_run_name_is_a_form_error(self):
+        self.add_pair()
+        TrainingRun.objects.create(name="taken", base_model="other", system_prompt=self.psychosafe, state="failed")
+        self.client.force_login(self.ada)
+        page = self.client.post(reverse("training-new"), self.training_data(name="taken"))
+        assert page.status_code == 200
+        assert page.context["form"].errors["name"] == ["A training run with this name exists; choose another."]
+
+    def test_a_second_active_run_on_the_same_base_model_is_a_409_naming_the_active_run(self):
+        self.add_pair()
+        TrainingRun.objects.create(name="busy", base_model="base", system_prompt=self.psychosafe, state="running")
+        self.client.force_login(self.ada)
+        page = self.client.post(reverse("training-new"), self.training_data(name="second"))
+        assert page.status_code == 409
+        assert "“busy” is already running on base" in page.content.decode()
+        assert not TrainingRun.objects.filter(name="second").exists()
+
+    def test_the_checkbox_queues_a_parallel_run(self):
+        self.add_pair()
+        TrainingRun.objects.create(name="busy", base_model="base", system_prompt=self.psychosafe, state="running")
+        self.client.force_login(self.ada)
+        page = self.client.post(reverse("training-new"), self.training_data(name="second", allow_parallel="on"))
+        assert page.status_code == 302
+        run = TrainingRun.objects.get(name="second")
+        assert (run.state, run.allow_parallel) == ("queued", True)
+
+    def test_a_duplicate_generation_run_name_is_a_form_error(self):
+        condition = ModelCondition.objects.create(name="c", base_model="b", system_prompt=self.psychosafe)
+        GenerationRun.objects.create(name="g")
+        self.add_pair(split="validation")
+        self.client.force_login(self.ada)
+        data = {"name": "g", "conditions": [condition.pk], "prompt_split": "validation", "max_new_tokens": 64}
+        page = self.client.post(reverse("generation-new"), {**data, "temperature": 0, "seed": 0})
+        assert page.context["form"].errors["name"] == ["A generation run with this name exists; choose another."]
+
     def test_generation_needs_prompts_in_the_split(self):
         condition = ModelCondition.objects.create(name="c", base_model="b", system_prompt=self.psychosafe)
         self.client.force_login(self.ada)
