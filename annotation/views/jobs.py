@@ -44,5 +44,10 @@ def job_retry(request, kind: str, pk: int):
     if jobs.retry(job):
         messages.success(request, f"“{job.name}” is queued again.")
     else:
-        messages.error(request, f"“{job.name}” cannot be retried: only failed or cancelled jobs can.")
+        messages.error(
+            request,
+            f"“{job.name}” cannot be queued again now: only a failed or cancelled job can be, a rejected "
+            "import never (fix the file instead), and a training run not while another run on its base "
+            "model is active.",
+        )
     return _back(request, "run-list")
