@@ -95,17 +95,13 @@ def retry(job) -> bool:
                 cancel_requested=False,
                 finished_at=None,
                 events=_events(fresh, "queued again"),
-                **_reset_fields(model),
+                **fresh.fields_reset_on_retry(),
             )
             if again:
                 enqueue(job)
     except IntegrityError:
         return False
     return bool(again)
-
-
-def _reset_fields(model) -> dict:
-    return {"phase": ImportJob.Phase.WAITING} if model is ImportJob else {}
 
 
 def request_cancel(job) -> None:

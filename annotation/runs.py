@@ -18,10 +18,10 @@ from annotation import jobs
 from annotation.models import (
     Adapter,
     GenerationRun,
+    JobState,
     ModelCondition,
     Prompt,
     Response,
-    RunState,
     SystemPrompt,
     TrainingRun,
 )
@@ -108,7 +108,7 @@ def _training_refusal(name: str, base_model: str) -> Exception | None:
     if TrainingRun.objects.filter(name=name).exists():
         return RunNameTaken("A training run with this name exists; choose another.")
     active = TrainingRun.objects.filter(
-        base_model=base_model, state__in=[RunState.QUEUED, RunState.RUNNING], allow_parallel=False
+        base_model=base_model, state__in=[JobState.QUEUED, JobState.RUNNING], allow_parallel=False
     ).first()
     return BaseModelBusy(active) if active else None
 
@@ -182,7 +182,7 @@ def register_adapter(run: TrainingRun, *, adapter_dir: Path, manifest: dict) -> 
     TrainingRun.objects.filter(pk=run.pk).update(
         adapter=adapter,
         metrics=manifest.get("metrics", {}),
-        state=RunState.SUCCEEDED,
+        state=JobState.SUCCEEDED,
         finished_at=timezone.now(),
         error="",
     )

@@ -34,10 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from modeling.adapters import (  # noqa: F401 -- verify_adapter and the error: re-exported for workers/tasks.py
+from modeling.adapters import (
     MANIFEST_NAME,
     MAX_LORA_RANK,
-    AdapterVerificationError,
     file_sha256,
     publish,
     save_adapter,

@@ -1,7 +1,7 @@
 from annotation.models.catalog import InterventionStrategy, Resource, RiskDomain, SystemPrompt
 from annotation.models.corpus import Prompt, Response, Review
 from annotation.models.jobs import Job, JobState
-from annotation.models.modelruns import Adapter, GenerationRun, ModelCondition, RunState, TrainingRun
+from annotation.models.modelruns import Adapter, GenerationRun, ModelCondition, TrainingRun
 
 __all__ = [
     "Adapter",
@@ -15,7 +15,6 @@ __all__ = [
     "Response",
     "Review",
     "RiskDomain",
-    "RunState",
     "SystemPrompt",
     "TrainingRun",
 ]

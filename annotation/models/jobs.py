@@ -18,10 +18,6 @@ class JobState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-# Older name, kept because migrations and templates say "run state".
-RunState = JobState
-
-
 class Job(models.Model):
     """Columns of every background job. Subclasses name their Celery task in TASK_NAME."""
 
@@ -66,3 +62,7 @@ class Job(models.Model):
     def can_retry(self) -> bool:
         """A failed or cancelled job may be queued again; subclasses add their own rules."""
         return self.state in (JobState.FAILED, JobState.CANCELLED)
+
+    def fields_reset_on_retry(self) -> dict:
+        """Columns of a subclass that go back to their starting value when the job is queued again."""
+        return {}

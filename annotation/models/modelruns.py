@@ -8,7 +8,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from annotation.models.catalog import SystemPrompt
-from annotation.models.jobs import Job, JobState, RunState  # noqa: F401 - RunState re-exported
+from annotation.models.jobs import Job, JobState
 
 
 class Adapter(models.Model):

@@ -39,3 +39,6 @@ class ImportJob(Job):
     def can_retry(self) -> bool:
         """A file rejected for bad rows fails the same way again: fix the file and upload it anew."""
         return super().can_retry and not self.errors
+
+    def fields_reset_on_retry(self) -> dict:
+        return {"phase": self.Phase.WAITING}

@@ -9,9 +9,9 @@ from annotation import runs
 from annotation.models import (
     Adapter,
     GenerationRun,
+    JobState,
     ModelCondition,
     Response,
-    RunState,
     SystemPrompt,
     TrainingRun,
 )
@@ -37,11 +37,11 @@ def test_training_then_generation_on_real_workers(workers, tiny_base):
         name="ps-lora-1", system_prompt=psychosafe, created_by=user, config=SMALL_CONFIG, base_model=tiny_base
     )
     wait_for(
-        lambda: _refresh(run).state not in {RunState.QUEUED, RunState.RUNNING},
+        lambda: _refresh(run).state not in {JobState.QUEUED, JobState.RUNNING},
         timeout=240,
         what="the training run to end",
     )
-    assert run.state == RunState.SUCCEEDED, run.error + workers.log("gpu-1")
+    assert run.state == JobState.SUCCEEDED, run.error + workers.log("gpu-1")
     assert run.progress_done == run.progress_total == 6
     adapter = run.adapter
     assert verify_adapter(adapter.path)["data"]["examples"] == 6
@@ -55,11 +55,11 @@ def test_training_then_generation_on_real_workers(workers, tiny_base):
         name="val-1", conditions=[base, tuned], created_by=user, sampling={"max_new_tokens": 8}
     )
     wait_for(
-        lambda: _refresh(generation).state not in {RunState.QUEUED, RunState.RUNNING},
+        lambda: _refresh(generation).state not in {JobState.QUEUED, JobState.RUNNING},
         timeout=240,
         what="the generation run to end",
     )
-    assert generation.state == RunState.SUCCEEDED, generation.error + workers.log("gpu-1")
+    assert generation.state == JobState.SUCCEEDED, generation.error + workers.log("gpu-1")
     outputs = Response.objects.filter(generation_run=generation)
     assert outputs.count() == 2 * 3
     assert set(outputs.values_list("condition__name", flat=True)) == {"tiny · none", tuned.name}
@@ -69,9 +69,9 @@ def test_training_then_generation_on_real_workers(workers, tiny_base):
     from workers.tasks import generate_responses
 
     generate_responses.delay(generation.pk)
-    GenerationRun.objects.filter(pk=generation.pk).update(state=RunState.QUEUED)  # even a reclaimed run
+    GenerationRun.objects.filter(pk=generation.pk).update(state=JobState.QUEUED)  # even a reclaimed run
     generate_responses.delay(generation.pk)
-    wait_for(lambda: _refresh(generation).state == RunState.SUCCEEDED, timeout=120, what="the re-run")
+    wait_for(lambda: _refresh(generation).state == JobState.SUCCEEDED, timeout=120, what="the re-run")
     assert Response.objects.filter(generation_run=generation).count() == 6
 
 
@@ -87,17 +87,17 @@ def test_a_killed_worker_never_leaves_a_half_registered_adapter_or_a_double_run(
     # Kill it mid-epoch, after the checkpoint at step 20 and well before the next one.
     wait_for(lambda: _refresh(run).progress_done >= 22, timeout=240, interval=0.05, what="step 22")
     workers.kill(first)
-    assert _refresh(run).state == RunState.RUNNING and run.progress_done < 30
+    assert _refresh(run).state == JobState.RUNNING and run.progress_done < 30
     assert not Adapter.objects.exists()
 
     time.sleep(3)  # let the heartbeat go stale, as it would for a dead worker
     workers.start("rescuer", stale_after=2)
     wait_for(
-        lambda: _refresh(run).state not in {RunState.QUEUED, RunState.RUNNING},
+        lambda: _refresh(run).state not in {JobState.QUEUED, JobState.RUNNING},
         timeout=300,
         what="the rescued run to end",
     )
-    assert run.state == RunState.SUCCEEDED, run.error + workers.log("rescuer")
+    assert run.state == JobState.SUCCEEDED, run.error + workers.log("rescuer")
     assert run.attempts == 2
     assert run.metrics["resumed_from_step"] == 20
     assert run.metrics["steps"] == 80
