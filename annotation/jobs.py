@@ -30,12 +30,12 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotation.models import GenerationRun, ImportJob, JobState, TrainingRun
+from annotation.models import GenerationRun, ImportJob, JobState, JudgeRun, TrainingRun
 
 log = logging.getLogger(__name__)
 
 #: Every kind of job, by the short name used in URLs and status JSON.
-JOB_MODELS = {model.KIND: model for model in (TrainingRun, GenerationRun, ImportJob)}
+JOB_MODELS = {model.KIND: model for model in (TrainingRun, GenerationRun, JudgeRun, ImportJob)}
 
 ENQUEUE_FAILED = "Could not reach the task queue ({reason}). Nothing ran; press “Try again” once the broker is up."
 
@@ -67,7 +67,7 @@ def _publish(model, job_id: int) -> bool:
 
     try:
         # By name, so routing (queue names and their prefix) comes from settings alone.
-        current_app.send_task(model.TASK_NAME, args=[job_id])
+        current_app.send_task(model.task_name_for(job_id), args=[job_id])
     except Exception as error:  # kombu raises many connection error types, all meaning "not sent"
         log.warning("could not enqueue %s %s: %s", model.KIND, job_id, error)
         reason = f"{type(error).__name__}: {str(error)[:200]}"
@@ -101,6 +101,8 @@ def retry(job) -> bool:
                 enqueue(job)
     except IntegrityError:
         return False
+    if again:
+        follow(job)
     return bool(again)
 
 
@@ -109,6 +111,17 @@ def request_cancel(job) -> None:
     model = type(job)
     model.objects.filter(pk=job.pk, state=JobState.QUEUED).update(state=JobState.CANCELLED, finished_at=timezone.now())
     model.objects.filter(pk=job.pk, state=JobState.RUNNING).update(cancel_requested=True)
+    follow(job)
+
+
+def follow(job) -> None:
+    """Let the retraining pipeline this job is a stage of (if any) take its next step."""
+    from annotation import pipelines
+
+    try:
+        pipelines.follow(job)
+    except Exception:  # the job's own outcome is recorded; the recovery sweep advances the pipeline later
+        log.exception("could not advance the pipeline of %s %s", job.KIND, job.pk)
 
 
 # --- running --------------------------------------------------------------------------------
@@ -241,16 +254,16 @@ def execute(model, job_id: int, *, worker: str, body) -> str:
         body(job, JobContext(job, cancel, watched=heartbeat is not None))
     except JobCancelled:
         finish(job, state=JobState.CANCELLED)
-        return "cancelled"
     except Exception as error:
         log.exception("%s %s failed", model.KIND, job_id)
         finish(job, state=JobState.FAILED, error=f"{type(error).__name__}: {error}")
-        return "failed"
+    else:
+        finish(job, state=JobState.SUCCEEDED)
     finally:
         if heartbeat:
             heartbeat.stopped.set()
             heartbeat.join(timeout=30)
-    finish(job, state=JobState.SUCCEEDED)
+    follow(job)
     return model.objects.values_list("state", flat=True).get(pk=job_id)
 
 
@@ -286,6 +299,9 @@ def recover() -> int:
         lost = Q(state=JobState.QUEUED) & (Q(enqueued_at__lt=stale) | Q(enqueued_at__isnull=True, created_at__lt=stale))
         for job_id in model.objects.filter(silent | lost).values_list("pk", flat=True):
             count += _publish(model, job_id)
+    from annotation import pipelines
+
+    pipelines.advance_all()  # a pipeline whose worker died between a stage's end and its next step
     return count
 
 

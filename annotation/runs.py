@@ -50,9 +50,11 @@ class BaseModelBusy(Exception):
 # --- starting -------------------------------------------------------------------------------
 
 
-def approved_train_pairs():
-    """Only approved reference pairs in the train split ever train a model."""
-    return Response.objects.approved_references().filter(prompt__split=Prompt.Split.TRAIN)
+def approved_train_pairs(*, include_revised: bool = True):
+    """Only approved reference pairs in the train split ever train a model; without
+    `include_revised`, pairs a clinician revised from a model output are left out."""
+    pairs = Response.objects.approved_references().filter(prompt__split=Prompt.Split.TRAIN)
+    return pairs if include_revised else pairs.filter(source_response__isnull=True)
 
 
 def data_hash(pair_ids: list[int]) -> str:
@@ -71,13 +73,14 @@ def start_training_run(
     config: dict | None = None,
     base_model: str | None = None,
     allow_parallel: bool = False,
+    include_revised: bool = True,
 ) -> TrainingRun:
     """Snapshot the approved train pairs and enqueue a LoRA training run.
 
     Raises RunNameTaken, or BaseModelBusy when another run on the base model is active and
     `allow_parallel` is not set; the database decides both, so two racing requests cannot slip by.
     """
-    pair_ids = list(approved_train_pairs().order_by("pk").values_list("pk", flat=True))
+    pair_ids = list(approved_train_pairs(include_revised=include_revised).order_by("pk").values_list("pk", flat=True))
     if not pair_ids:
         raise NoTrainingData("No approved pairs in the train split: approve pairs and build the splits first.")
     base_model = base_model or settings.BASE_MODEL
@@ -177,7 +180,13 @@ def register_adapter(run: TrainingRun, *, adapter_dir: Path, manifest: dict) -> 
     )
     ModelCondition.objects.get_or_create(
         name=f"{run.name} · LoRA",
-        defaults={"base_model": run.base_model, "system_prompt": run.system_prompt, "adapter": adapter},
+        defaults={
+            "base_model": run.base_model,
+            "system_prompt": run.system_prompt,
+            "adapter": adapter,
+            "status": ModelCondition.Status.CANDIDATE,
+            "lineage": lineage(run, adapter),
+        },
     )
     TrainingRun.objects.filter(pk=run.pk).update(
         adapter=adapter,
@@ -187,6 +196,47 @@ def register_adapter(run: TrainingRun, *, adapter_dir: Path, manifest: dict) -> 
         error="",
     )
     return adapter
+
+
+def lineage(run: TrainingRun, adapter: Adapter) -> dict:
+    """Where a trained condition comes from: enough to say what it was trained on and with what."""
+    from dataclasses import asdict
+
+    from modeling.training import LoraTrainConfig
+
+    return {
+        "training_run": run.pk,
+        "training_run_name": run.name,
+        "base_model": run.base_model,
+        "system_prompt": f"{run.system_prompt.key} v{run.system_prompt.version}",
+        "data_hash": run.data_hash,
+        "pairs": len(run.data_snapshot),
+        "config": asdict(LoraTrainConfig.from_dict(run.config)),
+        "adapter_sha256": adapter.sha256,
+        "code_version": code_version(),
+    }
+
+
+def code_version() -> str:
+    """The Studio's commit: PSYCHOSAFE_CODE_VERSION if set (e.g. by a deployment), else the
+    checkout's git HEAD, else "unknown"."""
+    if settings.CODE_VERSION:
+        return settings.CODE_VERSION
+    git = Path(settings.BASE_DIR) / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            ref = head[5:]
+            loose = git / ref
+            if loose.exists():
+                return loose.read_text().strip()
+            for line in (git / "packed-refs").read_text().splitlines():
+                if line.endswith(" " + ref):
+                    return line.split()[0]
+            return "unknown"
+        return head
+    except OSError:
+        return "unknown"
 
 
 # --- generation -----------------------------------------------------------------------------

@@ -183,6 +183,9 @@ CELERY_TASK_ROUTES = {
     "studio.train_adapter": {"queue": GPU_QUEUE},
     "studio.generate_responses": {"queue": GPU_QUEUE},
     "studio.import_pairs": {"queue": DEFAULT_QUEUE},
+    # Endpoint judges and the deterministic checks wait on the network or nothing; a local judge needs the GPU.
+    "studio.judge_responses": {"queue": DEFAULT_QUEUE},
+    "studio.judge_responses_gpu": {"queue": GPU_QUEUE},
     "studio.recover_stale_runs": {"queue": DEFAULT_QUEUE},
 }
 # Each task runs in a fresh pool process that exits when the task ends, so the memory a task
@@ -200,6 +203,8 @@ MODELS_DIR = env_path("PSYCHOSAFE_MODELS_DIR", VAR_DIR / "models")
 ADAPTERS_DIR = env_path("PSYCHOSAFE_ADAPTERS_DIR", VAR_DIR / "adapters")
 # A local path or a name the GPU host can load; the default is the converted offline demo model.
 BASE_MODEL = env_str("PSYCHOSAFE_BASE_MODEL", str(MODELS_DIR / "smollm2-135m-instruct"))
+# Recorded in every trained condition's lineage; by default the checkout's git HEAD.
+CODE_VERSION = env_str("PSYCHOSAFE_CODE_VERSION", "")
 GENERATION_BACKEND = env_str("PSYCHOSAFE_GENERATION_BACKEND", "transformers")
 if GENERATION_BACKEND not in {"transformers", "vllm"}:
     raise ImproperlyConfigured(f"PSYCHOSAFE_GENERATION_BACKEND={GENERATION_BACKEND!r}: use transformers or vllm.")

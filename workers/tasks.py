@@ -17,13 +17,16 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from annotation import jobs, runs
-from annotation.models import GenerationRun, ImportJob, TrainingRun
+from annotation.models import GenerationRun, ImportJob, JudgeRun, TrainingRun
 
 log = logging.getLogger(__name__)
 
 TRAIN_TIME_LIMIT = 24 * 3600
 GENERATE_TIME_LIMIT = 12 * 3600
 IMPORT_TIME_LIMIT = 3600
+JUDGE_TIME_LIMIT = 12 * 3600
+#: Loss points kept for the training page's curve (the newest; older ones are thinned out).
+LOSS_POINTS = 400
 GENERATION_BATCH = 16
 
 
@@ -43,9 +46,14 @@ def _train(run: TrainingRun, context: jobs.JobContext) -> None:
     from modeling.training import LoraTrainConfig, TrainingCancelled, train_lora
 
     resumed = []
+    # The loss curve survives a resume: steps before the checkpoint come from the earlier attempt.
+    losses = list(run.progress_detail.get("loss_history", []))
 
     def progress(report) -> None:
-        detail = {**asdict(report), "peak_rss_mb": _peak_rss_mb()}
+        losses[:] = [point for point in losses if point[0] < report.step] + [[report.step, round(report.loss, 5)]]
+        if len(losses) > LOSS_POINTS:
+            losses[:] = losses[::2]
+        detail = {**asdict(report), "peak_rss_mb": _peak_rss_mb(), "loss_history": list(losses)}
         context.report(done=report.step, total=report.total_steps, detail=detail)
         if report.resumed_from_step and not resumed:
             resumed.append(report.resumed_from_step)
@@ -113,6 +121,21 @@ def import_pairs(self, job_id: int) -> str:
     from annotation import importing
 
     return jobs.execute(ImportJob, job_id, worker=_worker_name(self), body=importing.run_import_job)
+
+
+@shared_task(name="studio.judge_responses", bind=True, acks_late=True, time_limit=JUDGE_TIME_LIMIT)
+def judge_responses(self, run_id: int) -> str:
+    from annotation import judging
+
+    return jobs.execute(JudgeRun, run_id, worker=_worker_name(self), body=judging.run_judge_run)
+
+
+@shared_task(name="studio.judge_responses_gpu", bind=True, acks_late=True, time_limit=JUDGE_TIME_LIMIT)
+def judge_responses_gpu(self, run_id: int) -> str:
+    """The same job for a judge that is a local model: routed to the GPU queue."""
+    from annotation import judging
+
+    return jobs.execute(JudgeRun, run_id, worker=_worker_name(self), body=judging.run_judge_run)
 
 
 @shared_task(name="studio.recover_stale_runs")

@@ -50,3 +50,7 @@ __all__ += [
 from annotation.models.transfer import ImportJob  # noqa: E402
 
 __all__ += ["ImportJob"]
+from annotation.models.judging import Judge, JudgeRun, Verdict  # noqa: E402
+from annotation.models.pipelines import Pipeline, PromotionDecision  # noqa: E402
+
+__all__ += ["Judge", "JudgeRun", "Pipeline", "PromotionDecision", "Verdict"]

@@ -63,6 +63,11 @@ class Job(models.Model):
         """A failed or cancelled job may be queued again; subclasses add their own rules."""
         return self.state in (JobState.FAILED, JobState.CANCELLED)
 
+    @classmethod
+    def task_name_for(cls, job_id: int) -> str:
+        """The task that runs this job (TASK_NAME; a subclass may pick by the job's settings)."""
+        return cls.TASK_NAME
+
     def fields_reset_on_retry(self) -> dict:
         """Columns of a subclass that go back to their starting value when the job is queued again."""
         return {}

@@ -37,10 +37,33 @@ class ModelCondition(models.Model):
     The name is for admins; raters never see it or its id.
     """
 
+    class Status(models.TextChoices):
+        BASELINE = "baseline", "Baseline"
+        CANDIDATE = "candidate", "Candidate"
+        PROMOTED = "promoted", "Promoted"
+        REJECTED = "rejected", "Rejected"
+
     name = models.CharField(max_length=150, unique=True)
     base_model = models.CharField(max_length=500)
     system_prompt = models.ForeignKey(SystemPrompt, on_delete=models.PROTECT, related_name="conditions")
     adapter = models.ForeignKey(Adapter, null=True, blank=True, on_delete=models.PROTECT, related_name="conditions")
+    status = models.CharField(
+        max_length=20,
+        choices=Status.choices,
+        default=Status.BASELINE,
+        help_text="A new adapter is a candidate until an admin promotes or rejects it.",
+    )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="The condition this one was retrained from.",
+    )
+    lineage = models.JSONField(
+        default=dict, blank=True, help_text="Training run, data snapshot hash, config and code version."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
