@@ -8,6 +8,7 @@ analysis and caveats in docs/statistics.md. A typical run over exported ratings:
     gains = relative_improvement(scores, baseline="generic")
     alpha = krippendorff_alpha(ratings)
     judge = judge_human_agreement(ratings)
+    guard = promotion_comparison(ratings, candidate="adapter-2", comparators=["adapter-1", "generic"])
 
 Criteria scales come from rubric data: `scales_for(criteria)` for any rubric version, passed as
 `criteria=` to the functions that read ratings; by default the PsychoSafe rubric's (CRITERIA).
@@ -28,6 +29,7 @@ from modeling.stats.benchmarks import sorry_bench_rates, xstest_rates
 from modeling.stats.comparisons import relative_improvement
 from modeling.stats.intervals import BootstrapConfig, bootstrap_ci, wilson_ci
 from modeling.stats.pairwise import bradley_terry, win_rates
+from modeling.stats.promotion import OVER_REFUSAL, PROMOTION_COLUMNS, promotion_comparison, promotion_flags
 from modeling.stats.schema import ALL, CRITERIA, JUDGE_PREFIX, Scale, code_answer, scale_for, scales_for
 from modeling.stats.scores import (
     QUALITY,
@@ -42,6 +44,8 @@ __all__ = [
     "ALL",
     "CRITERIA",
     "JUDGE_PREFIX",
+    "OVER_REFUSAL",
+    "PROMOTION_COLUMNS",
     "QUALITY",
     "BootstrapConfig",
     "QualityDefinition",
@@ -54,6 +58,8 @@ __all__ = [
     "judge_human_agreement",
     "krippendorff_alpha",
     "pairwise_kappa",
+    "promotion_comparison",
+    "promotion_flags",
     "relative_improvement",
     "reliability_matrix",
     "response_scores",
