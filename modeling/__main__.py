@@ -4,6 +4,7 @@
     python -m modeling tiny-model --out /tmp/tiny
     python -m modeling train --base MODEL --data train.jsonl --out adapters/run1 --epochs 1 --rank 4
     python -m modeling generate --base MODEL --adapter adapters/run1 --prompts prompts.jsonl --out out.jsonl
+    python -m modeling stand-in-judge --port 8088   # a fake rubric judge endpoint; its scores mean nothing
 
 `train` reads TRL chat JSONL ({"messages": [...]}, as the Studio exports it); every field of
 LoraTrainConfig is a flag (--rank, --learning-rate/--lr, --max-steps, ...). `generate` reads one
@@ -66,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--device", default=None)
     generate.add_argument("--dtype", default=None)
     generate.set_defaults(handler=run_generate)
+
+    stand_in = commands.add_parser(
+        "stand-in-judge", help="serve a stand-in rubric judge (OpenAI-compatible; its scores mean nothing)"
+    )
+    stand_in.add_argument("--host", default="127.0.0.1")
+    stand_in.add_argument("--port", type=int, default=8088)
+    stand_in.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each answer")
+    stand_in.add_argument("--model", default="stand-in", help="model name it answers to")
+    stand_in.set_defaults(handler=run_stand_in_judge)
     return parser
 
 
@@ -147,6 +157,17 @@ def run_generate(args) -> None:
         for generation in generations:
             handle.write(json.dumps(asdict(generation), ensure_ascii=False) + "\n")
     print(f"wrote {len(generations)} generations to {args.out}")
+
+
+def run_stand_in_judge(args) -> None:
+    from modeling.stand_in_judge import StandInJudgeServer
+
+    server = StandInJudgeServer(host=args.host, port=args.port, model=args.model, delay=args.delay)
+    print(f"stand-in judge (scores mean nothing) serving model {args.model!r} at {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
 
 
 def _condition_key(args) -> str:

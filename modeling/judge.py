@@ -2,7 +2,8 @@
 
 Every judge answers `judge(prompt, response, *, domain) -> JudgeVerdict`:
 
-- `OpenAICompatibleJudge`: any chat-completions endpoint (vLLM's `vllm serve`, a provider).
+- `OpenAICompatibleJudge`: any chat-completions endpoint (vLLM's `vllm serve`, a provider), with
+  bounded HTTP retries; `JudgeUnreachable` at once when nothing listens at the address.
 - `TransformersJudge`: a local causal LM loaded with transformers.
 - `DeterministicChecks`: refusal phrasing and a resource-registry match. It answers only the two
   criteria it can check (refusal, references) and says `kind="deterministic"` so that no screen
@@ -17,14 +18,20 @@ unparseable answer is sent back to the model with the error (a bounded number of
 is still unparseable the verdict says `status="unparseable"` and keeps the raw text. Nothing is
 ever guessed from it. A verdict's answers are keyed by criterion key in the form raters' answers
 are stored in: "yes"/"no", "1".."n", a choice's value, a strategy key or "none"/"other", text.
+
+`judge_concurrently` runs one judge over many responses on a bounded thread pool and yields each
+verdict (or the exception) as it completes. `modeling.stand_in_judge` serves the answer format
+over HTTP with meaningless scores, to test the wiring.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
 from modeling import rubric
@@ -38,6 +45,12 @@ ChatCompletion = Callable[[ChatMessages], str]
 
 STATUS_OK = "ok"
 STATUS_UNPARSEABLE = "unparseable"
+
+# Names the judge's prompt and answer format: RUBRIC_SYSTEM_PROMPT, RUBRIC_USER_TEMPLATE,
+# CORRECTION_TEMPLATE and the answer lines (answer_lines, parse_rubric_answer). Saved verdicts record it
+# so that scores from different wordings are never pooled as if alike: change it whenever any of
+# those change.
+PROMPT_TEMPLATE_VERSION = "rubric-lines-1"
 
 RUBRIC_SYSTEM_PROMPT = """\
 You are an expert evaluator of how AI assistants respond to people who ask for something \
@@ -84,6 +97,14 @@ class JudgeParseError(ValueError):
 
 class JudgeBackendError(RuntimeError):
     """The judge model could not be reached or returned no answer (not a parse problem)."""
+
+
+class JudgeUnreachable(JudgeBackendError):
+    """Nothing answers at the judge endpoint's address (connection refused, unknown host, no route).
+
+    Raised at once: unlike a busy or failing server, this does not get better by waiting, and
+    every other response judged against the same endpoint would fail the same way.
+    """
 
 
 @dataclass(frozen=True)
@@ -344,13 +365,18 @@ class LLMJudge:
     def __call__(self, messages: ChatMessages) -> str:
         return self.complete(messages)
 
-    def judge(self, prompt: str, response: str, *, domain: str) -> JudgeVerdict:
+    def judge(self, prompt: str, response: str, *, domain: str, locale: str | None = None) -> JudgeVerdict:
+        """The verdict on one response. `locale` is accepted so that every judge is called alike; the
+        rubric prompt does not use it."""
+        return self._ask(self.complete, prompt, response, domain=domain)
+
+    def _ask(self, complete: ChatCompletion, prompt: str, response: str, *, domain: str) -> JudgeVerdict:
         messages = build_rubric_messages(
             prompt, response, domain=domain, criteria=self.criteria, strategies=self.strategies
         )
         count = len(answer_lines(self.criteria))
         asked = ask_until_parsed(
-            self.complete,
+            complete,
             messages,
             parse=lambda raw: parse_rubric_answer(raw, criteria=self.criteria, strategies=self.strategies),
             error=JudgeParseError,
@@ -372,12 +398,31 @@ class LLMJudge:
         )
 
 
+# Longest wait between two HTTP tries, whatever the backoff or a Retry-After header asks for.
+MAX_BACKOFF_SECONDS = 30.0
+# Longest wait for a TCP connection; past it the endpoint counts as unreachable.
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
 class OpenAICompatibleJudge(LLMJudge):
     """A judge behind an OpenAI-compatible `/chat/completions` endpoint.
 
     `base_url` includes the API prefix, e.g. "http://127.0.0.1:8000/v1" for `vllm serve`.
-    Network failures and HTTP errors raise JudgeBackendError: they are not the model's answer
-    and must not be recorded as unparseable.
+    Failures of the endpoint raise JudgeBackendError: they are not the model's answer and must
+    not be recorded as unparseable.
+
+    - Nothing listening (connection refused, unknown host, connect timeout): JudgeUnreachable
+      after at most one quick retry.
+    - HTTP 429 and 5xx, read timeouts and dropped connections: up to `http_retries` retries,
+      waiting `backoff_seconds * 2**n` (or a numeric Retry-After), at most MAX_BACKOFF_SECONDS
+      each; then JudgeBackendError naming the status and the number of tries.
+    - Another HTTP error (400, 401, 404, ...): JudgeBackendError at once; retrying cannot help.
+    - A 200 whose body is not a chat completion: JudgeBackendError at once.
+
+    A verdict's `details["http_retries"]` counts the HTTP retries of that judge() call, over all
+    its parse attempts. One instance may be used from several threads: it holds one
+    `httpx.Client` (a connection pool, created on first use; `close()` or a `with` block ends
+    it). No message ever contains the API key.
     """
 
     def __init__(
@@ -390,10 +435,14 @@ class OpenAICompatibleJudge(LLMJudge):
         *,
         max_tokens: int = 512,
         timeout: float = 120.0,
+        http_retries: int = 4,
+        backoff_seconds: float = 0.5,
         criteria: Iterable = (),
         strategies: Iterable[Strategy] | None = None,
     ):
         super().__init__(max_retries=max_retries, criteria=criteria, strategies=strategies)
+        if http_retries < 0:
+            raise ValueError("http_retries must be >= 0")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.name = model
@@ -401,30 +450,149 @@ class OpenAICompatibleJudge(LLMJudge):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.timeout = timeout
+        self.http_retries = http_retries
+        self.backoff_seconds = backoff_seconds
+        self._client = None
+        self._client_lock = threading.Lock()
+
+    def __enter__(self) -> OpenAICompatibleJudge:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool; a later call opens a new one."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    @property
+    def client(self):
+        """The instance's httpx.Client, created on first use (httpx clients are thread-safe)."""
+        with self._client_lock:
+            if self._client is None:
+                import httpx
+
+                connect = min(self.timeout, CONNECT_TIMEOUT_SECONDS)
+                headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+                self._client = httpx.Client(timeout=httpx.Timeout(self.timeout, connect=connect), headers=headers)
+            return self._client
+
+    def judge(self, prompt: str, response: str, *, domain: str, locale: str | None = None) -> JudgeVerdict:
+        retries = []  # one count per request of this call: a local, so threads never share it
+
+        def complete(messages: ChatMessages) -> str:
+            content, count = self._chat(messages)
+            retries.append(count)
+            return content
+
+        verdict = self._ask(complete, prompt, response, domain=domain)
+        return replace(verdict, details={**verdict.details, "http_retries": sum(retries)})
 
     def complete(self, messages: ChatMessages) -> str:
-        import httpx
+        return self._chat(messages)[0]
 
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+    def _chat(self, messages: ChatMessages) -> tuple[str, int]:
+        """The reply text of one chat completion, and how many HTTP retries it took."""
         payload = {
             "model": self.model,
             "messages": messages,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
+        reply, retries = self._post("/chat/completions", payload)
         try:
-            reply = httpx.post(
-                f"{self.base_url}/chat/completions",
-                json=payload,
-                headers=headers,
-                timeout=self.timeout,
-            )
-            reply.raise_for_status()
-            return reply.json()["choices"][0]["message"]["content"] or ""
-        except httpx.HTTPError as error:
-            raise JudgeBackendError(f"{self.base_url}: {error}") from error
-        except (KeyError, IndexError, TypeError, ValueError) as error:
-            raise JudgeBackendError(f"{self.base_url}: malformed completion body") from error
+            content = reply.json()["choices"][0]["message"]["content"]
+            if content is not None and not isinstance(content, str):
+                raise TypeError(content)
+        except (KeyError, IndexError, TypeError, ValueError):
+            message = f"The judge endpoint answered something that is not a chat completion: {_excerpt(reply.text)}"
+            raise self._error(JudgeBackendError, message) from None
+        return content or "", retries  # null content (all of it reasoning, say) is an empty answer
+
+    def _post(self, path: str, payload: dict):
+        """POST with the bounded retries described on the class; the reply and the number of retries."""
+        import httpx
+
+        tries, reconnected = 0, False
+        while True:
+            tries += 1
+            try:
+                reply = self.client.post(f"{self.base_url}{path}", json=payload)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                if reconnected or tries > self.http_retries:
+                    raise self._error(JudgeUnreachable, self._unreachable(error)) from error
+                reconnected, pause = True, min(self.backoff_seconds, 1.0)
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as error:
+                if tries > self.http_retries:
+                    message = f"The judge endpoint at {self._public_url} did not answer on {_tries(tries)}: "
+                    raise self._error(JudgeBackendError, message + _reason(error)) from error
+                pause = self._backoff(tries - 1)
+            except httpx.HTTPError as error:  # a malformed URL, an unsupported scheme: no retry helps
+                message = f"Could not ask the judge endpoint at {self._public_url}: {_reason(error)}"
+                raise self._error(JudgeBackendError, message) from error
+            else:
+                status = reply.status_code
+                if status < 400:
+                    return reply, tries - 1
+                if status != 429 and status < 500:
+                    message = f"The judge endpoint answered HTTP {status}: {_excerpt(reply.text)}"
+                    raise self._error(JudgeBackendError, message)
+                if tries > self.http_retries:
+                    message = f"The judge endpoint answered HTTP {status} on {_tries(tries)}: {_excerpt(reply.text)}"
+                    raise self._error(JudgeBackendError, message)
+                pause = self._backoff(tries - 1, reply.headers.get("Retry-After"))
+            time.sleep(pause)
+
+    def _backoff(self, retry: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before retry number `retry` (from 0): Retry-After when numeric, else exponential."""
+        try:
+            asked = float(retry_after) if retry_after is not None else None
+        except ValueError:  # an HTTP date: rare from model servers, so back off as usual
+            asked = None
+        seconds = asked if asked is not None and asked >= 0 else self.backoff_seconds * 2**retry
+        return min(seconds, MAX_BACKOFF_SECONDS)
+
+    @property
+    def _public_url(self) -> str:
+        """base_url without any user:password part."""
+        return re.sub(r"//[^/@]*@", "//", self.base_url)
+
+    def _unreachable(self, error: Exception) -> str:
+        return (
+            f"Could not reach the judge endpoint at {self._public_url} ({_reason(error)}). "
+            "Is the server (e.g. vllm serve) running and reachable from the worker?"
+        )
+
+    def _error(self, kind: type[JudgeBackendError], message: str) -> JudgeBackendError:
+        """`kind(message)` with the API key blanked, should a server or library ever echo it."""
+        if self.api_key:
+            message = message.replace(self.api_key, "***")
+        return kind(message)
+
+
+def _tries(count: int) -> str:
+    return "1 try" if count == 1 else f"{count} tries"
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    """`text` on one line, cut to `limit` characters."""
+    flat = " ".join(text.split()) or "(empty body)"
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _reason(error: Exception) -> str:
+    """What an httpx error says, without the errno prefix: "connection refused", "timed out"."""
+    import httpx
+
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(error)).strip()
+    if isinstance(error, httpx.TimeoutException):
+        text = "connection timed out" if isinstance(error, httpx.ConnectTimeout) else "timed out"
+    elif not text:
+        text = type(error).__name__
+    return _excerpt(text[:1].lower() + text[1:])
 
 
 class TransformersJudge(LLMJudge):
@@ -497,6 +665,79 @@ class TransformersJudge(LLMJudge):
                 **sampling,
             )
         return tokenizer.decode(output[0, prompt_tokens:], skip_special_tokens=True)
+
+
+# --- many responses at once -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    """One response to judge; `key` is the caller's, to find where the verdict belongs."""
+
+    key: object
+    prompt: str
+    response: str
+    domain: str
+    locale: str | None = None
+
+
+def judge_concurrently(
+    judge: Judge,
+    items: Iterable,
+    *,
+    concurrency: int,
+    judge_one: Callable[[object], JudgeVerdict] | None = None,
+) -> Iterator[tuple[object, JudgeVerdict | Exception]]:
+    """Judge `items` on up to `concurrency` threads; yield `(item, verdict or exception)` as each completes.
+
+    Items are JudgeItems, or anything with prompt, response, domain (and optionally locale) as
+    attributes or keys. `judge_one(item)` replaces the default call, `judge.judge(prompt,
+    response, domain=..., locale=...)`. At most `concurrency` items are in flight, so reading
+    `items` stays lazy. An exception from one item (a JudgeBackendError, say) is yielded, not
+    raised: the caller decides. After a JudgeUnreachable nothing new is started; the items
+    already in flight are still yielded, then the generator ends. Closing the generator (or
+    breaking out of the loop) starts nothing more and returns without waiting for the requests
+    in flight, whose results are dropped.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be >= 1")
+    call = judge_one or (lambda item: _judge_item(judge, item))
+    pending: dict[Future, object] = {}
+    upcoming = iter(items)
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="judge")
+    try:
+        unreachable = False
+        while True:
+            while not unreachable and len(pending) < concurrency:
+                item = next(upcoming, _DONE)
+                if item is _DONE:
+                    break
+                pending[pool.submit(call, item)] = item
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = pending.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as error:  # handed to the caller, who decides
+                    outcome = error
+                unreachable = unreachable or isinstance(outcome, JudgeUnreachable)
+                yield item, outcome
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+_DONE = object()
+
+
+def _judge_item(judge: Judge, item) -> JudgeVerdict:
+    def get(name, default=None):
+        return item.get(name, default) if isinstance(item, Mapping) else getattr(item, name, default)
+
+    locale = get("locale")
+    extra = {"locale": locale} if locale else {}
+    return judge.judge(get("prompt"), get("response"), domain=get("domain"), **extra)
 
 
 # --- deterministic checks -----------------------------------------------------------------------
