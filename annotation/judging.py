@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from annotation import checks, jobs, rubrics
@@ -113,6 +114,7 @@ def build_judge(judge: Judge):
         max_retries=judge.max_retries,
         max_tokens=judge.max_tokens,
         timeout=judge.timeout_seconds,
+        backoff_seconds=settings.JUDGE_BACKOFF_SECONDS,
         criteria=criteria,
         strategies=strategies,
     )
@@ -231,12 +233,12 @@ def run_judge_run(run: JudgeRun, context: jobs.JobContext) -> None:
                 context.report(done=_judged(counts), total=total, detail=_detail(judge, counts))
                 context.check_cancel()
     finally:
-        _write(batch)  # what was judged before a failure or a cancel is kept
+        _write(batch)  # what was judged before a failure or a cancel is kept, and shown
+        context.report(done=_judged(counts), total=total, detail=_detail(judge, counts))
         results.close()
         close = getattr(model_judge, "close", None)
         if close:
             close()
-    context.report(done=_judged(counts), total=total, detail=_detail(judge, counts))
     if counts["failed"]:
         raise JudgeRunFailed(
             f"{counts['failed']} of {total} responses could not be judged ({first_failure}). "

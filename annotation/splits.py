@@ -220,3 +220,20 @@ def _near_duplicates(candidates, train_answers: dict) -> list[Finding]:
                     )
                 )
     return findings
+
+
+def current_split_report() -> dict:
+    """The splits as they stand: counts per domain and split, and the leakage findings (read-only)."""
+    prompts = list(eligible_prompts().values("pk", "text", "domain__slug", "split"))
+    answers = _answers_by_prompt([p["pk"] for p in prompts])
+    counts = defaultdict(lambda: {"train": 0, "validation": 0, "test": 0})
+    for prompt in prompts:
+        if prompt["split"] in ("train", "validation", "test"):
+            counts[prompt["domain__slug"]][prompt["split"]] += 1
+    findings = leakage_findings(
+        prompts=prompts,
+        answers=answers,
+        assignment={p["pk"]: p["split"] for p in prompts},
+        system=_norm(current_system_prompt()),
+    )
+    return {"counts": dict(sorted(counts.items())), "findings": findings}

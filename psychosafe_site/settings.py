@@ -203,6 +203,8 @@ MODELS_DIR = env_path("PSYCHOSAFE_MODELS_DIR", VAR_DIR / "models")
 ADAPTERS_DIR = env_path("PSYCHOSAFE_ADAPTERS_DIR", VAR_DIR / "adapters")
 # A local path or a name the GPU host can load; the default is the converted offline demo model.
 BASE_MODEL = env_str("PSYCHOSAFE_BASE_MODEL", str(MODELS_DIR / "smollm2-135m-instruct"))
+# First wait before an endpoint judge's request is retried after HTTP 429/5xx (it doubles each time).
+JUDGE_BACKOFF_SECONDS = float(env_str("PSYCHOSAFE_JUDGE_BACKOFF_SECONDS", "0.5"))
 # Recorded in every trained condition's lineage; by default the checkout's git HEAD.
 CODE_VERSION = env_str("PSYCHOSAFE_CODE_VERSION", "")
 GENERATION_BACKEND = env_str("PSYCHOSAFE_GENERATION_BACKEND", "transformers")

@@ -82,7 +82,9 @@ class Judge(models.Model):
             models.CheckConstraint(
                 condition=Q(concurrency__gte=1, concurrency__lte=64), name="judge_concurrency_1_to_64"
             ),
-            models.CheckConstraint(condition=Q(temperature__gte=0, temperature__lte=2), name="judge_temperature_0_to_2"),
+            models.CheckConstraint(
+                condition=Q(temperature__gte=0, temperature__lte=2), name="judge_temperature_0_to_2"
+            ),
         ]
 
     def __str__(self):
@@ -199,7 +201,8 @@ class Verdict(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["response", "judge", "rubric"], name="verdict_once_per_response_judge"),
             models.CheckConstraint(
-                condition=(Q(status="ok") & Q(answers__isnull=False)) | (Q(status="unparseable") & Q(answers__isnull=True)),
+                condition=(Q(status="ok") & Q(answers__isnull=False))
+                | (Q(status="unparseable") & Q(answers__isnull=True)),
                 name="verdict_answers_match_status",
             ),
         ]

@@ -44,7 +44,12 @@ class Pipeline(models.Model):
     prompt_split = models.CharField(max_length=20, default="validation")
     sampling = models.JSONField(default=dict, blank=True)
     previous_round = models.ForeignKey(
-        Round, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Rubric and raters from it."
+        Round,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Rubric and raters from it.",
     )
     rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="+")
     open_round = models.BooleanField(default=False, help_text="Open the new round at once (else a draft).")

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 
 from annotation import roles, runs
 from annotation.forms.runs import GenerationRunForm, TrainingRunForm
-from annotation.models import GenerationRun, JobState, TrainingRun
+from annotation.models import GenerationRun, JobState, ModelCondition, Pipeline, TrainingRun
 
 
 @roles.role_required(roles.ADMIN)
@@ -21,6 +21,8 @@ def run_list(request):
                 :50
             ],
             "generation_runs": GenerationRun.objects.prefetch_related("conditions").order_by("-created_at")[:50],
+            "pipelines": Pipeline.objects.select_related("condition").order_by("-created_at")[:20],
+            "conditions": ModelCondition.objects.select_related("parent", "adapter").order_by("-created_at")[:50],
         },
     )
 

@@ -246,7 +246,7 @@ def test_http_judge_records_unparseable_after_bounded_retries_without_guessing()
 def test_http_errors_raise_a_backend_error_instead_of_an_unparseable_verdict():
     with ScriptedChatServer([GOOD_ANSWER], status=500) as server:
         with pytest.raises(JudgeBackendError, match="500"):
-            OpenAICompatibleJudge(server.base_url, "m").judge("p", "r", domain=SUICIDE)
+            OpenAICompatibleJudge(server.base_url, "m", backoff_seconds=0.01).judge("p", "r", domain=SUICIDE)
 
 
 # --- against a real vLLM server -----------------------------------------------------------------

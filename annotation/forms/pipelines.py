@@ -1,0 +1,106 @@
+"""Forms of the retraining cycle: "Retrain" and the promotion decision."""
+
+from django import forms
+
+from annotation import rubrics
+from annotation.forms.runs import TrainingRunForm
+from annotation.models import Judge, ModelCondition, Pipeline, Prompt, Round, Rubric
+
+
+class RetrainForm(TrainingRunForm):
+    """Everything "Retrain" needs: the data, base model, LoRA config, judges and the next round."""
+
+    parent = forms.ModelChoiceField(
+        queryset=ModelCondition.objects.none(),
+        required=False,
+        help_text="The condition this cycle tries to improve on: the new adapter's parent, compared first.",
+    )
+    baselines = forms.ModelMultipleChoiceField(
+        queryset=ModelCondition.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Also generated (if they have no responses on the split yet), judged and rated.",
+    )
+    include_revised = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Include clinician-revised model outputs",
+        help_text="Approved pairs whose answer a clinician revised from a model output.",
+    )
+    judges = forms.ModelMultipleChoiceField(
+        queryset=Judge.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    previous_round = forms.ModelChoiceField(
+        queryset=Round.objects.none(),
+        required=False,
+        help_text="The new round copies its rubric, raters, k, lease and instructions.",
+    )
+    rubric = forms.ModelChoiceField(
+        queryset=Rubric.objects.none(), required=False, help_text="Used when no previous round is chosen."
+    )
+    open_round = forms.BooleanField(
+        required=False, label="Open the new round at once", help_text="Otherwise it is saved as a draft."
+    )
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=8192, initial=512)
+    temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0, help_text="0 = greedy decoding.")
+
+    field_order = ["name", "parent", "baselines", "system_prompt", "base_model", "include_revised"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["allow_parallel"]
+        self.fields["name"].help_text = "Names the cycle; its training run, adapter, condition and round follow it."
+        conditions = ModelCondition.objects.exclude(status=ModelCondition.Status.REJECTED).order_by("name")
+        self.fields["parent"].queryset = conditions
+        self.fields["baselines"].queryset = conditions
+        judges = Judge.objects.select_related("rubric").order_by("name", "-version")
+        self.fields["judges"].queryset = judges
+        self.fields["judges"].initial = list(judges.filter(kind=Judge.Kind.DETERMINISTIC).values_list("pk", flat=True))
+        self.fields["previous_round"].queryset = Round.objects.filter(kind=Round.Kind.SINGLE).order_by("-created_at")
+        self.fields["previous_round"].initial = self.fields["previous_round"].queryset.first()
+        self.fields["rubric"].queryset = Rubric.objects.all()
+        self.fields["rubric"].initial = rubrics.default_rubric()
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if Pipeline.objects.filter(name=name).exists():
+            raise forms.ValidationError("A retraining cycle with this name exists; choose another.")
+        return name
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("previous_round") and not cleaned.get("rubric"):
+            self.add_error("rubric", "Choose a rubric, or a previous round to take it from.")
+        if not Prompt.objects.filter(split=Prompt.Split.VALIDATION).exists():
+            raise forms.ValidationError("The validation split has no prompts yet: build the splits first.")
+        return cleaned
+
+    def rubric_to_use(self):
+        previous = self.cleaned_data.get("previous_round")
+        return previous.rubric if previous else self.cleaned_data["rubric"]
+
+    def sampling(self) -> dict:
+        return {key: self.cleaned_data[key] for key in ("max_new_tokens", "temperature", "seed")}
+
+
+class DecisionForm(forms.Form):
+    """Promote or reject a candidate; the reason is required when rejecting or promoting over a flag."""
+
+    decision = forms.ChoiceField(choices=[("promoted", "Promote"), ("rejected", "Reject")], widget=forms.RadioSelect)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    def __init__(self, *args, flagged: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.flagged = flagged
+        if flagged:
+            self.fields["reason"].help_text = "The guard flagged this candidate: say why you promote it anyway."
+
+    def clean(self):
+        cleaned = super().clean()
+        reason = (cleaned.get("reason") or "").strip()
+        if cleaned.get("decision") == "rejected" and not reason:
+            self.add_error("reason", "Say why you reject it; the reason is kept in the condition's history.")
+        if cleaned.get("decision") == "promoted" and self.flagged and not reason:
+            self.add_error("reason", "The guard flagged this candidate: write why you promote it anyway.")
+        cleaned["reason"] = reason
+        return cleaned

@@ -1,0 +1,178 @@
+"""The retraining cycle's pages: "Retrain", the stage timeline, and the promotion guard.
+
+Each stage's job keeps its own cancel and retry (the job views); the timeline adds cancel and
+resume for the whole cycle.
+"""
+
+from django.contrib import messages
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation import pipelines, plots, promotion, roles, runs, splits
+from annotation.forms.pipelines import DecisionForm, RetrainForm
+from annotation.models import ModelCondition, Pipeline
+
+
+def _get_pipeline(pk: int) -> Pipeline:
+    return get_object_or_404(
+        Pipeline.objects.select_related("training_run", "generation_run", "round", "condition", "parent", "rubric"),
+        pk=pk,
+    )
+
+
+@roles.role_required(roles.ADMIN)
+def retrain_new(request):
+    form = RetrainForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            pipeline = pipelines.start_pipeline(
+                name=data["name"],
+                system_prompt=data["system_prompt"],
+                rubric=form.rubric_to_use(),
+                created_by=request.user,
+                base_model=data["base_model"],
+                parent=data["parent"],
+                baselines=list(data["baselines"]),
+                config=form.config_overrides(),
+                include_revised=data["include_revised"],
+                judges=list(data["judges"]),
+                previous_round=data["previous_round"],
+                open_round=data["open_round"],
+                sampling=form.sampling(),
+            )
+        except pipelines.PipelineError as error:
+            form.add_error("name", str(error))
+        except runs.RunNameTaken as error:
+            form.add_error("name", str(error))
+        except runs.BaseModelBusy as error:
+            form.add_error(None, str(error))
+            status = 409
+        except runs.NoTrainingData as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"Retraining cycle “{pipeline.name}” started.")
+            return redirect("pipeline-detail", pk=pipeline.pk)
+    context = {
+        "form": form,
+        "train_pairs": runs.approved_train_pairs().count(),
+        "revised_pairs": runs.approved_train_pairs().exclude(source_response__isnull=True).count(),
+        "splits": splits.current_split_report(),
+    }
+    return render(request, "annotation/pipelines/retrain.html", context, status=status)
+
+
+@roles.role_required(roles.ADMIN)
+def pipeline_detail(request, pk: int):
+    pipeline = _get_pipeline(pk)
+    context = {
+        "pipeline": pipeline,
+        "stages": _stages(pipeline),
+        "status_key": _status_key(pipeline),
+        "loss_points": (pipeline.training_run.progress_detail.get("loss_history") if pipeline.training_run else None),
+    }
+    return render(request, "annotation/pipelines/detail.html", context)
+
+
+def _stages(pipeline: Pipeline) -> list[dict]:
+    """Each stage with its jobs and where it stands, for the timeline."""
+    order = [Pipeline.Stage.TRAINING, Pipeline.Stage.GENERATION, Pipeline.Stage.JUDGING, Pipeline.Stage.ROUND]
+    current = order.index(pipeline.stage) if pipeline.stage in order else len(order)
+    jobs_by_stage = {
+        Pipeline.Stage.TRAINING: [pipeline.training_run] if pipeline.training_run else [],
+        Pipeline.Stage.GENERATION: [pipeline.generation_run] if pipeline.generation_run else [],
+        Pipeline.Stage.JUDGING: list(pipeline.judge_runs.select_related("judge")),
+        Pipeline.Stage.ROUND: [],
+    }
+    out = []
+    for index, stage in enumerate(order):
+        if index < current:
+            where = "done"
+        elif index == current:
+            where = pipeline.state if pipeline.state != "succeeded" else "done"
+        else:
+            where = "waiting"
+        out.append({"key": stage, "label": stage.label, "where": where, "jobs": jobs_by_stage[stage]})
+    return out
+
+
+@roles.role_required(roles.ADMIN)
+def pipeline_status(request, pk: int):
+    """What the timeline polls: it reloads when the stage, state or set of jobs changes."""
+    pipeline = _get_pipeline(pk)
+    return JsonResponse(
+        {
+            "state": pipeline.state,
+            "stage": pipeline.stage,
+            "key": _status_key(pipeline),
+            "finished": not pipeline.is_active,
+        }
+    )
+
+
+def _status_key(pipeline: Pipeline) -> str:
+    """Changes exactly when the timeline needs a reload: the stage, the state or a stage job's state."""
+    stage_jobs = [job for stage in _stages(pipeline) for job in stage["jobs"]]
+    return "|".join([pipeline.state, pipeline.stage, *(f"{job.KIND}-{job.pk}:{job.state}" for job in stage_jobs)])
+
+
+@roles.role_required(roles.ADMIN)
+def pipeline_loss_svg(request, pk: int):
+    pipeline = _get_pipeline(pk)
+    points = pipeline.training_run.progress_detail.get("loss_history", []) if pipeline.training_run else []
+    svg = plots.loss_curve_svg(points, title=f"Training loss · {pipeline.name}")
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="loss-{pipeline.pk}.svg"'
+    return response
+
+
+@roles.role_required(roles.ADMIN)
+@require_POST
+def pipeline_cancel(request, pk: int):
+    pipeline = _get_pipeline(pk)
+    pipelines.cancel(pipeline)
+    messages.info(request, f"Asked “{pipeline.name}” to stop; its running stage stops after its current step.")
+    return redirect("pipeline-detail", pk=pk)
+
+
+@roles.role_required(roles.ADMIN)
+@require_POST
+def pipeline_resume(request, pk: int):
+    pipeline = _get_pipeline(pk)
+    if pipelines.resume(pipeline):
+        messages.success(request, f"“{pipeline.name}” carries on from “{pipeline.get_stage_display()}”.")
+    else:
+        messages.error(request, "Only a failed or cancelled cycle can be resumed.")
+    return redirect("pipeline-detail", pk=pk)
+
+
+@roles.role_required(roles.ADMIN)
+def condition_detail(request, pk: int):
+    """A condition's lineage and, for a candidate, the promotion guard and the decision form."""
+    condition = get_object_or_404(ModelCondition.objects.select_related("parent", "adapter", "system_prompt"), pk=pk)
+    checked = promotion.guard(condition)
+    form = DecisionForm(request.POST or None, flagged=checked.flagged)
+    if request.method == "POST" and form.is_valid():
+        try:
+            promotion.decide(
+                condition=condition,
+                decision=form.cleaned_data["decision"],
+                reason=form.cleaned_data["reason"],
+                decided_by=request.user,
+            )
+        except promotion.DecisionRefused as error:
+            form.add_error("reason", str(error))
+        else:
+            messages.success(request, f"“{condition.name}” is {form.cleaned_data['decision']}.")
+            return redirect("condition-detail", pk=pk)
+    context = {
+        "condition": condition,
+        "guard": checked,
+        "rows": checked.comparison.to_dict("records"),
+        "form": form,
+        "decisions": condition.decisions.select_related("decided_by"),
+    }
+    return render(request, "annotation/pipelines/condition.html", context)
