@@ -4,6 +4,7 @@ from annotation.views import authoring as authoring_views
 from annotation.views import corpus as corpus_views
 from annotation.views import home
 from annotation.views import jobs as job_views
+from annotation.views import judges as judge_views
 from annotation.views import rating as rating_views
 from annotation.views import review as review_views
 from annotation.views import rounds as round_views
@@ -45,6 +46,12 @@ urlpatterns = [
     path("runs/", run_views.run_list, name="run-list"),
     path("runs/training/new/", run_views.training_new, name="training-new"),
     path("runs/generation/new/", run_views.generation_new, name="generation-new"),
+    path("judges/", judge_views.judge_list, name="judge-list"),
+    path("judges/new/", judge_views.judge_new, name="judge-new"),
+    path("judges/<int:pk>/edit/", judge_views.judge_edit, name="judge-edit"),
+    path("judges/<int:pk>/new-version/", judge_views.judge_new_version, name="judge-new-version"),
+    path("judges/runs/new/", judge_views.judge_run_new, name="judge-run-new"),
+    path("judges/runs/<int:pk>/", judge_views.judge_run_detail, name="judge-run-detail"),
     path("jobs/<str:kind>/<int:pk>/status.json", job_views.job_status, name="job-status"),
     path("jobs/<str:kind>/<int:pk>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("jobs/<str:kind>/<int:pk>/retry/", job_views.job_retry, name="job-retry"),
