@@ -13,6 +13,8 @@ the page, or a worker killed between two links, would lose its place.
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,6 +31,7 @@ from annotation.models import (
 )
 
 Stage = Pipeline.Stage
+log = logging.getLogger(__name__)
 
 
 class PipelineError(ValueError):
@@ -82,7 +85,7 @@ def start_pipeline(
         pipeline.baselines.set(baselines)
         pipeline.judges.set(judges)
         _event(pipeline, "started")
-        advance(pipeline)
+        advance(pipeline, strict=True)
     return pipeline
 
 
@@ -142,14 +145,26 @@ def advance_all() -> int:
     return len(ids)
 
 
-def advance(pipeline: Pipeline) -> Pipeline:
-    """Take every step that can be taken now; stop at a stage whose jobs are still working."""
+def advance(pipeline: Pipeline, *, strict: bool = False) -> Pipeline:
+    """Take every step that can be taken now; stop at a stage whose jobs are still working.
+
+    A stage that cannot start (e.g. its base model is busy) fails the pipeline with the reason,
+    so it never waits for nothing; with `strict` (at the start) the error is raised instead.
+    """
     with transaction.atomic():
         locked = Pipeline.objects.select_for_update().get(pk=pipeline.pk)
         if locked.state in (JobState.SUCCEEDED, JobState.CANCELLED):
             return locked
         while locked.stage != Stage.DONE:
-            outcome = STAGES[locked.stage](locked)
+            try:
+                with transaction.atomic():  # a savepoint: a stage that breaks leaves nothing half-made
+                    outcome = STAGES[locked.stage](locked)
+            except Exception as error:
+                if strict:
+                    raise
+                log.exception("pipeline %s: stage %s could not start", locked.pk, locked.stage)
+                locked.refresh_from_db()
+                outcome = Failed(f"“{locked.get_stage_display()}” could not start: {error}")
             if outcome is WAIT:
                 _set_state(locked, JobState.RUNNING)
                 return locked
@@ -283,7 +298,7 @@ def _round(pipeline: Pipeline):
     if not responses:
         return Failed(f"No responses on the {pipeline.prompt_split} split to rate: build the splits first.")
     pipeline.round = rounds.build_round(
-        responses=responses,
+        responses=Response.objects.filter(pk__in=[r.pk for r in responses]).order_by("pk"),
         open_now=pipeline.open_round,
         name=_free_name(Round, f"{pipeline.name} · rating"),
         rater_title=previous.rater_title if previous else "Rating round",

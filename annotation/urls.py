@@ -5,6 +5,7 @@ from annotation.views import corpus as corpus_views
 from annotation.views import home
 from annotation.views import jobs as job_views
 from annotation.views import judges as judge_views
+from annotation.views import pipelines as pipeline_views
 from annotation.views import rating as rating_views
 from annotation.views import review as review_views
 from annotation.views import rounds as round_views
@@ -52,6 +53,13 @@ urlpatterns = [
     path("judges/<int:pk>/new-version/", judge_views.judge_new_version, name="judge-new-version"),
     path("judges/runs/new/", judge_views.judge_run_new, name="judge-run-new"),
     path("judges/runs/<int:pk>/", judge_views.judge_run_detail, name="judge-run-detail"),
+    path("runs/retrain/", pipeline_views.retrain_new, name="retrain"),
+    path("runs/cycles/<int:pk>/", pipeline_views.pipeline_detail, name="pipeline-detail"),
+    path("runs/cycles/<int:pk>/status.json", pipeline_views.pipeline_status, name="pipeline-status"),
+    path("runs/cycles/<int:pk>/loss.svg", pipeline_views.pipeline_loss_svg, name="pipeline-loss"),
+    path("runs/cycles/<int:pk>/cancel/", pipeline_views.pipeline_cancel, name="pipeline-cancel"),
+    path("runs/cycles/<int:pk>/resume/", pipeline_views.pipeline_resume, name="pipeline-resume"),
+    path("conditions/<int:pk>/", pipeline_views.condition_detail, name="condition-detail"),
     path("jobs/<str:kind>/<int:pk>/status.json", job_views.job_status, name="job-status"),
     path("jobs/<str:kind>/<int:pk>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("jobs/<str:kind>/<int:pk>/retry/", job_views.job_retry, name="job-retry"),
