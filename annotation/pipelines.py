@@ -85,8 +85,7 @@ def start_pipeline(
         pipeline.baselines.set(baselines)
         pipeline.judges.set(judges)
         _event(pipeline, "started")
-        advance(pipeline, strict=True)
-    return pipeline
+        return advance(pipeline, strict=True)
 
 
 def cancel(pipeline: Pipeline) -> None:

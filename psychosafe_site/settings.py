@@ -203,6 +203,14 @@ MODELS_DIR = env_path("PSYCHOSAFE_MODELS_DIR", VAR_DIR / "models")
 ADAPTERS_DIR = env_path("PSYCHOSAFE_ADAPTERS_DIR", VAR_DIR / "adapters")
 # A local path or a name the GPU host can load; the default is the converted offline demo model.
 BASE_MODEL = env_str("PSYCHOSAFE_BASE_MODEL", str(MODELS_DIR / "smollm2-135m-instruct"))
+# `manage.py rundemo` sets this: the Retrain form then proposes a cycle that fits a CPU in minutes.
+DEMO = env_bool("PSYCHOSAFE_DEMO", False)
+# An OpenAI-compatible judge endpoint (e.g. `vllm serve` on a GPU host) that `seed_demo` registers.
+JUDGE_ENDPOINT_URL = env_str("PSYCHOSAFE_JUDGE_URL", "")
+JUDGE_ENDPOINT_MODEL = env_str("PSYCHOSAFE_JUDGE_MODEL", "")
+JUDGE_API_KEY_ENV = env_str("PSYCHOSAFE_JUDGE_API_KEY_ENV", "")
+if bool(JUDGE_ENDPOINT_URL) != bool(JUDGE_ENDPOINT_MODEL):
+    raise ImproperlyConfigured("Set both PSYCHOSAFE_JUDGE_URL and PSYCHOSAFE_JUDGE_MODEL, or neither.")
 # First wait before an endpoint judge's request is retried after HTTP 429/5xx (it doubles each time).
 JUDGE_BACKOFF_SECONDS = float(env_str("PSYCHOSAFE_JUDGE_BACKOFF_SECONDS", "0.5"))
 # Recorded in every trained condition's lineage; by default the checkout's git HEAD.

@@ -1,10 +1,14 @@
 """Forms of the retraining cycle: "Retrain" and the promotion decision."""
 
 from django import forms
+from django.conf import settings
 
 from annotation import rubrics
 from annotation.forms.runs import TrainingRunForm
 from annotation.models import Judge, ModelCondition, Pipeline, Prompt, Round, Rubric
+
+#: What the Retrain form proposes in `make demo`: a cycle the demo model finishes on a CPU in minutes.
+DEMO_CYCLE = {"max_steps": 12, "warmup_steps": 2, "max_length": 1536, "max_new_tokens": 64, "learning_rate": 2e-4}
 
 
 class RetrainForm(TrainingRunForm):
@@ -55,11 +59,20 @@ class RetrainForm(TrainingRunForm):
         self.fields["baselines"].queryset = conditions
         judges = Judge.objects.select_related("rubric").order_by("name", "-version")
         self.fields["judges"].queryset = judges
-        self.fields["judges"].initial = list(judges.filter(kind=Judge.Kind.DETERMINISTIC).values_list("pk", flat=True))
+        # The deterministic checks always; an endpoint judge when the deployment configured one.
+        ticked = judges.filter(kind=Judge.Kind.DETERMINISTIC)
+        if settings.JUDGE_ENDPOINT_URL:
+            ticked = ticked | judges.filter(
+                endpoint_url=settings.JUDGE_ENDPOINT_URL, model=settings.JUDGE_ENDPOINT_MODEL
+            )
+        self.fields["judges"].initial = list(ticked.values_list("pk", flat=True))
         self.fields["previous_round"].queryset = Round.objects.filter(kind=Round.Kind.SINGLE).order_by("-created_at")
         self.fields["previous_round"].initial = self.fields["previous_round"].queryset.first()
         self.fields["rubric"].queryset = Rubric.objects.all()
         self.fields["rubric"].initial = rubrics.default_rubric()
+        if settings.DEMO:
+            for name, value in DEMO_CYCLE.items():
+                self.fields[name].initial = value
 
     def clean_name(self):
         name = self.cleaned_data["name"]

@@ -4,6 +4,7 @@ Each stage's job keeps its own cancel and retry (the job views); the timeline ad
 resume for the whole cycle.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -60,6 +61,7 @@ def retrain_new(request):
         "train_pairs": runs.approved_train_pairs().count(),
         "revised_pairs": runs.approved_train_pairs().exclude(source_response__isnull=True).count(),
         "splits": splits.current_split_report(),
+        "demo": settings.DEMO,
     }
     return render(request, "annotation/pipelines/retrain.html", context, status=status)
 

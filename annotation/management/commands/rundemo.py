@@ -1,5 +1,6 @@
 """Run the studio for a demo: the web server and one Celery worker, stopped together by Ctrl-C."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -19,7 +20,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr, **options):
         python = sys.executable
-        web = subprocess.Popen([python, "manage.py", "runserver", addr, "--noreload"])
+        # Quick-cycle defaults in the Retrain form (a CPU and the demo model); see settings.DEMO.
+        env = {**os.environ, "PSYCHOSAFE_DEMO": "1"}
+        web = subprocess.Popen([python, "manage.py", "runserver", addr, "--noreload"], env=env)
         worker = subprocess.Popen(
             [
                 python,
@@ -39,7 +42,8 @@ class Command(BaseCommand):
                 "--beat",
                 "--schedule",
                 str(settings.VAR_DIR / "celerybeat-schedule"),
-            ]
+            ],
+            env=env,
         )
         children = [web, worker]
         self._announce(addr)

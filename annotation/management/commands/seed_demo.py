@@ -11,9 +11,10 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from annotation import roles, seeding, splits
+from annotation import roles, rubrics, seeding, splits
 from annotation.models import (
     InterventionStrategy,
+    Judge,
     ModelCondition,
     Prompt,
     Resource,
@@ -44,8 +45,11 @@ class Command(BaseCommand):
         users = self._users()
         created = self._pairs(users)
         self._conditions()
+        judge_note = self._endpoint_judge()
         split_note = self._splits()
-        self.stdout.write(self.style.SUCCESS(f"Demo ready: {len(users)} users, {created} new pairs{split_note}."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo ready: {len(users)} users, {created} new pairs{split_note}{judge_note}.")
+        )
 
     def _splits(self) -> str:
         if Prompt.objects.exclude(split=Prompt.Split.UNASSIGNED).exists():
@@ -120,6 +124,22 @@ class Command(BaseCommand):
         if index % SUBMITTED_EVERY == SUBMITTED_EVERY - 1:
             return Response.Status.SUBMITTED
         return Response.Status.APPROVED
+
+    def _endpoint_judge(self) -> str:
+        """Register the endpoint judge named by PSYCHOSAFE_JUDGE_URL / _MODEL, if they are set."""
+        if not settings.JUDGE_ENDPOINT_URL:
+            return ""
+        judge, created = Judge.objects.get_or_create(
+            kind=Judge.Kind.ENDPOINT,
+            endpoint_url=settings.JUDGE_ENDPOINT_URL,
+            model=settings.JUDGE_ENDPOINT_MODEL,
+            defaults={
+                "name": f"Endpoint judge · {settings.JUDGE_ENDPOINT_MODEL}"[:150],
+                "api_key_env": settings.JUDGE_API_KEY_ENV,
+                "rubric": rubrics.default_rubric(),
+            },
+        )
+        return f"; endpoint judge “{judge}” {'registered' if created else 'already registered'}"
 
     def _conditions(self) -> None:
         for key, name in [
