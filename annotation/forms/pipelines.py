@@ -8,7 +8,14 @@ from annotation.forms.runs import TrainingRunForm
 from annotation.models import Judge, ModelCondition, Pipeline, Prompt, Round, Rubric
 
 #: What the Retrain form proposes in `make demo`: a cycle the demo model finishes on a CPU in minutes.
-DEMO_CYCLE = {"max_steps": 12, "warmup_steps": 2, "max_length": 1536, "max_new_tokens": 64, "learning_rate": 2e-4}
+DEMO_CYCLE = {
+    "max_steps": 12,
+    "warmup_steps": 2,
+    "max_length": 512,
+    "batch_size": 2,
+    "max_new_tokens": 64,
+    "learning_rate": 2e-4,
+}
 
 
 class RetrainForm(TrainingRunForm):
@@ -73,6 +80,9 @@ class RetrainForm(TrainingRunForm):
         if settings.DEMO:
             for name, value in DEMO_CYCLE.items():
                 self.fields[name].initial = value
+            # The PsychoSafe system prompt is over 1,100 tokens: on a CPU every step would take a minute.
+            generic = self.fields["system_prompt"].queryset.filter(key="generic").first()
+            self.fields["system_prompt"].initial = generic or self.fields["system_prompt"].initial
 
     def clean_name(self):
         name = self.cleaned_data["name"]
