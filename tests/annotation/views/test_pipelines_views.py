@@ -4,8 +4,8 @@ from django.urls import reverse
 
 from annotation import pipelines, rubrics
 from annotation.models import (
-    Judge,
     JobState,
+    Judge,
     ModelCondition,
     Pipeline,
     PromotionDecision,
@@ -55,7 +55,12 @@ class RetrainPageTests(RunFixtures):
         assert pipeline.training_run.config == {"epochs": 2}
         assert list(pipeline.judges.values_list("kind", flat=True)) == ["deterministic"]
         page = self.client.get(response["Location"]).content.decode()
-        for label in ("Train the adapter", "Generate validation responses", "Run the judges", "Build the next rating round"):
+        for label in (
+            "Train the adapter",
+            "Generate validation responses",
+            "Run the judges",
+            "Build the next rating round",
+        ):
             assert label in page
 
     def test_a_busy_base_model_is_a_409_and_starts_nothing(self):
