@@ -165,12 +165,28 @@ class JobContext:
         self._cancel = cancel
         self._watched = watched  # a heartbeat thread watches the cancel flag
         self._checked_at = 0.0
+        self._first = None  # (monotonic time, done) of this attempt's first report, for the ETA
+        self._detail = {}
 
     def report(self, *, done: int, total: int, detail: dict | None = None) -> None:
-        """Store progress (and beat the heartbeat). Never raises for a cancel request."""
+        """Store progress (and beat the heartbeat). Never raises for a cancel request.
+
+        A body that does not give an `eta_seconds` in `detail` gets one estimated from this
+        attempt's pace so far.
+        """
         fields = {"progress_done": done, "progress_total": total, "heartbeat_at": timezone.now()}
         if detail is not None:
-            fields["progress_detail"] = detail
+            self._detail = dict(detail)
+        now = time.monotonic()
+        if self._first is None:
+            self._first = (now, done)
+        started, first_done = self._first
+        if done > first_done and (detail is None or "eta_seconds" not in detail):
+            rate = (now - started) / (done - first_done)
+            self._detail["eta_seconds"] = round(rate * max(total - done, 0), 1)
+            detail = self._detail
+        if detail is not None:
+            fields["progress_detail"] = self._detail
         type(self.job).objects.filter(pk=self.job.pk).update(**fields)
 
     def should_cancel(self) -> bool:

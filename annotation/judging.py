@@ -206,9 +206,9 @@ def run_judge_run(run: JudgeRun, context: jobs.JobContext) -> None:
         if judge.is_deterministic
         else None
     )
-    results = judge_concurrently(
-        model_judge, items, concurrency=1 if judge.is_deterministic else judge.concurrency, judge_one=judge_one
-    )
+    # Only an endpoint takes requests in parallel; a local model answers one prompt at a time.
+    concurrency = judge.concurrency if judge.kind == Judge.Kind.ENDPOINT else 1
+    results = judge_concurrently(model_judge, items, concurrency=concurrency, judge_one=judge_one)
     try:
         for item, outcome in results:
             if isinstance(outcome, JudgeUnreachable):

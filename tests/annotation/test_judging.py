@@ -67,6 +67,7 @@ def test_every_response_gets_one_verdict_with_the_judges_identity(outputs):
         "rubric_version": judge.rubric.version,
     }
     assert run.progress_detail["ok"] == len(responses) and run.progress_detail["unparseable"] == 0
+    assert run.progress_detail["eta_seconds"] == 0  # estimated from the run's pace: nothing left
 
 
 def test_a_rerun_adds_nothing_twice_and_judges_only_what_is_missing(outputs):
@@ -173,3 +174,24 @@ def test_a_judge_with_verdicts_is_frozen_and_changes_as_a_new_version(outputs):
     assert (second.name, second.version, second.endpoint_url) == ("stand-in", 2, judge.endpoint_url)
     second.temperature = 0.7
     judging.save_judge(second)
+
+
+def test_a_local_transformers_judge_records_what_it_wrote_when_it_never_parses(outputs, tmp_path):
+    """The tiny random model never keeps to the format: its verdicts are unparseable, nothing guessed."""
+    from modeling.tiny import build_tiny_model
+
+    responses, conditions = outputs
+    model = build_tiny_model(tmp_path / "tiny-judge", seed=0)
+    judge = Judge.objects.create(
+        name="local",
+        kind=Judge.Kind.TRANSFORMERS,
+        model=str(model),
+        max_tokens=4,
+        max_retries=0,
+        rubric=rubrics.default_rubric(),
+    )
+    assert JudgeRun.task_name_for(_run(judge, conditions[:1], name="local run").pk) == "studio.judge_responses_gpu"
+    verdicts = Verdict.objects.filter(judge=judge)
+    assert verdicts.count() == len(responses) // 2
+    assert all(v.status == Verdict.Status.UNPARSEABLE and v.answers is None and v.attempts == 1 for v in verdicts)
+    assert all(v.identity["kind"] == "transformers" for v in verdicts)
