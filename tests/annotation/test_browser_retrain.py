@@ -1,0 +1,172 @@
+"""In a real browser, with a real Celery worker: an admin starts a retraining cycle from "Retrain",
+follows its timeline to the end (train → generate → judge → next round), opens the promotion
+guard and records a decision, which the condition's history and status badge then show."""
+
+import pytest
+from playwright.sync_api import expect
+
+from annotation import roles, rubrics
+from annotation.models import (
+    JobState,
+    Judge,
+    ModelCondition,
+    Pipeline,
+    PromotionDecision,
+    Response,
+    Round,
+    SystemPrompt,
+    Verdict,
+)
+from modeling.stand_in_judge import StandInJudgeServer
+from tests.personas import PASSWORD, make_user
+from tests.workers.conftest import make_corpus, tiny_base, workers  # noqa: F401 - fixtures
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.worker,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+CYCLE_TIMEOUT_MS = 240_000
+STAGES = ["training", "generation", "judging", "round"]
+
+
+def _watch_console(page) -> list[str]:
+    """Every console error and uncaught page error, to fail the test on at the end."""
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
+    return problems
+
+
+def _wait_for_stage_done(page, key: str, pool) -> None:
+    """Wait until the stage shows done; stop at once, with the reasons, if the cycle fails instead."""
+    stage = f'li.stage[data-stage-key="{key}"]'
+    page.wait_for_selector(
+        f"{stage}.stage-done, li.stage.stage-failed, li.stage.stage-cancelled", timeout=CYCLE_TIMEOUT_MS
+    )
+    if not page.locator(f"{stage}.stage-done").count():
+        errors = page.locator(".message.error, .job-progress [data-field=error]").all_inner_texts()
+        pytest.fail(f"stage {key} did not finish: {errors}\n{pool.log('gpu-1')[-4000:]}")
+
+
+def test_admin_retrains_follows_the_cycle_and_decides_on_the_candidate(page, login, workers, tiny_base):  # noqa: F811
+    problems = _watch_console(page)
+    make_user("ada", roles.ADMIN, is_staff=True)
+    make_user("raj", roles.RATER)
+    make_corpus(n_train=4, n_validation=2)
+    baseline = ModelCondition.objects.create(
+        name="tiny · none", base_model=tiny_base, system_prompt=SystemPrompt.objects.get(key="none", version=1)
+    )
+    generic = SystemPrompt.objects.get(key="generic", version=1)
+    deterministic = Judge.objects.get(kind=Judge.Kind.DETERMINISTIC)
+
+    with StandInJudgeServer() as server:
+        endpoint = Judge.objects.create(
+            name="Stand-in endpoint judge",
+            kind=Judge.Kind.ENDPOINT,
+            endpoint_url=server.url,
+            model="stand-in",
+            rubric=rubrics.default_rubric(),
+        )
+        workers.start("gpu-1")
+
+        # Runs → Retrain.
+        login("ada", PASSWORD)
+        page.get_by_role("link", name="Runs", exact=True).click()
+        page.get_by_role("link", name="Retrain", exact=True).click()
+        page.wait_for_url("**/runs/retrain/")
+        expect(page.get_by_text("Leakage report:")).to_be_visible()
+        expect(page.get_by_text("4 approved pairs in the train split")).to_be_visible()
+
+        page.fill("#id_name", "cycle-browser")
+        page.select_option("#id_parent", label=baseline.name)
+        # The shipped PsychoSafe prompt (the default) alone is longer than max_length 128.
+        page.select_option("#id_system_prompt", value=str(generic.pk))
+        page.fill("#id_base_model", tiny_base)
+        page.fill("#id_batch_size", "2")
+        page.fill("#id_epochs", "1")
+        page.fill("#id_max_steps", "4")
+        page.fill("#id_max_length", "128")
+        page.fill("#id_warmup_steps", "0")
+        page.fill("#id_learning_rate", "0.001")
+        page.fill("#id_max_new_tokens", "8")
+        expect(page.get_by_label(deterministic.name)).to_be_checked()  # ticked by default
+        page.get_by_label(endpoint.name).check()
+        page.get_by_role("button", name="Start the cycle").click()
+        page.wait_for_url("**/runs/cycles/*/")
+        pipeline = Pipeline.objects.get(name="cycle-browser")
+        assert page.url.endswith(f"/runs/cycles/{pipeline.pk}/")
+
+        # The timeline: four stages, each done in turn as the page reloads itself.
+        stages = page.locator("ol.timeline > li.stage")
+        expect(stages).to_have_count(4)
+        assert [stages.nth(i).get_attribute("data-stage-key") for i in range(4)] == STAGES
+        for key in STAGES:
+            _wait_for_stage_done(page, key, workers)
+        expect(page.locator(".pipeline-head .badge.run-succeeded")).to_have_text("Succeeded", timeout=30_000)
+        pipeline.refresh_from_db()
+        assert pipeline.state == JobState.SUCCEEDED, pipeline.error + workers.log("gpu-1")
+        for key in STAGES:
+            expect(page.locator(f'li.stage[data-stage-key="{key}"] h2 .badge')).to_have_text("Done")
+        # Each stage job shows its finished progress; judging has one job per ticked judge.
+        expect(page.locator('li.stage[data-stage-key="judging"] .job-progress')).to_have_count(2)
+        expect(page.locator(".stage .job-progress [data-field=state]")).to_have_text(["Succeeded"] * 4)
+
+        # The loss plot is there and is an SVG.
+        plot = page.locator('li.stage[data-stage-key="training"] figure.plot img')
+        expect(plot).to_be_visible()
+        svg = page.request.get(plot.get_attribute("src"))
+        assert svg.ok and svg.headers["content-type"].startswith("image/svg+xml")
+        assert "<svg" in svg.text()
+
+        # The next round is a draft with the new responses, linked from the timeline.
+        round = pipeline.round
+        assert round is not None and round.state == Round.State.DRAFT
+        outputs = Response.objects.filter(generation_run=pipeline.generation_run)
+        assert outputs.count() == 2 * 2  # the candidate and its parent, on two validation prompts
+        assert round.items.count() == outputs.count()
+        round_link = page.locator('li.stage[data-stage-key="round"] a')
+        expect(round_link).to_have_text(round.name)
+        assert round_link.get_attribute("href").endswith(f"/rounds/{round.pk}/")
+        assert server.requests == outputs.count()
+
+    # The promotion guard: one row per judge, criterion and comparator.
+    condition = pipeline.condition
+    assert condition.status == ModelCondition.Status.CANDIDATE and condition.parent == baseline
+    assert Verdict.objects.filter(response__in=outputs).count() == 2 * outputs.count()
+    page.get_by_role("link", name="Compare and decide: promote or reject").click()
+    page.wait_for_url(f"**/conditions/{condition.pk}/")
+    expect(page.locator("h1 .badge")).to_have_text("Candidate")
+    guard_rows = page.locator("table.guard tbody tr")
+    expect(guard_rows.first).to_be_visible()
+    sources = set(guard_rows.locator("td:nth-child(1)").all_inner_texts())
+    assert any(deterministic.name in s for s in sources), sources
+    assert any(endpoint.name in s for s in sources), sources
+    assert set(guard_rows.locator("td:nth-child(2)").all_inner_texts()) == {baseline.name}
+
+    # Rejecting needs a reason.
+    page.get_by_label("Reject").check()
+    page.get_by_role("button", name="Record the decision").click()
+    expect(page.get_by_text("Say why you reject it")).to_be_visible()
+    assert not PromotionDecision.objects.exists()
+    condition.refresh_from_db()
+    assert condition.status == ModelCondition.Status.CANDIDATE
+
+    reason = "A four-step smoke adapter on a random model: not for raters."
+    page.get_by_label("Reject").check()
+    page.fill("#id_reason", reason)
+    page.get_by_role("button", name="Record the decision").click()
+    expect(page.locator("ul.decisions li")).to_have_count(1)
+    expect(page.locator("ul.decisions li")).to_contain_text("Rejected by ada")
+    expect(page.locator("ul.decisions li q")).to_have_text(reason)
+    expect(page.locator("h1 .badge")).to_have_text("Rejected")
+    expect(page.get_by_role("button", name="Record the decision")).to_have_count(0)
+
+    decision = PromotionDecision.objects.get()
+    assert decision.condition == condition and decision.reason == reason
+    assert decision.decision == PromotionDecision.Decision.REJECTED and decision.decided_by.username == "ada"
+    condition.refresh_from_db()
+    assert condition.status == ModelCondition.Status.REJECTED
+    assert problems == [], problems
