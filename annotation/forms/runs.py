@@ -21,6 +21,21 @@ TRAIN_FIELDS = (
 )
 
 
+#: Room a conversation needs beside the system prompt (the chat markup, a prompt, part of an answer).
+MIN_ROOM_TOKENS = 64
+
+
+def system_prompt_tokens(base_model: str, text: str) -> int | None:
+    """The system prompt's length in the base model's tokens, when its tokenizer is on this host."""
+    from pathlib import Path
+
+    if not text or not (Path(base_model) / "tokenizer_config.json").exists():
+        return None  # a model only the GPU hosts have: the training run reports it instead
+    from transformers import AutoTokenizer
+
+    return len(AutoTokenizer.from_pretrained(base_model)(text)["input_ids"])
+
+
 class TrainingRunForm(forms.Form):
     name = forms.CharField(max_length=150, help_text="Also names the adapter and its model condition.")
     system_prompt = forms.ModelChoiceField(
@@ -59,6 +74,20 @@ class TrainingRunForm(forms.Form):
         if TrainingRun.objects.filter(name=name).exists():
             raise forms.ValidationError("A training run with this name exists; choose another.")
         return name
+
+    def clean(self):
+        cleaned = super().clean()
+        system_prompt, base_model, max_length = (cleaned.get(k) for k in ("system_prompt", "base_model", "max_length"))
+        if system_prompt and base_model and max_length:
+            tokens = system_prompt_tokens(base_model, system_prompt.text)
+            if tokens is not None and tokens + MIN_ROOM_TOKENS > max_length:
+                self.add_error(
+                    "max_length",
+                    f"The system prompt “{system_prompt}” alone is {tokens} tokens for this base model, so no "
+                    f"answer would fit in {max_length}: raise max length above {tokens + MIN_ROOM_TOKENS} or "
+                    "choose a shorter system prompt.",
+                )
+        return cleaned
 
     def config_overrides(self) -> dict:
         """Only the values that differ from the documented defaults are stored."""

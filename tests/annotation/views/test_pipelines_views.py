@@ -151,3 +151,23 @@ class ConditionPageTests(RunFixtures):
         assert self.candidate.status == ModelCondition.Status.REJECTED
         page = self.client.get(url).content.decode()
         assert "Rejected by ada" in page and "Worse relevance." in page
+
+
+class SystemPromptLengthTests(RunFixtures):
+    def test_a_system_prompt_longer_than_max_length_is_refused_before_anything_starts(self):
+        import tempfile
+
+        from modeling.tiny import build_tiny_model
+
+        self.client.force_login(self.ada)
+        with tempfile.TemporaryDirectory() as folder:
+            base = str(build_tiny_model(folder, seed=0))
+            form = self.client.get(reverse("training-new")).context["form"]
+            data = {name: field.initial for name, field in form.fields.items() if field.initial is not None}
+            data.update(
+                name="too long", system_prompt=self.psychosafe.pk, base_model=base, max_length=128, max_steps=""
+            )
+            page = self.client.post(reverse("training-new"), data)
+        errors = page.context["form"].errors["max_length"]
+        assert "alone is" in errors[0] and "tokens for this base model" in errors[0]
+        assert not TrainingRun.objects.exists()
