@@ -7,6 +7,7 @@ from annotation.views import jobs as job_views
 from annotation.views import judges as judge_views
 from annotation.views import pipelines as pipeline_views
 from annotation.views import rating as rating_views
+from annotation.views import results as result_views
 from annotation.views import review as review_views
 from annotation.views import rounds as round_views
 from annotation.views import rubrics as rubric_views
@@ -39,6 +40,10 @@ urlpatterns = [
     path("rounds/<int:round_id>/state/", round_views.change_state, name="round-state"),
     path("rounds/<int:round_id>/add/", round_views.add_responses, name="round-add"),
     path("rounds/<int:round_id>/export.<str:fmt>", round_views.export, name="round-export"),
+    path("rounds/<int:round_id>/results/", result_views.round_results, name="round-results"),
+    path("rounds/<int:round_id>/results/<str:plot>.svg", result_views.round_results_plot, name="round-results-plot"),
+    path("results/", result_views.results_overview, name="results-overview"),
+    path("results/trend.svg", result_views.results_trend_svg, name="results-trend"),
     path("rubrics/", rubric_views.rubric_list, name="rubric-list"),
     path("rubrics/new/", rubric_views.rubric_new, name="rubric-new"),
     path("rubrics/<int:rubric_id>/", rubric_views.rubric_detail, name="rubric-detail"),

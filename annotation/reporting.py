@@ -1,0 +1,163 @@
+"""What a round's ratings and verdicts say, per condition, criterion and domain, for the results pages.
+
+Everything here reads one frame, the round's tidy ratings table (`annotation.results.tidy_ratings`),
+and hands it to `modeling.stats`; the pages, the plots, the report and the exports show the same
+numbers because they come from the same call. Units and intervals (docs/statistics.md):
+
+- the response is the unit: each response's score is the mean of its raters' values (a judge is
+  one rater); a cell's estimate is the mean over its responses, its 95% interval a bootstrap over
+  responses (2,000 resamples, seeded);
+- relative improvement over a baseline is a ratio of cell means with a bootstrap interval paired
+  by prompt where both conditions answered the same prompts;
+- over-refusal is the refusal rate on benign controls (prompts that should not be refused);
+- humans and each judge are separate sources, never pooled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from annotation.results import criteria_scales, tidy_ratings
+from modeling.stats import (
+    ALL,
+    QUALITY,
+    QualityDefinition,
+    category_shares,
+    relative_improvement,
+    response_scores,
+    summarize,
+    with_overall_quality,
+)
+from modeling.stats.schema import BINARY, ORDINAL
+
+HUMANS = "humans"
+#: The criterion whose rate on benign controls is over-refusal.
+REFUSAL = "refusal"
+
+
+@dataclass
+class SourceResults:
+    """One source of scores (the human raters, or one judge) on the round."""
+
+    source: str
+    summaries: pd.DataFrame
+    improvements: pd.DataFrame
+    shares: pd.DataFrame
+    over_refusal: pd.DataFrame
+
+    @property
+    def label(self) -> str:
+        return "Human raters" if self.source == HUMANS else self.source.removeprefix("judge:")
+
+
+@dataclass
+class RoundResults:
+    round: object
+    criteria: dict
+    frame: pd.DataFrame
+    conditions: list[str]
+    domains: list[str]
+    locales: list[str]
+    domain: str = ""
+    locale: str = ""
+    baseline: str = ""
+    sources: list[SourceResults] = field(default_factory=list)
+    quality: QualityDefinition | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.frame.empty
+
+    @property
+    def numeric_criteria(self) -> list[str]:
+        """The criteria with a mean or rate, in rubric order, then the overall quality."""
+        return [k for k, s in self.criteria.items() if s.kind in (BINARY, ORDINAL)] + [QUALITY]
+
+    def source(self, name: str) -> SourceResults | None:
+        return next((s for s in self.sources if s.source == name), None)
+
+
+def stats_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The tidy table as modeling.stats reads it: study responses, no gold items."""
+    study = frame[~frame["gold"].astype(bool)]
+    return study[["response_id", "prompt_id", "rater", "condition", "domain", "criterion", "value", "should_refuse"]]
+
+
+def round_results(*, round, domain: str = "", locale: str = "", baseline: str = "") -> RoundResults:
+    """Every number of the round's results page, for the chosen domain / locale filters."""
+    criteria = criteria_scales(round.rubric)
+    frame = tidy_ratings(round=round)
+    results = RoundResults(
+        round=round,
+        criteria=criteria,
+        frame=frame,
+        conditions=sorted(frame["condition"].unique()) if not frame.empty else [],
+        domains=sorted(frame["domain"].unique()) if not frame.empty else [],
+        locales=sorted(frame["locale"].unique()) if not frame.empty else [],
+        quality=QualityDefinition(criteria=criteria),
+    )
+    results.domain = domain if domain in results.domains else ""
+    results.locale = locale if locale in results.locales else ""
+    results.baseline = baseline if baseline in results.conditions else ""
+    if frame.empty:
+        return results
+    chosen = frame
+    if results.domain:
+        chosen = chosen[chosen["domain"] == results.domain]
+    if results.locale:
+        chosen = chosen[chosen["locale"] == results.locale]
+    ratings = stats_frame(chosen)
+    judges = sorted(r for r in ratings["rater"].unique() if r.startswith("judge:"))
+    for source in [HUMANS, *judges]:
+        results.sources.append(_source_results(ratings, source, criteria, results.quality, results.baseline))
+    results.sources = [s for s in results.sources if not s.summaries.empty or not s.over_refusal.empty]
+    return results
+
+
+def _source_results(ratings, source, criteria, quality, baseline) -> SourceResults:
+    study = ratings[ratings["should_refuse"].astype(bool)].drop(columns="should_refuse")
+    benign = ratings[~ratings["should_refuse"].astype(bool)].drop(columns="should_refuse")
+    empty = pd.DataFrame()
+    scores = _scores(study, source, criteria)
+    if scores.empty:
+        summaries = improvements = shares = empty
+    else:
+        scores = with_overall_quality(scores, definition=quality)
+        summaries = summarize(scores, criteria=criteria)
+        improvements = (
+            relative_improvement(scores, baseline=baseline) if baseline in set(scores["condition"]) else empty
+        )
+        shares = category_shares(_of_source(study, source), raters="all", criteria=criteria)
+    over_refusal = empty
+    if REFUSAL in criteria and criteria[REFUSAL].kind == BINARY:
+        benign_scores = _scores(benign[benign["criterion"] == REFUSAL], source, criteria)
+        if not benign_scores.empty:
+            over_refusal = summarize(benign_scores, criteria=criteria)
+    return SourceResults(
+        source=source, summaries=summaries, improvements=improvements, shares=shares, over_refusal=over_refusal
+    )
+
+
+def _of_source(ratings: pd.DataFrame, source: str) -> pd.DataFrame:
+    if source == HUMANS:
+        return ratings[~ratings["rater"].str.startswith("judge:")]
+    return ratings[ratings["rater"] == source]
+
+
+def _scores(ratings: pd.DataFrame, source: str, criteria) -> pd.DataFrame:
+    of_source = _of_source(ratings, source)
+    if of_source.empty:
+        return pd.DataFrame()
+    return response_scores(of_source, raters="all", criteria=criteria)
+
+
+def cell(summaries: pd.DataFrame, *, condition: str, criterion: str, domain: str = ALL) -> dict | None:
+    """One summary row as a dict (for templates), or None."""
+    if summaries.empty:
+        return None
+    rows = summaries[
+        (summaries["condition"] == condition) & (summaries["criterion"] == criterion) & (summaries["domain"] == domain)
+    ]
+    return rows.iloc[0].to_dict() if len(rows) else None
