@@ -19,10 +19,15 @@ Every function returns a DataFrame with fixed columns, empty (not an error) for 
 """
 
 from modeling.stats.agreement import (
+    gold_accuracy,
     human_consensus,
+    judge_confusion,
     judge_human_agreement,
+    judge_stand_in,
     krippendorff_alpha,
+    observed_agreement,
     pairwise_kappa,
+    rater_agreement,
     reliability_matrix,
 )
 from modeling.stats.benchmarks import sorry_bench_rates, xstest_rates
@@ -54,12 +59,17 @@ __all__ = [
     "bradley_terry",
     "category_shares",
     "code_answer",
+    "gold_accuracy",
     "human_consensus",
+    "judge_confusion",
     "judge_human_agreement",
+    "judge_stand_in",
     "krippendorff_alpha",
+    "observed_agreement",
     "pairwise_kappa",
     "promotion_comparison",
     "promotion_flags",
+    "rater_agreement",
     "relative_improvement",
     "reliability_matrix",
     "response_scores",

@@ -16,7 +16,17 @@ Traps handled here:
   (`labels=[1..5]`) a pair who used only grades 1, 2 and 5 would have 2-vs-5 weighed as a
   one-step disagreement, like 1-vs-2. The full scale is always passed.
 - With few raters (2-3) and few shared responses (< 30 or so) these coefficients swing a
-  lot from one round to the next; `n_units` / `n_overlap` are returned to be shown beside them.
+  lot from one round to the next; `n_units` / `n_overlap` are returned to be shown beside them,
+  and alpha and the judge's kappa carry bootstrap intervals over responses.
+
+Intervals here are percentile bootstraps over responses, drawn from
+`numpy.random.default_rng(config.seed)` as one (n_resamples x n) matrix of response indices.
+They are not `bootstrap_ci` (scipy) because one resample of alpha or kappa is a whole table, not
+a mean: alpha is recomputed by `krippendorff.alpha` on the resample's value counts, kappa from
+the resample's confusion matrix in one vectorised step (sklearn's formula; calling sklearn 2,000
+times per cell takes over a second). `BootstrapConfig.method` is ignored: always percentile.
+Resamples in which the coefficient is undefined (no variation) are left out and counted in the
+note.
 """
 
 import itertools
@@ -29,10 +39,25 @@ from scipy import stats
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import cohen_kappa_score
 
-from modeling.stats.schema import CRITERIA, NOMINAL, ORDINAL, TEXT, Scale, is_judge, validate_ratings
+from modeling.stats.intervals import DEFAULT_BOOTSTRAP, BootstrapConfig, wilson_ci
+from modeling.stats.schema import (
+    ALL,
+    CRITERIA,
+    JUDGE_PREFIX,
+    NOMINAL,
+    ORDINAL,
+    TEXT,
+    Scale,
+    is_judge,
+    require_columns,
+    validate_ratings,
+)
 from modeling.stats.scores import select_raters
 
-ALPHA_COLUMNS = ("criterion", "level", "alpha", "n_units", "n_raters", "n_ratings", "note")
+ALPHA_COLUMNS = ("criterion", "level", "alpha", "n_units", "n_raters", "n_ratings", "note", "ci_low", "ci_high")
+OBSERVED_COLUMNS = ("criterion", "level", "agreement", "within_one", "n_units", "n_pairs", "note")
+RATER_COLUMNS = ("criterion", "rater", "weighting", "n_units", "n_ties", "percent_agreement", "kappa", "note")
+GOLD_COLUMNS = ("rater", "criterion", "n_gold", "n_correct", "accuracy", "ci_low", "ci_high")
 KAPPA_COLUMNS = ("criterion", "rater_a", "rater_b", "weighting", "kappa", "n_overlap", "note")
 JUDGE_COLUMNS = (
     "judge",
@@ -46,9 +71,19 @@ JUDGE_COLUMNS = (
     "alpha_humans",
     "alpha_with_judge",
     "note",
+    "kappa_ci_low",
+    "kappa_ci_high",
+    "stand_in",
+    "verdict",
 )
 
 NO_VARIATION = "every rating is the same value: undefined (0/0)"
+
+#: The stand-in rule (`judge_stand_in`): enough responses, a substantial kappa (Landis & Koch's
+#: 0.61-0.80 band starts here), and an interval that rules out "moderate or worse" agreement.
+STAND_IN_MIN_RESPONSES = 30
+STAND_IN_MIN_KAPPA = 0.6
+STAND_IN_MIN_KAPPA_LOW = 0.4
 
 
 def _measured(criteria) -> dict[str, Scale]:
@@ -65,29 +100,86 @@ def reliability_matrix(ratings: pd.DataFrame, *, criterion: str) -> pd.DataFrame
     return rows.pivot(index="rater", columns="response_id", values="value").astype(float)
 
 
+def _pairable(matrix: pd.DataFrame) -> np.ndarray:
+    """The matrix's columns (responses) rated at least twice, as a raters x units array."""
+    values = matrix.to_numpy(dtype=float)
+    return values[:, (~np.isnan(values)).sum(axis=0) >= 2]
+
+
+def _value_counts(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values seen, units x values counts): krippendorff's `value_counts` layout."""
+    domain = np.unique(units[~np.isnan(units)])
+    return domain, (units.T[:, :, np.newaxis] == domain).sum(axis=1)
+
+
 def _alpha(matrix: pd.DataFrame, scale: Scale) -> tuple[float, int, str]:
     """(alpha, pairable units, note) for one reliability matrix."""
     values = matrix.to_numpy(dtype=float)
-    pairable = (~np.isnan(values)).sum(axis=0) >= 2
-    if not pairable.any():
+    used = _pairable(matrix)
+    if used.shape[1] == 0:
         return np.nan, 0, "no response was rated by two raters"
-    used = values[:, pairable]
     if np.unique(used[~np.isnan(used)]).size < 2:
-        return np.nan, int(pairable.sum()), NO_VARIATION
+        return np.nan, used.shape[1], NO_VARIATION
     alpha = krippendorff.alpha(
         reliability_data=values,
         level_of_measurement=scale.level,
         # Categories are codes; the ones seen are the domain (unseen ones change nothing).
         value_domain=scale.values if scale.is_numeric else None,
     )
-    return float(alpha), int(pairable.sum()), ""
+    return float(alpha), used.shape[1], ""
 
 
-def krippendorff_alpha(ratings: pd.DataFrame, *, raters: str = "humans", criteria=None) -> pd.DataFrame:
+def _resampled_indices(n: int, config: BootstrapConfig) -> np.ndarray:
+    """(n_resamples x n) indices drawn with replacement; each row is one bootstrap resample."""
+    return np.random.default_rng(config.seed).integers(0, n, size=(config.n_resamples, n))
+
+
+def _percentile_interval(draws: np.ndarray, config: BootstrapConfig) -> tuple[float, float, str]:
+    """(low, high, note): the percentile interval of the defined draws; the note counts the rest."""
+    defined = draws[~np.isnan(draws)]
+    left_out = draws.size - defined.size
+    note = f"interval: {left_out} of {draws.size} resamples had no variation and were left out" if left_out else ""
+    if defined.size == 0:
+        return np.nan, np.nan, note
+    tail = (1 - config.confidence_level) / 2 * 100
+    low, high = np.percentile(defined, [tail, 100 - tail])
+    return float(low), float(high), note
+
+
+def _alpha_interval(matrix: pd.DataFrame, scale: Scale, config: BootstrapConfig) -> tuple[float, float, str]:
+    """Bootstrap over the pairable responses: each resample draws whole columns of the matrix."""
+    used = _pairable(matrix)
+    if used.shape[1] < 2:
+        return np.nan, np.nan, ""
+    domain, counts = _value_counts(used)
+    # Value counts are computed once; a resample is a choice of their rows (50 us per alpha).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = np.array(
+            [
+                krippendorff.alpha(value_counts=counts[rows], value_domain=domain, level_of_measurement=scale.level)
+                for rows in _resampled_indices(used.shape[1], config)
+            ]
+        )
+    return _percentile_interval(draws, config)
+
+
+def _join_notes(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)
+
+
+def krippendorff_alpha(
+    ratings: pd.DataFrame,
+    *,
+    raters: str = "humans",
+    criteria=None,
+    bootstrap: BootstrapConfig | None = DEFAULT_BOOTSTRAP,
+) -> pd.DataFrame:
     """Krippendorff's alpha per criterion among `raters` ("humans", "all", "judge:<name>").
 
     Unit = response; only responses with at least two ratings carry information (`n_units`
-    counts them). Columns: ALPHA_COLUMNS.
+    counts them). `ci_low`/`ci_high`: a percentile bootstrap over those responses (whole
+    columns of the reliability matrix; see the module docstring), NaN when alpha is undefined,
+    with fewer than two such responses, or with `bootstrap=None`. Columns: ALPHA_COLUMNS.
     """
     ratings = select_raters(validate_ratings(ratings, criteria=criteria), raters)
     criteria = _measured(criteria)
@@ -95,6 +187,10 @@ def krippendorff_alpha(ratings: pd.DataFrame, *, raters: str = "humans", criteri
     for criterion in [c for c in criteria if c in set(ratings["criterion"])]:
         matrix = reliability_matrix(ratings, criterion=criterion)
         alpha, n_units, note = _alpha(matrix, criteria[criterion])
+        low = high = np.nan
+        if bootstrap is not None and not np.isnan(alpha):
+            low, high, interval_note = _alpha_interval(matrix, criteria[criterion], bootstrap)
+            note = _join_notes(note, interval_note)
         rows.append(
             (
                 criterion,
@@ -104,9 +200,47 @@ def krippendorff_alpha(ratings: pd.DataFrame, *, raters: str = "humans", criteri
                 matrix.shape[0],
                 int(matrix.notna().to_numpy().sum()),
                 note,
+                low,
+                high,
             )
         )
     return pd.DataFrame(rows, columns=list(ALPHA_COLUMNS))
+
+
+def observed_agreement(ratings: pd.DataFrame, *, raters: str = "humans", criteria=None) -> pd.DataFrame:
+    """Per criterion, how often two ratings of one response agree: Krippendorff's observed agreement.
+
+    Over the responses rated at least twice (`n_units`), every ordered pair of two different
+    raters' ratings of one response counts (`n_pairs`: m(m-1) per response rated m times). A
+    response's pairs weigh 1/(m-1), so every rating weighs the same; this is 1 - D_o of
+    Krippendorff's nominal alpha (the diagonal share of its coincidence matrix) and, when every
+    response has the same number of ratings, simply the share of agreeing pairs. `agreement`
+    counts exact matches for every kind of criterion; `within_one` (ordinal criteria only,
+    else NaN) counts pairs at most one grade apart, with the same weights. Unlike alpha it is
+    defined without variation (1.0 when every rating is the same). Columns: OBSERVED_COLUMNS.
+    """
+    ratings = select_raters(validate_ratings(ratings, criteria=criteria), raters)
+    criteria = _measured(criteria)
+    rows = []
+    for criterion in [c for c in criteria if c in set(ratings["criterion"])]:
+        scale = criteria[criterion]
+        used = _pairable(reliability_matrix(ratings, criterion=criterion))
+        agreement = within_one = np.nan
+        note = "no response was rated by two raters" if used.shape[1] == 0 else ""
+        n_pairs = 0
+        if used.shape[1]:
+            domain, counts = _value_counts(used)
+            m = counts.sum(axis=1)
+            n_pairs = int((m * (m - 1)).sum())
+            # Coincidence matrix: ordered pairs of values within a response, weighted 1/(m-1).
+            pairs = counts[:, :, np.newaxis] * counts[:, np.newaxis, :] - counts[:, :, np.newaxis] * np.eye(len(domain))
+            coincidences = (pairs / (m - 1)[:, np.newaxis, np.newaxis]).sum(axis=0)
+            agreement = float(np.trace(coincidences) / coincidences.sum())
+            if scale.kind == ORDINAL:
+                near = np.abs(domain[:, np.newaxis] - domain[np.newaxis, :]) <= 1
+                within_one = float(coincidences[near].sum() / coincidences.sum())
+        rows.append((criterion, scale.level, agreement, within_one, used.shape[1], n_pairs, note))
+    return pd.DataFrame(rows, columns=list(OBSERVED_COLUMNS))
 
 
 def _kappa(a, b, scale: Scale) -> tuple[float, str]:
@@ -118,6 +252,30 @@ def _kappa(a, b, scale: Scale) -> tuple[float, str]:
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         kappa = cohen_kappa_score(a, b, labels=labels, weights=scale.kappa_weighting, replace_undefined_by=np.nan)
     return float(kappa), NO_VARIATION if np.isnan(kappa) else ""
+
+
+def _kappa_interval(a, b, scale: Scale, config: BootstrapConfig) -> tuple[float, float, str]:
+    """Bootstrap over the (a, b) pairs of Cohen's kappa, as `_kappa` computes it.
+
+    Each resample's kappa comes from its confusion matrix with sklearn's formula,
+    1 - sum(w * observed) / sum(w * expected), all resamples at once.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2:
+        return np.nan, np.nan, ""
+    labels = np.array(scale.values if scale.is_numeric else sorted(set(a) | set(b)), dtype=float)
+    size = len(labels)
+    cells = np.searchsorted(labels, a) * size + np.searchsorted(labels, b)
+    rows = _resampled_indices(len(a), config)
+    offsets = np.arange(len(rows))[:, np.newaxis] * size * size
+    confusion = np.bincount((offsets + cells[rows]).ravel(), minlength=len(rows) * size * size)
+    confusion = confusion.reshape(len(rows), size, size).astype(float)
+    expected = confusion.sum(axis=2)[:, :, np.newaxis] * confusion.sum(axis=1)[:, np.newaxis, :] / len(a)
+    steps = np.arange(size)[:, np.newaxis] - np.arange(size)[np.newaxis, :]
+    weights = steps.astype(float) ** 2 if scale.kappa_weighting == "quadratic" else (steps != 0).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = 1 - (weights * confusion).sum(axis=(1, 2)) / (weights * expected).sum(axis=(1, 2))
+    return _percentile_interval(draws, config)
 
 
 def pairwise_kappa(
@@ -152,8 +310,9 @@ def human_consensus(ratings: pd.DataFrame, *, criterion: str, scale: Scale | Non
     """Per response: the human raters' consensus and whether it is a clear category.
 
     Yes/no and grades: the median, which is the majority vote for yes/no and the middle grade
-    for grades. With an even number of raters split down the middle (yes/no 1-1, or grades 2
-    and 4), the median falls between categories: `clear` is False and `consensus` NaN.
+    for grades. With an even number of raters whose middle two differ by an odd number of
+    grades (yes/no 1-1, grades 2 and 3), the median falls between categories: `clear` is False
+    and `consensus` NaN. Grades 2 and 4 have the median 3: clear, though nobody chose it.
     Categories (nominal): the one category chosen more often than any other (`median` NaN);
     a tie for the most votes is not clear. Expects validated ratings (category codes in
     `value`). Columns: median, consensus, clear, n_humans; indexed by response_id.
@@ -173,17 +332,103 @@ def human_consensus(ratings: pd.DataFrame, *, criterion: str, scale: Scale | Non
     return frame
 
 
-def _judge_row(ratings: pd.DataFrame, judge: str, criterion: str, scale: Scale) -> tuple:
+def _clear_consensus_of_others(ratings: pd.DataFrame, rater: str, criterion: str, scale: Scale) -> pd.DataFrame:
+    """The rater's values beside the consensus of the other humans on the same responses."""
+    own = ratings[(ratings["rater"] == rater) & (ratings["criterion"] == criterion)].set_index("response_id")["value"]
+    others = ratings[(ratings["rater"] != rater) & ratings["response_id"].isin(own.index)]
+    return human_consensus(others, criterion=criterion, scale=scale).join(own.rename("rater"), how="inner")
+
+
+def rater_agreement(ratings: pd.DataFrame, *, criteria=None) -> pd.DataFrame:
+    """Per human rater x criterion: agreement with the consensus of the other human raters.
+
+    Leave-one-out: on each response the rater shares with at least one other human, the
+    rater's value is compared with the others' consensus, as `human_consensus` forms it (the
+    majority for yes/no, the most chosen category for categories, the median grade). Ties: when
+    the others are split evenly (a tie for the most votes, or a median halfway between two
+    grades, e.g. others 2 and 3) there is no consensus; the response is left out and counted
+    in `n_ties`. Others 2 and 4 have the median 3, a clear grade. `n_units` counts the responses
+    compared; `percent_agreement` is the share that match exactly, `kappa` is Cohen's kappa of
+    rater vs consensus over them (quadratic-weighted on the full scale for grades). Judges
+    are neither compared nor part of any consensus. Columns: RATER_COLUMNS.
+    """
+    ratings = select_raters(validate_ratings(ratings, criteria=criteria), "humans")
+    criteria = _measured(criteria)
+    rows = []
+    for criterion in [c for c in criteria if c in set(ratings["criterion"])]:
+        scale = criteria[criterion]
+        for rater in sorted(set(ratings.loc[ratings["criterion"] == criterion, "rater"])):
+            compared = _clear_consensus_of_others(ratings, rater, criterion, scale)
+            if compared.empty:
+                continue
+            clear = compared[compared["clear"]]
+            percent, kappa, note = np.nan, np.nan, "the other raters are split on every shared response"
+            if len(clear):
+                percent = float((clear["rater"] == clear["consensus"]).mean())
+                kappa, note = _kappa(clear["rater"], clear["consensus"], scale)
+            rows.append(
+                (
+                    criterion,
+                    rater,
+                    scale.kappa_weighting or "none",
+                    len(clear),
+                    len(compared) - len(clear),
+                    percent,
+                    kappa,
+                    note,
+                )
+            )
+    return pd.DataFrame(rows, columns=list(RATER_COLUMNS))
+
+
+def _answers(frame: pd.DataFrame) -> pd.Series:
+    """Validated values as comparable answers: the category for categories, else the number."""
+    return frame["category"].where(frame["category"].notna(), frame["value"])
+
+
+def gold_accuracy(ratings: pd.DataFrame, gold: pd.DataFrame, *, raters: str = "humans", criteria=None) -> pd.DataFrame:
+    """Per rater x criterion: the share of gold answers the rater matched, with a Wilson interval.
+
+    `gold` has columns response_id, criterion, value, coded like ratings (yes/no as 1/0,
+    grades as integers, categories as written); it is validated the same way (errors name its
+    row). Only gold items the rater rated count (`n_gold`). Each rater also gets a row with
+    criterion = ALL pooling every gold answer; its interval treats answers on one response as
+    independent, so it is a little narrow. Columns: GOLD_COLUMNS.
+    """
+    gold = require_columns(gold, ("response_id", "criterion", "value"), what="gold")
+    gold = validate_ratings(gold.assign(rater="(gold)", condition="", domain=""), criteria=criteria)
+    ratings = select_raters(validate_ratings(ratings, criteria=criteria), raters)
+    keys = ["response_id", "criterion"]
+    scored = ratings.assign(answer=_answers(ratings))[["rater", *keys, "answer"]].merge(
+        gold.assign(gold=_answers(gold))[[*keys, "gold"]], on=keys
+    )
+    scored["correct"] = scored["answer"] == scored["gold"]
+    scored = pd.concat([scored, scored.assign(criterion=ALL)], ignore_index=True)
+    order = [*_measured(criteria), ALL]
+    rows = []
+    for (rater, criterion), group in scored.groupby(["rater", "criterion"], sort=False):
+        n, correct = len(group), int(group["correct"].sum())
+        rows.append((rater, criterion, n, correct, correct / n, *wilson_ci(correct, n)))
+    table = pd.DataFrame(rows, columns=list(GOLD_COLUMNS))
+    table = table.assign(_order=table["criterion"].map(order.index)).sort_values(["rater", "_order"])
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def _judge_row(ratings: pd.DataFrame, judge: str, criterion: str, scale: Scale, bootstrap) -> tuple:
     verdicts = ratings[(ratings["rater"] == judge) & (ratings["criterion"] == criterion)]
     verdicts = verdicts.set_index("response_id")["value"]
     consensus = human_consensus(ratings, criterion=criterion, scale=scale).join(verdicts.rename("judge"), how="inner")
     clear = consensus[consensus["clear"]]
     weighting = scale.kappa_weighting or "none"
     notes = []
+    low = high = np.nan
     if len(clear):
         percent = float((clear["consensus"] == clear["judge"]).mean())
         kappa, kappa_note = _kappa(clear["consensus"], clear["judge"], scale)
         notes.append(kappa_note and f"kappa: {kappa_note}")
+        if bootstrap is not None and not np.isnan(kappa):
+            low, high, interval_note = _kappa_interval(clear["consensus"], clear["judge"], scale, bootstrap)
+            notes.append(interval_note and f"kappa {interval_note}")
     else:
         percent, kappa = np.nan, np.nan
     spearman = np.nan
@@ -197,22 +442,62 @@ def _judge_row(ratings: pd.DataFrame, judge: str, criterion: str, scale: Scale) 
     with_judge = units[~is_judge(units["rater"]) | (units["rater"] == judge)]
     alpha_judge, _, note_j = _alpha(reliability_matrix(with_judge, criterion=criterion), scale)
     notes += [note_h and f"alpha_humans: {note_h}", note_j and f"alpha_with_judge: {note_j}"]
-    return (
-        judge,
-        criterion,
-        len(consensus),
-        len(clear),
-        percent,
-        weighting,
-        kappa,
-        spearman,
-        alpha_humans,
-        alpha_judge,
-        "; ".join(n for n in notes if n),
-    )
+    row = {
+        "judge": judge,
+        "criterion": criterion,
+        "n_responses": len(consensus),
+        "n_consensus": len(clear),
+        "percent_agreement": percent,
+        "weighting": weighting,
+        "kappa": kappa,
+        "spearman": spearman,
+        "alpha_humans": alpha_humans,
+        "alpha_with_judge": alpha_judge,
+        "note": _join_notes(*notes),
+        "kappa_ci_low": low,
+        "kappa_ci_high": high,
+    }
+    row["stand_in"], row["verdict"] = judge_stand_in(row)
+    return tuple(row[column] for column in JUDGE_COLUMNS)
 
 
-def judge_human_agreement(ratings: pd.DataFrame, *, criteria=None) -> pd.DataFrame:
+def judge_stand_in(agreement_row) -> tuple[bool | None, str]:
+    """(can the judge stand in for humans on this criterion?, a sentence saying so and why).
+
+    `agreement_row` is one row of `judge_human_agreement` (a Series or a dict). The rule, on
+    the responses with a clear human consensus (`n_consensus`) and the kappa computed on them
+    (quadratic-weighted for grades):
+      fewer than STAND_IN_MIN_RESPONSES (30)  -> None, "too few responses to tell";
+      kappa undefined (no variation)         -> None, cannot tell;
+      kappa >= STAND_IN_MIN_KAPPA (0.6) and the interval's low end >= STAND_IN_MIN_KAPPA_LOW
+      (0.4)                                  -> True; otherwise False.
+    Without an interval (`bootstrap=None`) the rule reads kappa alone.
+    """
+    judge = str(agreement_row["judge"]).removeprefix(JUDGE_PREFIX)
+    criterion, n = agreement_row["criterion"], int(agreement_row["n_consensus"])
+    kappa, low, high = agreement_row["kappa"], agreement_row["kappa_ci_low"], agreement_row["kappa_ci_high"]
+    if n < STAND_IN_MIN_RESPONSES:
+        return None, (
+            f"Too few responses to tell whether the judge {judge} can stand in for humans on {criterion} "
+            f"({n} with a clear human consensus; {STAND_IN_MIN_RESPONSES} needed)."
+        )
+    if np.isnan(kappa):
+        return None, (
+            f"Cannot tell whether the judge {judge} can stand in for humans on {criterion}: "
+            f"κ is undefined because every rating is the same value ({n} responses)."
+        )
+    symbol = "κ" if agreement_row["weighting"] == "none" else f"{agreement_row['weighting']}-weighted κ"
+    interval = "" if np.isnan(low) else f", CI {low:.2f} to {high:.2f}"
+    evidence = f"({symbol} = {kappa:.2f}{interval}, on {n} responses)"
+    if kappa >= STAND_IN_MIN_KAPPA and (np.isnan(low) or low >= STAND_IN_MIN_KAPPA_LOW):
+        return True, f"The judge {judge} can stand in for humans on {criterion} {evidence}."
+    rule = f"needs κ ≥ {STAND_IN_MIN_KAPPA:.2f} with the interval's low end ≥ {STAND_IN_MIN_KAPPA_LOW:.2f}"
+    return False, f"The judge {judge} cannot stand in for humans on {criterion} {evidence[:-1]}; {rule})."
+
+
+def judge_human_agreement(
+    ratings: pd.DataFrame, *, criteria=None, bootstrap: BootstrapConfig | None = DEFAULT_BOOTSTRAP
+) -> pd.DataFrame:
     """For every judge ("judge:<name>") and criterion: how well it matches the humans.
 
     Unit = a response rated by the judge and at least one human. Against the human consensus
@@ -220,15 +505,47 @@ def judge_human_agreement(ratings: pd.DataFrame, *, criteria=None) -> pd.DataFra
     grades) over responses with a clear consensus (`n_consensus`), and Spearman's rho between
     the human median and the judge over all of them (graded criteria only). Alpha is computed
     twice on the same responses - humans alone, then with the judge as one more rater - so a
-    judge that rates like a person leaves alpha about where it was. Columns: JUDGE_COLUMNS.
+    judge that rates like a person leaves alpha about where it was. `kappa_ci_low/high`: a
+    percentile bootstrap over the `n_consensus` responses (NaN with `bootstrap=None`).
+    `stand_in` and `verdict` are `judge_stand_in`'s answer. Columns: JUDGE_COLUMNS.
     """
     ratings = validate_ratings(ratings, criteria=criteria)
     criteria = _measured(criteria)
     judges = sorted(set(ratings.loc[is_judge(ratings["rater"]), "rater"]))
     rows = [
-        _judge_row(ratings, judge, criterion, criteria[criterion])
+        _judge_row(ratings, judge, criterion, criteria[criterion], bootstrap)
         for judge in judges
         for criterion in criteria
         if ((ratings["rater"] == judge) & (ratings["criterion"] == criterion)).any()
     ]
     return pd.DataFrame(rows, columns=list(JUDGE_COLUMNS))
+
+
+def judge_confusion(ratings: pd.DataFrame, *, judge: str, criterion: str, criteria=None) -> pd.DataFrame:
+    """Counts of human consensus (rows, "human") x judge verdict (columns, "judge") on one criterion.
+
+    Over the responses the judge and at least one human rated whose human consensus is clear
+    (see `human_consensus`; the total is `judge_human_agreement`'s `n_consensus`). Rows and
+    columns cover the scale's full label set, zeros included: 0 and 1 for yes/no, every grade,
+    every category (as written; for an open set such as strategy, those seen in the ratings).
+    Raises ValueError for a criterion that is not a measured one of `criteria`.
+    """
+    scales = _measured(criteria)
+    if criterion not in scales:
+        raise ValueError(f"judge_confusion: {criterion!r} is not a measured criterion ({', '.join(scales)})")
+    scale = scales[criterion]
+    ratings = validate_ratings(ratings, criteria=criteria)
+    of_criterion = ratings[ratings["criterion"] == criterion]
+    verdicts = of_criterion[of_criterion["rater"] == judge].set_index("response_id")["value"]
+    consensus = human_consensus(of_criterion, criterion=criterion, scale=scale).join(
+        verdicts.rename("judge"), how="inner"
+    )
+    clear = consensus[consensus["clear"]]
+    if scale.kind == NOMINAL:
+        labels = list(scale.categories) or sorted(of_criterion["category"].dropna().unique())
+        codes = range(len(labels))
+    else:
+        labels = codes = scale.values
+    confusion = pd.crosstab(clear["consensus"], clear["judge"]).reindex(index=codes, columns=codes, fill_value=0)
+    confusion.index, confusion.columns = pd.Index(labels, name="human"), pd.Index(labels, name="judge")
+    return confusion.astype(int)

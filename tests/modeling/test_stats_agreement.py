@@ -7,8 +7,24 @@ import pytest
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
-from modeling.stats import judge_human_agreement, krippendorff_alpha, pairwise_kappa, reliability_matrix
-from modeling.stats.agreement import ALPHA_COLUMNS, JUDGE_COLUMNS, KAPPA_COLUMNS
+from modeling.stats import (
+    gold_accuracy,
+    judge_confusion,
+    judge_human_agreement,
+    krippendorff_alpha,
+    observed_agreement,
+    pairwise_kappa,
+    rater_agreement,
+    reliability_matrix,
+)
+from modeling.stats.agreement import (
+    ALPHA_COLUMNS,
+    GOLD_COLUMNS,
+    JUDGE_COLUMNS,
+    KAPPA_COLUMNS,
+    OBSERVED_COLUMNS,
+    RATER_COLUMNS,
+)
 
 NAN = np.nan
 
@@ -164,3 +180,26 @@ def test_empty_input_gives_empty_agreement_tables():
     assert list(pairwise_kappa(empty).columns) == list(KAPPA_COLUMNS)
     assert list(judge_human_agreement(empty).columns) == list(JUDGE_COLUMNS)
     assert krippendorff_alpha(empty).empty and judge_human_agreement(empty).empty
+
+
+def test_new_columns_come_after_the_existing_ones():
+    assert ALPHA_COLUMNS[-2:] == ("ci_low", "ci_high") and ALPHA_COLUMNS[:7][-1] == "note"
+    assert JUDGE_COLUMNS[JUDGE_COLUMNS.index("note") + 1 :] == ("kappa_ci_low", "kappa_ci_high", "stand_in", "verdict")
+
+
+def test_empty_input_gives_empty_tables_and_an_all_zero_confusion_matrix():
+    empty = pd.DataFrame()
+    assert list(observed_agreement(empty).columns) == list(OBSERVED_COLUMNS) and observed_agreement(empty).empty
+    assert list(rater_agreement(empty).columns) == list(RATER_COLUMNS) and rater_agreement(empty).empty
+    assert list(gold_accuracy(empty, empty).columns) == list(GOLD_COLUMNS)
+    confusion = judge_confusion(empty, judge="judge:q", criterion="relevance")
+    assert confusion.shape == (5, 5) and confusion.to_numpy().sum() == 0
+
+
+def test_the_psychosafe_rubric_gets_every_new_table(ratings):
+    ratings = with_judge(ratings, "refusal", REFUSAL["ann"])
+    assert set(observed_agreement(ratings)["criterion"]) == {"refusal", "grounding"}
+    assert set(rater_agreement(ratings)["rater"]) == {"ann", "bob", "cat"}
+    (row,) = judge_human_agreement(ratings).to_dict("records")
+    assert row["verdict"].startswith("Too few responses to tell")
+    assert list(judge_confusion(ratings, judge="judge:q", criterion="refusal").index) == [0, 1]
