@@ -25,6 +25,13 @@ from modeling.stats import (
     QUALITY,
     QualityDefinition,
     category_shares,
+    gold_accuracy,
+    judge_confusion,
+    judge_human_agreement,
+    krippendorff_alpha,
+    observed_agreement,
+    pairwise_kappa,
+    rater_agreement,
     relative_improvement,
     response_scores,
     summarize,
@@ -53,6 +60,19 @@ class SourceResults:
 
 
 @dataclass
+class Agreement:
+    """The agreement panel: how far raters agree, with each other, with gold, and with each judge."""
+
+    alpha: pd.DataFrame
+    observed: pd.DataFrame
+    kappa: pd.DataFrame
+    raters: pd.DataFrame
+    gold: pd.DataFrame
+    judges: pd.DataFrame
+    confusions: dict = field(default_factory=dict)  # (judge, criterion) -> confusion matrix
+
+
+@dataclass
 class RoundResults:
     round: object
     criteria: dict
@@ -65,6 +85,7 @@ class RoundResults:
     baseline: str = ""
     sources: list[SourceResults] = field(default_factory=list)
     quality: QualityDefinition | None = None
+    agreement: Agreement | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -113,7 +134,56 @@ def round_results(*, round, domain: str = "", locale: str = "", baseline: str = 
     for source in [HUMANS, *judges]:
         results.sources.append(_source_results(ratings, source, criteria, results.quality, results.baseline))
     results.sources = [s for s in results.sources if not s.summaries.empty or not s.over_refusal.empty]
+    results.agreement = agreement(chosen, criteria, round.rubric)
     return results
+
+
+def agreement(frame: pd.DataFrame, criteria, rubric) -> Agreement:
+    """Every agreement statistic of the panel, on study responses (gold items give gold accuracy)."""
+    ratings = stats_frame(frame).drop(columns="should_refuse")
+    gold_rows = frame[frame["gold"].astype(bool) & (frame["rater_kind"] == "human")]
+    judges = judge_human_agreement(ratings, criteria=criteria)
+    confusions = {
+        (row.judge, row.criterion): judge_confusion(
+            ratings, judge=row.judge, criterion=row.criterion, criteria=criteria
+        )
+        for row in judges.itertuples()
+    }
+    return Agreement(
+        alpha=krippendorff_alpha(ratings, criteria=criteria),
+        observed=observed_agreement(ratings, criteria=criteria),
+        kappa=pairwise_kappa(ratings, criteria=criteria),
+        raters=rater_agreement(ratings, criteria=criteria),
+        gold=_gold_accuracy(gold_rows, criteria, rubric),
+        judges=judges,
+        confusions=confusions,
+    )
+
+
+def _gold_accuracy(gold_rows: pd.DataFrame, criteria, rubric) -> pd.DataFrame:
+    """Each rater's share of gold answers matched, the expected answers coded as ratings are."""
+    from annotation import checks, rubrics
+    from annotation.models import GoldItem
+    from modeling.stats import code_answer
+
+    if gold_rows.empty:
+        return pd.DataFrame()
+    by_key = {c.key: c for c in rubrics.plain_criteria(rubric) if c.key in criteria}
+    strategies = checks.strategy_registry()
+    items = GoldItem.objects.filter(
+        rubric=rubric, response__public_id__in=list(gold_rows["response_id"].unique())
+    ).values_list("response__public_id", "answers")
+    expected = [
+        (response_id, key, value)
+        for response_id, answers in items
+        for key, answer in answers.items()
+        if key in by_key and (value := code_answer(by_key[key], answer, strategies=strategies)) is not None
+    ]
+    if not expected:
+        return pd.DataFrame()
+    gold = pd.DataFrame(expected, columns=["response_id", "criterion", "value"])
+    ratings = gold_rows[["response_id", "rater", "condition", "domain", "criterion", "value"]]
+    return gold_accuracy(ratings, gold, criteria=criteria)
 
 
 def _source_results(ratings, source, criteria, quality, baseline) -> SourceResults:

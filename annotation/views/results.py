@@ -15,7 +15,7 @@ from annotation import plots, reporting, roles
 from annotation.models import Rating, Round, Verdict
 from modeling.stats import ALL, QUALITY
 
-PLOTS = ("bars", "heatmap")
+PLOTS = ("bars", "heatmap", "confusion")
 
 
 def _get_round(round_id: int) -> Round:
@@ -67,6 +67,7 @@ def round_results(request, round_id: int):
         "criterion": criterion,
         "query": request.GET.urlencode(),
         "quality_definition": QUALITY_DEFINITION,
+        "agreement": _agreement_view(results),
     }
     return render(request, "annotation/results/round.html", context)
 
@@ -95,6 +96,34 @@ def _source_view(results: reporting.RoundResults, source: reporting.SourceResult
     }
 
 
+def _records(frame) -> list[dict]:
+    return [] if frame is None or frame.empty else frame.to_dict("records")
+
+
+def _agreement_view(results: reporting.RoundResults) -> dict | None:
+    panel = results.agreement
+    if panel is None:
+        return None
+    confusions = [
+        {
+            "judge": judge,
+            "criterion": criterion,
+            "labels": [str(c) for c in matrix.columns],
+            "rows": [{"label": str(label), "counts": list(counts)} for label, counts in matrix.iterrows()],
+        }
+        for (judge, criterion), matrix in panel.confusions.items()
+    ]
+    return {
+        "alpha": _records(panel.alpha),
+        "observed": _records(panel.observed),
+        "kappa": _records(panel.kappa),
+        "raters": _records(panel.raters),
+        "gold": _records(panel.gold),
+        "judges": _records(panel.judges),
+        "confusions": confusions,
+    }
+
+
 def _side_by_side(results: reporting.RoundResults) -> list[dict]:
     """Per condition × criterion, every source's estimate, interval and n, in one row."""
     rows = []
@@ -117,7 +146,13 @@ def round_results_plot(request, round_id: int, plot: str):
     )
     summaries = source.summaries if source else pd.DataFrame()
     label = source.label if source else "no scores"
-    if plot == "bars":
+    if plot == "confusion":
+        judge, criterion = request.GET.get("judge", ""), request.GET.get("criterion", "")
+        matrix = (results.agreement.confusions if results.agreement else {}).get((judge, criterion))
+        if matrix is None:
+            raise Http404("No such judge and criterion in this round.")
+        svg = plots.confusion_svg(matrix, title=f"{criterion} · {judge.removeprefix('judge:')} vs humans")
+    elif plot == "bars":
         svg = plots.bars_svg(
             summaries[summaries["domain"] == ALL] if not summaries.empty else summaries,
             criteria=results.numeric_criteria,
