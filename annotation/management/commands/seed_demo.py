@@ -1,8 +1,9 @@
-"""Create the demo: one user per role, the catalog, realistic reference pairs and their splits.
+"""Create the demo: one user per role, the catalog, realistic reference pairs and their splits,
+and a finished example rating round (annotation/examples.py) so the results are not empty.
 
-Idempotent: users, pairs and conditions are keyed, so running it twice changes nothing; the
-splits are made once (seed 42, 3 validation + 3 test prompts per domain), only while no prompt
-has one, so an admin's own splits are never overwritten.
+Idempotent: users, pairs, conditions and the example round are keyed, so running it twice
+changes nothing; the splits are made once (seed 42, 3 validation + 3 test prompts per domain),
+only while no prompt has one, so an admin's own splits are never overwritten.
 """
 
 from django.conf import settings
@@ -11,7 +12,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from annotation import roles, rubrics, seeding, splits
+from annotation import examples, roles, rubrics, seeding, splits
 from annotation.models import (
     InterventionStrategy,
     Judge,
@@ -47,9 +48,21 @@ class Command(BaseCommand):
         self._conditions()
         judge_note = self._endpoint_judge()
         split_note = self._splits()
+        example_note = self._example_round(users)
         self.stdout.write(
-            self.style.SUCCESS(f"Demo ready: {len(users)} users, {created} new pairs{split_note}{judge_note}.")
+            self.style.SUCCESS(
+                f"Demo ready: {len(users)} users, {created} new pairs{split_note}{judge_note}{example_note}."
+            )
         )
+
+    def _example_round(self, users) -> str:
+        raters = [u for _, u in sorted(users.items()) if roles.RATER in roles.user_roles(u)]
+        example = examples.seed_example_round(raters=raters, source_name=DEMO_SOURCE)
+        if example is None:
+            return "; no example round (no validation prompts to rate)"
+        if not example.created:
+            return ""
+        return f"; example round with {example.ratings} ratings and {example.verdicts} judge verdicts"
 
     def _splits(self) -> str:
         if Prompt.objects.exclude(split=Prompt.Split.UNASSIGNED).exists():
