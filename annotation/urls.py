@@ -39,6 +39,7 @@ urlpatterns = [
     path("rounds/<int:round_id>/state/", round_views.change_state, name="round-state"),
     path("rounds/<int:round_id>/add/", round_views.add_responses, name="round-add"),
     path("rounds/<int:round_id>/export.<str:fmt>", round_views.export, name="round-export"),
+    path("rounds/<int:round_id>/tidy.<str:fmt>", round_views.tidy, name="round-tidy"),
     path("rubrics/", rubric_views.rubric_list, name="rubric-list"),
     path("rubrics/new/", rubric_views.rubric_new, name="rubric-new"),
     path("rubrics/<int:rubric_id>/", rubric_views.rubric_detail, name="rubric-detail"),
