@@ -1,16 +1,17 @@
 """Admin pages for rating rounds: the list, the builder, adding responses, the dashboard, state changes,
 exports."""
 
+import io
 import json
 
 from django.contrib import messages
 from django.db.models import Count
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
-from annotation import roles, rounds, spreadsheets
+from annotation import results, roles, rounds, spreadsheets
 from annotation.forms.rounds import AddResponsesForm, RoundForm
 from annotation.models import Round
 
@@ -157,6 +158,24 @@ def export(request, round_id, fmt):
         content_type = "text/csv; charset=utf-8"
     response = StreamingHttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="round-{round.pk}-ratings.{fmt}"'
+    return response
+
+
+TIDY_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+
+
+@roles.role_required(roles.ADMIN)
+def tidy(request, round_id, fmt):
+    """The round's tidy ratings table (annotation.results.tidy_ratings) as a CSV or Parquet file."""
+    round = _get_round(round_id)
+    if fmt not in results.TIDY_FORMATS:
+        raise Http404("Download the tidy table as .csv or .parquet.")
+    if round.is_pairwise:
+        raise Http404("A pairwise round has no rubric criteria to tabulate.")
+    out = io.BytesIO()
+    results.write_tidy(results.tidy_ratings(round=round), out, format=fmt)
+    response = HttpResponse(out.getvalue(), content_type=TIDY_CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="round-{round.pk}-tidy.{fmt}"'
     return response
 
 
