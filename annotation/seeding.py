@@ -59,3 +59,15 @@ def seed_system_prompts(*, SystemPrompt) -> int:
             key=row["key"], version=1, defaults={"name": row["name"], "text": row["text"]}
         )
     return len(rows)
+
+
+def seed_deterministic_judge(*, Judge, Rubric) -> None:
+    """Every studio has the deterministic checks as a judge, on the first PsychoSafe rubric version.
+
+    Takes the model classes so a data migration can pass its historical models.
+    """
+    rubric = Rubric.objects.filter(key="psychosafe").order_by("version").first()
+    if rubric is not None:
+        Judge.objects.get_or_create(
+            name="Deterministic checks", version=1, defaults={"kind": "deterministic", "rubric": rubric}
+        )

@@ -10,7 +10,7 @@ import importlib
 from django.apps import apps
 
 from annotation import rubrics, seeding
-from annotation.models import Criterion, InterventionStrategy, Resource, RiskDomain, Rubric, SystemPrompt
+from annotation.models import Criterion, InterventionStrategy, Judge, Resource, RiskDomain, Rubric, SystemPrompt
 from annotation.roles import ensure_role_groups
 
 
@@ -22,4 +22,5 @@ def ensure_catalog() -> None:
         seeding.seed_resources(RiskDomain=RiskDomain, Resource=Resource)
     seeding.seed_system_prompts(SystemPrompt=SystemPrompt)
     rubrics.seed_psychosafe_rubric(Rubric=Rubric, Criterion=Criterion)
+    seeding.seed_deterministic_judge(Judge=Judge, Rubric=Rubric)
     ensure_role_groups()

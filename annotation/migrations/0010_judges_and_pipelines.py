@@ -4,19 +4,15 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from annotation import seeding
+
 
 def mark_trained_conditions_and_add_checks(apps, schema_editor):
     """Conditions with an adapter were trained here: candidates until someone decides. Every
     studio gets the deterministic checks as a judge, so a retraining cycle always has one."""
     ModelCondition = apps.get_model("annotation", "ModelCondition")
     ModelCondition.objects.filter(adapter__isnull=False).update(status="candidate")
-    Rubric = apps.get_model("annotation", "Rubric")
-    Judge = apps.get_model("annotation", "Judge")
-    rubric = Rubric.objects.filter(key="psychosafe").order_by("version").first()
-    if rubric is not None:
-        Judge.objects.get_or_create(
-            name="Deterministic checks", version=1, defaults={"kind": "deterministic", "rubric": rubric}
-        )
+    seeding.seed_deterministic_judge(Judge=apps.get_model("annotation", "Judge"), Rubric=apps.get_model("annotation", "Rubric"))
 
 
 class Migration(migrations.Migration):
