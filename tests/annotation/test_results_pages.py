@@ -67,7 +67,7 @@ class ResultsPageTests(PersonaTestCase):
                 cell = ratings[(ratings["condition"] == row.condition) & (ratings["criterion"] == row.criterion)]
                 if row.domain != ALL:
                     cell = cell[cell["domain"] == row.domain]
-                per_response = cell.groupby("response_id")["value"].mean().sort_index()
+                per_response = cell.assign(value=pd.to_numeric(cell["value"])).groupby("response_id")["value"].mean()
                 assert row.estimate == pytest.approx(per_response.mean(), abs=1e-4)
                 assert row.n_responses == len(per_response)
                 if len(per_response) >= 2 and per_response.nunique() > 1:
@@ -111,6 +111,7 @@ class ResultsPageTests(PersonaTestCase):
         row = improvements[(improvements["criterion"] == "grounding") & (improvements["domain"] == ALL)].iloc[0]
         table = self.exported()
         humans = table[(table["rater_kind"] == "human") & (table["criterion"] == "grounding")]
+        humans = humans.assign(value=pd.to_numeric(humans["value"]))
         means = humans.groupby(["condition", "response_id"])["value"].mean().groupby("condition").mean()
         assert row["relative_improvement"] == pytest.approx(
             (means[self.planted] - means[self.other]) / means[self.other], abs=1e-4
