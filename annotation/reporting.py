@@ -231,3 +231,53 @@ def cell(summaries: pd.DataFrame, *, condition: str, criterion: str, domain: str
         (summaries["condition"] == condition) & (summaries["criterion"] == criterion) & (summaries["domain"] == domain)
     ]
     return rows.iloc[0].to_dict() if len(rows) else None
+
+
+# --- the reproducible report ------------------------------------------------------------------
+
+
+def export_checksums(frame: pd.DataFrame) -> dict[str, str]:
+    """SHA-256 of the tidy table as the round page exports it, per format."""
+    import hashlib
+    import io
+
+    from annotation.results import TIDY_FORMATS, write_tidy
+
+    sums = {}
+    for fmt in TIDY_FORMATS:
+        out = io.BytesIO()
+        write_tidy(frame, out, format=fmt)
+        sums[fmt] = hashlib.sha256(out.getvalue()).hexdigest()
+    return sums
+
+
+def provenance(round) -> dict:
+    """Where every number of a round comes from: conditions with lineage, judges, code version."""
+    from annotation.models import ModelCondition
+    from annotation.results import verdict_status_counts
+    from annotation.runs import code_version
+
+    conditions = (
+        ModelCondition.objects.filter(responses__round_items__round=round)
+        .select_related("system_prompt", "adapter", "parent")
+        .distinct()
+        .order_by("name")
+    )
+    identities = _identities(round)
+    judges = [
+        {**counts, "identity": identities.get(counts["rater"], {})} for counts in verdict_status_counts(round=round)
+    ]
+    return {"conditions": list(conditions), "judges": judges, "code_version": code_version()}
+
+
+def _identities(round) -> dict:
+    """Each judge's identity as its verdicts on the round record it (one query per judge)."""
+    from annotation.models import Judge
+
+    verdicts = {"verdicts__response__round_items__round": round, "verdicts__rubric": round.rubric}
+    return {
+        judge.rater_name: judge.verdicts.filter(response__round_items__round=round)
+        .values_list("identity", flat=True)
+        .first()
+        for judge in Judge.objects.filter(**verdicts).distinct()
+    }

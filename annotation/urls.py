@@ -43,6 +43,7 @@ urlpatterns = [
     path("rounds/<int:round_id>/tidy.<str:fmt>", round_views.tidy, name="round-tidy"),
     path("rounds/<int:round_id>/results/", result_views.round_results, name="round-results"),
     path("rounds/<int:round_id>/results/<str:plot>.svg", result_views.round_results_plot, name="round-results-plot"),
+    path("rounds/<int:round_id>/report/", result_views.round_report, name="round-report"),
     path("results/", result_views.results_overview, name="results-overview"),
     path("results/trend.svg", result_views.results_trend_svg, name="results-trend"),
     path("rubrics/", rubric_views.rubric_list, name="rubric-list"),

@@ -50,7 +50,9 @@ def _rater_section(user) -> dict:
 def _admin_section(user) -> dict:
     from annotation.models import Round
 
+    rated = Round.objects.filter(rubric__isnull=False).annotate(n=Count("ratings")).filter(n__gt=0)
     return {
+        "latest_results": rated.order_by("-created_at").first(),
         "rounds": Round.objects.exclude(state=Round.State.CLOSED)
         .annotate(n_ratings=Count("ratings"))
         .order_by("-created_at")[:5],

@@ -34,7 +34,8 @@ def _data_version(round: Round) -> str:
 
 def results_for(round: Round, request) -> reporting.RoundResults:
     filters = {key: request.GET.get(key, "") for key in ("domain", "locale", "baseline")}
-    key = f"round-results:{round.pk}:{_data_version(round)}:" + ":".join(filters.values())
+    # public_id, not pk: a pk can come back after a rollback, a public id never does.
+    key = f"round-results:{round.public_id}:{_data_version(round)}:" + ":".join(filters.values())
     results = cache.get(key)
     if results is None:
         results = reporting.round_results(round=round, **filters)
@@ -185,7 +186,7 @@ def _trend(criterion: str, source: str) -> tuple[dict, list[Round]]:
     rounds = list(Round.objects.filter(rubric__isnull=False).select_related("rubric").order_by("created_at"))
     shown = []
     for round in rounds:
-        key = f"round-results:{round.pk}:{_data_version(round)}:::"
+        key = f"round-results:{round.public_id}:{_data_version(round)}:::"
         results = cache.get(key)
         if results is None:
             results = reporting.round_results(round=round)
@@ -232,3 +233,80 @@ def results_trend_svg(request):
     if request.GET.get("download"):
         response["Content-Disposition"] = 'attachment; filename="trend.svg"'
     return response
+
+
+def _data_uri(svg: str) -> str:
+    import base64
+
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+@roles.role_required(roles.ADMIN)
+def round_report(request, round_id: int):
+    """The round as one self-contained HTML page (plots embedded), printable to PDF."""
+    from django.utils import timezone
+
+    round = _get_round(round_id)
+    results = results_for(round, request)
+    bars = [
+        {
+            "label": source.label,
+            "uri": _data_uri(
+                plots.bars_svg(
+                    source.summaries[source.summaries["domain"] == ALL]
+                    if not source.summaries.empty
+                    else source.summaries,
+                    criteria=results.numeric_criteria,
+                    conditions=results.conditions,
+                    title=source.label,
+                )
+            ),
+        }
+        for source in results.sources
+    ]
+    heatmaps = [
+        {
+            "label": source.label,
+            "uri": _data_uri(
+                plots.heatmap_svg(
+                    domain_matrix(source.summaries, criterion=QUALITY, conditions=results.conditions),
+                    title=f"overall quality by domain · {source.label}",
+                )
+            ),
+        }
+        for source in results.sources
+        if not source.summaries.empty
+    ]
+    confusions = [
+        {
+            "judge": judge,
+            "criterion": criterion,
+            "uri": _data_uri(plots.confusion_svg(matrix, title=f"{criterion} · {judge}")),
+        }
+        for (judge, criterion), matrix in (results.agreement.confusions if results.agreement else {}).items()
+    ]
+    context = {
+        "round": round,
+        "results": results,
+        "sources": [_source_view(results, source) for source in results.sources],
+        "agreement": _agreement_view(results),
+        "bars": bars,
+        "heatmaps": heatmaps,
+        "confusions": confusions,
+        "provenance": reporting.provenance(round),
+        "checksums": reporting.export_checksums(results.frame),
+        "n_ratings": _n_ratings(results.frame),
+        "quality_definition": QUALITY_DEFINITION,
+        "generated_at": timezone.now(),
+    }
+    response = render(request, "annotation/results/report.html", context)
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="round-{round.pk}-report.html"'
+    return response
+
+
+def _n_ratings(frame: pd.DataFrame) -> int:
+    """Human ratings in the tidy table (it has one row per rating × criterion)."""
+    if frame.empty:
+        return 0
+    return len(frame.loc[frame["rater_kind"] == "human", ["rater", "item"]].drop_duplicates())

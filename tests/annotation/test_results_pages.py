@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from scipy import stats
 
-from annotation import queues
+from annotation import judging, queues
 from annotation.models import Judge, Verdict
 from modeling.stats import ALL, QUALITY
 from tests.annotation.rating_fixtures import full_answers, make_open_round
@@ -40,6 +40,7 @@ class ResultsPageTests(PersonaTestCase):
                 judge=judge,
                 rubric=judge.rubric,
                 kind="deterministic",
+                identity=judging.identity(judge),
                 status="ok",
                 answers={"refusal": "yes", "references": rng.choice(["yes", "no"])},
             )
@@ -137,3 +138,23 @@ class ResultsPageTests(PersonaTestCase):
     def test_raters_cannot_see_results(self):
         self.client.force_login(make_user("outsider"))
         assert self.page().status_code == 403
+
+
+class ReportTests(ResultsPageTests):
+    """The same round, seen through its report (and the page's tests again on a fresh round)."""
+
+    def test_the_report_is_one_self_contained_page_with_provenance_and_checksums(self):
+        import hashlib
+
+        response = self.client.get(reverse("round-report", args=[self.round.pk]), {"download": "1"})
+        assert response["Content-Disposition"] == f'attachment; filename="round-{self.round.pk}-report.html"'
+        html = response.content.decode()
+        assert "<link" not in html and "<script" not in html  # nothing to fetch: it prints offline
+        assert html.count("data:image/svg+xml;base64,") >= 3  # bars for humans and the judge, heat map
+        assert "Deterministic checks v1" in html and "prompt_template=deterministic-checks" in html
+        assert f"Rubric <strong>{self.round.rubric.name} v{self.round.rubric.version}</strong>" in html
+        csv = self.client.get(reverse("round-tidy", args=[self.round.pk, "csv"])).content
+        assert f"sha256 {hashlib.sha256(csv).hexdigest()}" in html
+        from annotation.models import Rating
+
+        assert f"{Rating.objects.filter(round=self.round).count()} human ratings" in html
