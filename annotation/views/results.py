@@ -34,13 +34,21 @@ def _data_version(round: Round) -> str:
 
 def results_for(round: Round, request) -> reporting.RoundResults:
     filters = {key: request.GET.get(key, "") for key in ("domain", "locale", "baseline")}
-    # public_id, not pk: a pk can come back after a rollback, a public id never does.
-    key = f"round-results:{round.public_id}:{_data_version(round)}:" + ":".join(filters.values())
+    key = _cache_key(round, filters.values())
     results = cache.get(key)
     if results is None:
         results = reporting.round_results(round=round, **filters)
         cache.set(key, results, timeout=3600)
     return results
+
+
+def _cache_key(round: Round, filters) -> str:
+    """The round (by public id: a pk can come back after a rollback), its data version and the
+    filters, hashed so that any filter value makes a key every cache backend accepts."""
+    import hashlib
+
+    digest = hashlib.sha256("\x1f".join(filters).encode()).hexdigest()[:32]
+    return f"round-results:{round.public_id}:{_data_version(round)}:{digest}"
 
 
 @roles.role_required(roles.ADMIN)
@@ -186,7 +194,7 @@ def _trend(criterion: str, source: str) -> tuple[dict, list[Round]]:
     rounds = list(Round.objects.filter(rubric__isnull=False).select_related("rubric").order_by("created_at"))
     shown = []
     for round in rounds:
-        key = f"round-results:{round.public_id}:{_data_version(round)}:::"
+        key = _cache_key(round, ("", "", ""))
         results = cache.get(key)
         if results is None:
             results = reporting.round_results(round=round)
