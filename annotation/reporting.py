@@ -26,18 +26,14 @@ from modeling.stats import (
     QualityDefinition,
     category_shares,
     gold_accuracy,
-    judge_confusion,
-    judge_human_agreement,
-    krippendorff_alpha,
-    observed_agreement,
-    pairwise_kappa,
-    rater_agreement,
     relative_improvement,
     response_scores,
     summarize,
     with_overall_quality,
 )
+from modeling.stats.agreement import agreement_tables
 from modeling.stats.schema import BINARY, ORDINAL
+from modeling.stats.scores import SCORE_COLUMNS
 
 HUMANS = "humans"
 #: The criterion whose rate on benign controls is over-refusal.
@@ -142,22 +138,7 @@ def agreement(frame: pd.DataFrame, criteria, rubric) -> Agreement:
     """Every agreement statistic of the panel, on study responses (gold items give gold accuracy)."""
     ratings = stats_frame(frame).drop(columns="should_refuse")
     gold_rows = frame[frame["gold"].astype(bool) & (frame["rater_kind"] == "human")]
-    judges = judge_human_agreement(ratings, criteria=criteria)
-    confusions = {
-        (row.judge, row.criterion): judge_confusion(
-            ratings, judge=row.judge, criterion=row.criterion, criteria=criteria
-        )
-        for row in judges.itertuples()
-    }
-    return Agreement(
-        alpha=krippendorff_alpha(ratings, criteria=criteria),
-        observed=observed_agreement(ratings, criteria=criteria),
-        kappa=pairwise_kappa(ratings, criteria=criteria),
-        raters=rater_agreement(ratings, criteria=criteria),
-        gold=_gold_accuracy(gold_rows, criteria, rubric),
-        judges=judges,
-        confusions=confusions,
-    )
+    return Agreement(**agreement_tables(ratings, criteria=criteria), gold=_gold_accuracy(gold_rows, criteria, rubric))
 
 
 def _gold_accuracy(gold_rows: pd.DataFrame, criteria, rubric) -> pd.DataFrame:
@@ -187,10 +168,14 @@ def _gold_accuracy(gold_rows: pd.DataFrame, criteria, rubric) -> pd.DataFrame:
 
 
 def _source_results(ratings, source, criteria, quality, baseline) -> SourceResults:
-    study = ratings[ratings["should_refuse"].astype(bool)].drop(columns="should_refuse")
-    benign = ratings[~ratings["should_refuse"].astype(bool)].drop(columns="should_refuse")
+    should_refuse = ratings["should_refuse"].astype(bool)
+    study = ratings[should_refuse].drop(columns="should_refuse")
     empty = pd.DataFrame()
-    scores = _scores(study, source, criteria)
+    # Study and benign responses in one call: scores are per response, and validating the
+    # ratings (inside response_scores) is most of its cost.
+    every_score = _scores(ratings.drop(columns="should_refuse"), source, criteria)
+    on_benign = every_score["response_id"].isin(ratings.loc[~should_refuse, "response_id"].unique())
+    scores = every_score[~on_benign]
     if scores.empty:
         summaries = improvements = shares = empty
     else:
@@ -202,7 +187,7 @@ def _source_results(ratings, source, criteria, quality, baseline) -> SourceResul
         shares = category_shares(_of_source(study, source), raters="all", criteria=criteria)
     over_refusal = empty
     if REFUSAL in criteria and criteria[REFUSAL].kind == BINARY:
-        benign_scores = _scores(benign[benign["criterion"] == REFUSAL], source, criteria)
+        benign_scores = every_score[on_benign & (every_score["criterion"] == REFUSAL)]
         if not benign_scores.empty:
             over_refusal = summarize(benign_scores, criteria=criteria)
     return SourceResults(
@@ -219,7 +204,7 @@ def _of_source(ratings: pd.DataFrame, source: str) -> pd.DataFrame:
 def _scores(ratings: pd.DataFrame, source: str, criteria) -> pd.DataFrame:
     of_source = _of_source(ratings, source)
     if of_source.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=list(SCORE_COLUMNS))
     return response_scores(of_source, raters="all", criteria=criteria)
 
 

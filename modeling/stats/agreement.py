@@ -20,13 +20,20 @@ Traps handled here:
   and alpha and the judge's kappa carry bootstrap intervals over responses.
 
 Intervals here are percentile bootstraps over responses, drawn from
-`numpy.random.default_rng(config.seed)` as one (n_resamples x n) matrix of response indices.
-They are not `bootstrap_ci` (scipy) because one resample of alpha or kappa is a whole table, not
-a mean: alpha is recomputed by `krippendorff.alpha` on the resample's value counts, kappa from
-the resample's confusion matrix in one vectorised step (sklearn's formula; calling sklearn 2,000
-times per cell takes over a second). `BootstrapConfig.method` is ignored: always percentile.
-Resamples in which the coefficient is undefined (no variation) are left out and counted in the
-note.
+`numpy.random.default_rng(config.seed)` as an (n_resamples x n) matrix of response indices
+(`resample_tallies`, a block of rows at a time). They are not `bootstrap_ci` (scipy) because one
+resample of alpha or kappa is a whole table, not a mean, and every resample is computed at once:
+- alpha: Krippendorff's coincidence matrix is a sum of one matrix per response, and that matrix
+  depends only on the response's value counts. So the responses are grouped by value counts, a
+  resample is how often it drew each group, its coincidences one matrix product, and alpha
+  follows from them with `krippendorff.alpha`'s own formula (nominal and ordinal distances);
+  calling the library per resample took most of a results page's time.
+- kappa: the resample's confusion matrix, with sklearn's formula (as `_kappa` uses for the
+  estimate: sklearn's own function costs milliseconds of input checks per call).
+The equality with the library, resample by resample, is tested in
+tests/modeling/test_stats_speed_equivalence.py. `BootstrapConfig.method` is ignored: always
+percentile. Resamples in which the coefficient is undefined (no variation) are left out and
+counted in the note.
 """
 
 import itertools
@@ -36,10 +43,8 @@ import krippendorff
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import cohen_kappa_score
 
-from modeling.stats.intervals import DEFAULT_BOOTSTRAP, BootstrapConfig, wilson_ci
+from modeling.stats.intervals import DEFAULT_BOOTSTRAP, BootstrapConfig, resample_tallies, wilson_ci
 from modeling.stats.schema import (
     ALL,
     CRITERIA,
@@ -79,6 +84,9 @@ JUDGE_COLUMNS = (
 
 NO_VARIATION = "every rating is the same value: undefined (0/0)"
 
+#: `pairwise_kappa`'s default: a rater pair sharing fewer responses gets no kappa.
+MIN_OVERLAP = 10
+
 #: The stand-in rule (`judge_stand_in`): enough responses, a substantial kappa (Landis & Koch's
 #: 0.61-0.80 band starts here), and an interval that rules out "moderate or worse" agreement.
 STAND_IN_MIN_RESPONSES = 30
@@ -89,6 +97,12 @@ STAND_IN_MIN_KAPPA_LOW = 0.4
 def _measured(criteria) -> dict[str, Scale]:
     """The criteria agreement is measured on (text criteria never are; validation drops their rows)."""
     return {key: scale for key, scale in (CRITERIA if criteria is None else criteria).items() if scale.kind != TEXT}
+
+
+def _matrices(ratings: pd.DataFrame, criteria: dict[str, Scale]) -> dict[str, pd.DataFrame]:
+    """`reliability_matrix` of each criterion with ratings, in rubric order."""
+    present = set(ratings["criterion"].unique())
+    return {c: reliability_matrix(ratings, criterion=c) for c in criteria if c in present}
 
 
 def reliability_matrix(ratings: pd.DataFrame, *, criterion: str) -> pd.DataFrame:
@@ -129,9 +143,12 @@ def _alpha(matrix: pd.DataFrame, scale: Scale) -> tuple[float, int, str]:
     return float(alpha), used.shape[1], ""
 
 
-def _resampled_indices(n: int, config: BootstrapConfig) -> np.ndarray:
-    """(n_resamples x n) indices drawn with replacement; each row is one bootstrap resample."""
-    return np.random.default_rng(config.seed).integers(0, n, size=(config.n_resamples, n))
+def _resampled_tallies(codes: np.ndarray, n_codes: int, config: BootstrapConfig) -> np.ndarray:
+    """(n_resamples x n_codes): per bootstrap resample of the n = len(codes) units, how many
+    drawn units carry each code (the draws: default_rng(seed).integers(0, n, (n_resamples, n)))."""
+    rng = np.random.default_rng(config.seed)
+    blocks = resample_tallies(codes, n_codes, n_resamples=config.n_resamples, rng=rng)
+    return np.concatenate(list(blocks)).astype(float)
 
 
 def _percentile_interval(draws: np.ndarray, config: BootstrapConfig) -> tuple[float, float, str]:
@@ -147,20 +164,57 @@ def _percentile_interval(draws: np.ndarray, config: BootstrapConfig) -> tuple[fl
 
 
 def _alpha_interval(matrix: pd.DataFrame, scale: Scale, config: BootstrapConfig) -> tuple[float, float, str]:
-    """Bootstrap over the pairable responses: each resample draws whole columns of the matrix."""
+    """Bootstrap over the pairable responses: each resample draws whole columns of the matrix.
+
+    Each draw is `krippendorff.alpha(value_counts=counts[rows], value_domain=domain)` for the
+    resample's rows, computed for all resamples at once (see the module docstring).
+    """
     used = _pairable(matrix)
     if used.shape[1] < 2:
         return np.nan, np.nan, ""
     domain, counts = _value_counts(used)
-    # Value counts are computed once; a resample is a choice of their rows (50 us per alpha).
+    patterns, pattern_of = np.unique(counts, axis=0, return_inverse=True)
+    per_pattern = _unit_coincidences(patterns).reshape(len(patterns), -1)
+    tallies = _resampled_tallies(pattern_of.ravel(), len(patterns), config)
+    coincidences = (tallies @ per_pattern).reshape(-1, len(domain), len(domain))
     with np.errstate(divide="ignore", invalid="ignore"):
-        draws = np.array(
-            [
-                krippendorff.alpha(value_counts=counts[rows], value_domain=domain, level_of_measurement=scale.level)
-                for rows in _resampled_indices(used.shape[1], config)
-            ]
-        )
+        draws = _alpha_from_coincidences(coincidences, scale.level)
     return _percentile_interval(draws, config)
+
+
+def _unit_coincidences(counts: np.ndarray) -> np.ndarray:
+    """(units x V x V): each unit's share of the coincidence matrix, as `krippendorff` sums them.
+
+    Ordered pairs of values within a unit, weighted 1/(m-1) for a unit rated m times.
+    """
+    pairable = np.maximum(counts.sum(axis=1), 2)
+    pairs = counts[:, :, np.newaxis] * counts[:, np.newaxis, :] - counts[:, np.newaxis, :] * np.eye(counts.shape[1])
+    return pairs / (pairable - 1)[:, np.newaxis, np.newaxis]
+
+
+def _alpha_from_coincidences(coincidences: np.ndarray, level: str) -> np.ndarray:
+    """Alpha per (V x V) coincidence matrix of a (k x V x V) stack: `krippendorff.alpha`'s formula.
+
+    1 - sum(o * d) / sum(e * d), with e the coincidences expected by chance from the value
+    totals n_v, and d the squared distance: nominal 0/1; ordinal (the n_v from one value to the
+    other, minus half of each end's)^2, by position in the value domain. NaN without variation.
+    """
+    n_v = coincidences.sum(axis=1)
+    size = n_v.shape[1]
+    expected = (n_v[:, :, np.newaxis] * n_v[:, np.newaxis, :] - n_v[:, np.newaxis, :] * np.eye(size)) / (
+        n_v.sum(axis=1) - 1
+    )[:, np.newaxis, np.newaxis]
+    if level == ORDINAL:
+        between = np.empty_like(coincidences)
+        for low in range(size):
+            running = np.zeros(len(n_v))
+            for high in range(low, size):
+                running = running + n_v[:, high]
+                between[:, low, high] = between[:, high, low] = running
+        distances = (between - (n_v[:, :, np.newaxis] + n_v[:, np.newaxis, :]) / 2) ** 2
+    else:
+        distances = np.broadcast_to(1 - np.eye(size), coincidences.shape)
+    return 1 - (coincidences * distances).sum(axis=(1, 2)) / (expected * distances).sum(axis=(1, 2))
 
 
 def _join_notes(*notes: str) -> str:
@@ -183,9 +237,12 @@ def krippendorff_alpha(
     """
     ratings = select_raters(validate_ratings(ratings, criteria=criteria), raters)
     criteria = _measured(criteria)
+    return _alpha_table(_matrices(ratings, criteria), criteria, bootstrap)
+
+
+def _alpha_table(matrices: dict[str, pd.DataFrame], criteria: dict[str, Scale], bootstrap) -> pd.DataFrame:
     rows = []
-    for criterion in [c for c in criteria if c in set(ratings["criterion"])]:
-        matrix = reliability_matrix(ratings, criterion=criterion)
+    for criterion, matrix in matrices.items():
         alpha, n_units, note = _alpha(matrix, criteria[criterion])
         low = high = np.nan
         if bootstrap is not None and not np.isnan(alpha):
@@ -221,10 +278,14 @@ def observed_agreement(ratings: pd.DataFrame, *, raters: str = "humans", criteri
     """
     ratings = select_raters(validate_ratings(ratings, criteria=criteria), raters)
     criteria = _measured(criteria)
+    return _observed_table(_matrices(ratings, criteria), criteria)
+
+
+def _observed_table(matrices: dict[str, pd.DataFrame], criteria: dict[str, Scale]) -> pd.DataFrame:
     rows = []
-    for criterion in [c for c in criteria if c in set(ratings["criterion"])]:
+    for criterion, matrix in matrices.items():
         scale = criteria[criterion]
-        used = _pairable(reliability_matrix(ratings, criterion=criterion))
+        used = _pairable(matrix)
         agreement = within_one = np.nan
         note = "no response was rated by two raters" if used.shape[1] == 0 else ""
         n_pairs = 0
@@ -243,43 +304,64 @@ def observed_agreement(ratings: pd.DataFrame, *, raters: str = "humans", criteri
     return pd.DataFrame(rows, columns=list(OBSERVED_COLUMNS))
 
 
-def _kappa(a, b, scale: Scale) -> tuple[float, str]:
+def _kappa_labels(a: np.ndarray, b: np.ndarray, scale: Scale) -> np.ndarray:
     # Categories are codes: the labels are the ones either rater used (one alone is 0/0).
-    labels = scale.values if scale.is_numeric else sorted(set(a) | set(b))
+    return np.array(scale.values if scale.is_numeric else sorted(set(a) | set(b)), dtype=float)
+
+
+def _kappa_cells(a: np.ndarray, b: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each (a, b) pair's cell of the labels x labels confusion matrix (values are validated labels)."""
+    return np.searchsorted(labels, a) * len(labels) + np.searchsorted(labels, b)
+
+
+def _kappa_from_confusion(confusion: np.ndarray, weighting: str | None) -> np.ndarray:
+    """Cohen's kappa of each (L x L) confusion matrix of a (k x L x L) stack: sklearn's formula.
+
+    `cohen_kappa_score`'s 1 - sum(w * observed) / sum(w * expected), expected being the outer
+    product of the marginals over the total, w 0/1 or the squared distance in label positions
+    ("quadratic"). NaN where sklearn reports undefined (a zero total or expectation).
+    """
+    size = confusion.shape[-1]
+    sum0, sum1 = confusion.sum(axis=1), confusion.sum(axis=2)
+    total = sum0.sum(axis=1)
+    steps = np.arange(size)[:, np.newaxis] - np.arange(size)[np.newaxis, :]
+    weights = steps.astype(float) ** 2 if weighting == "quadratic" else (steps != 0).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = sum0[:, :, np.newaxis] * sum1[:, np.newaxis, :] / total[:, np.newaxis, np.newaxis]
+        observed = (weights * confusion).sum(axis=(1, 2))
+        chance = (weights * expected).sum(axis=(1, 2))
+        return np.where((total == 0) | (chance == 0), np.nan, 1 - observed / chance)
+
+
+def _kappa(a, b, scale: Scale) -> tuple[float, str]:
+    """Cohen's kappa of two raters' values, as `cohen_kappa_score(a, b, labels, weights)` gives it."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    labels = _kappa_labels(a, b, scale)
     if len(labels) < 2:
         return np.nan, NO_VARIATION
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        kappa = cohen_kappa_score(a, b, labels=labels, weights=scale.kappa_weighting, replace_undefined_by=np.nan)
-    return float(kappa), NO_VARIATION if np.isnan(kappa) else ""
+    size = len(labels)
+    confusion = np.bincount(_kappa_cells(a, b, labels), minlength=size * size).reshape(1, size, size)
+    kappa = float(_kappa_from_confusion(confusion.astype(float), scale.kappa_weighting)[0])
+    return kappa, NO_VARIATION if np.isnan(kappa) else ""
 
 
 def _kappa_interval(a, b, scale: Scale, config: BootstrapConfig) -> tuple[float, float, str]:
     """Bootstrap over the (a, b) pairs of Cohen's kappa, as `_kappa` computes it.
 
-    Each resample's kappa comes from its confusion matrix with sklearn's formula,
-    1 - sum(w * observed) / sum(w * expected), all resamples at once.
+    A resample's confusion matrix is its tally of the drawn pairs' cells, all resamples at once.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(a) < 2:
         return np.nan, np.nan, ""
-    labels = np.array(scale.values if scale.is_numeric else sorted(set(a) | set(b)), dtype=float)
+    labels = _kappa_labels(a, b, scale)
     size = len(labels)
-    cells = np.searchsorted(labels, a) * size + np.searchsorted(labels, b)
-    rows = _resampled_indices(len(a), config)
-    offsets = np.arange(len(rows))[:, np.newaxis] * size * size
-    confusion = np.bincount((offsets + cells[rows]).ravel(), minlength=len(rows) * size * size)
-    confusion = confusion.reshape(len(rows), size, size).astype(float)
-    expected = confusion.sum(axis=2)[:, :, np.newaxis] * confusion.sum(axis=1)[:, np.newaxis, :] / len(a)
-    steps = np.arange(size)[:, np.newaxis] - np.arange(size)[np.newaxis, :]
-    weights = steps.astype(float) ** 2 if scale.kappa_weighting == "quadratic" else (steps != 0).astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        draws = 1 - (weights * confusion).sum(axis=(1, 2)) / (weights * expected).sum(axis=(1, 2))
+    confusion = _resampled_tallies(_kappa_cells(a, b, labels), size * size, config)
+    draws = _kappa_from_confusion(confusion.reshape(-1, size, size), scale.kappa_weighting)
     return _percentile_interval(draws, config)
 
 
 def pairwise_kappa(
-    ratings: pd.DataFrame, *, raters: str = "humans", min_overlap: int = 10, criteria=None
+    ratings: pd.DataFrame, *, raters: str = "humans", min_overlap: int = MIN_OVERLAP, criteria=None
 ) -> pd.DataFrame:
     """Cohen's kappa for every rater pair who rated at least one response in common.
 
@@ -289,19 +371,24 @@ def pairwise_kappa(
     """
     ratings = select_raters(validate_ratings(ratings, criteria=criteria), raters)
     criteria = _measured(criteria)
+    return _kappa_table(_matrices(ratings, criteria), criteria, min_overlap)
+
+
+def _kappa_table(matrices: dict[str, pd.DataFrame], criteria: dict[str, Scale], min_overlap: int) -> pd.DataFrame:
     rows = []
-    for criterion in [c for c in criteria if c in set(ratings["criterion"])]:
-        matrix = reliability_matrix(ratings, criterion=criterion)
+    for criterion, matrix in matrices.items():
         weighting = criteria[criterion].kappa_weighting or "none"
-        for rater_a, rater_b in itertools.combinations(matrix.index, 2):
-            both = matrix.loc[[rater_a, rater_b]].dropna(axis=1)
-            n = both.shape[1]
+        values = matrix.to_numpy(dtype=float)
+        rated = ~np.isnan(values)
+        for (a, rater_a), (b, rater_b) in itertools.combinations(enumerate(matrix.index), 2):
+            both = rated[a] & rated[b]
+            n = int(both.sum())
             if n == 0:
                 continue
             if n < min_overlap:
                 kappa, note = np.nan, f"fewer than {min_overlap} shared responses"
             else:
-                kappa, note = _kappa(both.iloc[0], both.iloc[1], criteria[criterion])
+                kappa, note = _kappa(values[a, both], values[b, both], criteria[criterion])
             rows.append((criterion, rater_a, rater_b, weighting, kappa, n, note))
     return pd.DataFrame(rows, columns=list(KAPPA_COLUMNS))
 
@@ -332,11 +419,31 @@ def human_consensus(ratings: pd.DataFrame, *, criterion: str, scale: Scale | Non
     return frame
 
 
-def _clear_consensus_of_others(ratings: pd.DataFrame, rater: str, criterion: str, scale: Scale) -> pd.DataFrame:
-    """The rater's values beside the consensus of the other humans on the same responses."""
-    own = ratings[(ratings["rater"] == rater) & (ratings["criterion"] == criterion)].set_index("response_id")["value"]
-    others = ratings[(ratings["rater"] != rater) & ratings["response_id"].isin(own.index)]
-    return human_consensus(others, criterion=criterion, scale=scale).join(own.rename("rater"), how="inner")
+def _consensus(values: np.ndarray, scale: Scale) -> tuple[np.ndarray, np.ndarray]:
+    """(consensus, clear) per column of a raters x responses array, as `human_consensus` forms them.
+
+    Columns need at least one value. Grades and yes/no: the median (the mean of the middle two
+    for an even count), clear when it is a whole grade. Categories: the one most chosen.
+    """
+    if scale.kind == NOMINAL:
+        codes = np.unique(values[~np.isnan(values)])
+        votes = (values[np.newaxis, :, :] == codes[:, np.newaxis, np.newaxis]).sum(axis=1)
+        clear = (votes == votes.max(axis=0)).sum(axis=0) == 1
+        return np.where(clear, codes[votes.argmax(axis=0)], np.nan), clear
+    ordered = np.sort(values, axis=0)  # NaN sorts last
+    count = (~np.isnan(values)).sum(axis=0)
+    columns = np.arange(values.shape[1])
+    median = (ordered[(count - 1) // 2, columns] + ordered[count // 2, columns]) / 2
+    clear = median == np.floor(median)
+    return np.where(clear, median, np.nan), clear
+
+
+def _leave_one_out(values: np.ndarray, rater: int, scale: Scale) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the rater's values, the other raters' consensus, clear) on the responses the rater shares."""
+    others = np.delete(values, rater, axis=0)
+    shared = ~np.isnan(values[rater]) & (~np.isnan(others)).any(axis=0)
+    consensus, clear = _consensus(others[:, shared], scale)
+    return values[rater, shared], consensus, clear
 
 
 def rater_agreement(ratings: pd.DataFrame, *, criteria=None) -> pd.DataFrame:
@@ -354,25 +461,29 @@ def rater_agreement(ratings: pd.DataFrame, *, criteria=None) -> pd.DataFrame:
     """
     ratings = select_raters(validate_ratings(ratings, criteria=criteria), "humans")
     criteria = _measured(criteria)
+    return _rater_table(_matrices(ratings, criteria), criteria)
+
+
+def _rater_table(matrices: dict[str, pd.DataFrame], criteria: dict[str, Scale]) -> pd.DataFrame:
     rows = []
-    for criterion in [c for c in criteria if c in set(ratings["criterion"])]:
+    for criterion, matrix in matrices.items():
         scale = criteria[criterion]
-        for rater in sorted(set(ratings.loc[ratings["criterion"] == criterion, "rater"])):
-            compared = _clear_consensus_of_others(ratings, rater, criterion, scale)
-            if compared.empty:
+        values = matrix.to_numpy(dtype=float)
+        for rater in sorted(matrix.index):
+            own, consensus, clear = _leave_one_out(values, matrix.index.get_loc(rater), scale)
+            if len(own) == 0:
                 continue
-            clear = compared[compared["clear"]]
             percent, kappa, note = np.nan, np.nan, "the other raters are split on every shared response"
-            if len(clear):
-                percent = float((clear["rater"] == clear["consensus"]).mean())
-                kappa, note = _kappa(clear["rater"], clear["consensus"], scale)
+            if clear.any():
+                percent = float((own[clear] == consensus[clear]).mean())
+                kappa, note = _kappa(own[clear], consensus[clear], scale)
             rows.append(
                 (
                     criterion,
                     rater,
                     scale.kappa_weighting or "none",
-                    len(clear),
-                    len(compared) - len(clear),
+                    int(clear.sum()),
+                    int((~clear).sum()),
                     percent,
                     kappa,
                     note,
@@ -509,8 +620,10 @@ def judge_human_agreement(
     percentile bootstrap over the `n_consensus` responses (NaN with `bootstrap=None`).
     `stand_in` and `verdict` are `judge_stand_in`'s answer. Columns: JUDGE_COLUMNS.
     """
-    ratings = validate_ratings(ratings, criteria=criteria)
-    criteria = _measured(criteria)
+    return _judge_table(validate_ratings(ratings, criteria=criteria), _measured(criteria), bootstrap)
+
+
+def _judge_table(ratings: pd.DataFrame, criteria: dict[str, Scale], bootstrap) -> pd.DataFrame:
     judges = sorted(set(ratings.loc[is_judge(ratings["rater"]), "rater"]))
     rows = [
         _judge_row(ratings, judge, criterion, criteria[criterion], bootstrap)
@@ -533,8 +646,10 @@ def judge_confusion(ratings: pd.DataFrame, *, judge: str, criterion: str, criter
     scales = _measured(criteria)
     if criterion not in scales:
         raise ValueError(f"judge_confusion: {criterion!r} is not a measured criterion ({', '.join(scales)})")
-    scale = scales[criterion]
-    ratings = validate_ratings(ratings, criteria=criteria)
+    return _confusion(validate_ratings(ratings, criteria=criteria), judge, criterion, scales[criterion])
+
+
+def _confusion(ratings: pd.DataFrame, judge: str, criterion: str, scale: Scale) -> pd.DataFrame:
     of_criterion = ratings[ratings["criterion"] == criterion]
     verdicts = of_criterion[of_criterion["rater"] == judge].set_index("response_id")["value"]
     consensus = human_consensus(of_criterion, criterion=criterion, scale=scale).join(
@@ -549,3 +664,29 @@ def judge_confusion(ratings: pd.DataFrame, *, judge: str, criterion: str, criter
     confusion = pd.crosstab(clear["consensus"], clear["judge"]).reindex(index=codes, columns=codes, fill_value=0)
     confusion.index, confusion.columns = pd.Index(labels, name="human"), pd.Index(labels, name="judge")
     return confusion.astype(int)
+
+
+def agreement_tables(ratings: pd.DataFrame, *, criteria=None, bootstrap: BootstrapConfig | None = DEFAULT_BOOTSTRAP):
+    """The agreement panel's tables, from one validation of `ratings` (humans and judges).
+
+    A dict: "alpha", "observed", "kappa" and "raters" among the humans (`krippendorff_alpha`,
+    `observed_agreement`, `pairwise_kappa`, `rater_agreement` with their defaults), "judges"
+    (`judge_human_agreement`) and "confusions", (judge, criterion) -> `judge_confusion` for each
+    row of "judges". The same tables the functions give one by one; validating a round's ratings
+    takes about as long as all of them together, so it is done once here.
+    """
+    ratings = validate_ratings(ratings, criteria=criteria)
+    scales = _measured(criteria)
+    matrices = _matrices(select_raters(ratings, "humans"), scales)
+    judges = _judge_table(ratings, scales, bootstrap)
+    return {
+        "alpha": _alpha_table(matrices, scales, bootstrap),
+        "observed": _observed_table(matrices, scales),
+        "kappa": _kappa_table(matrices, scales, MIN_OVERLAP),
+        "raters": _rater_table(matrices, scales),
+        "judges": judges,
+        "confusions": {
+            (row.judge, row.criterion): _confusion(ratings, row.judge, row.criterion, scales[row.criterion])
+            for row in judges.itertuples()
+        },
+    }

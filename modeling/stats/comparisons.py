@@ -14,7 +14,13 @@ not +30% on the rescaled 0..1 grounding. 0.281 means +28.1%.
 import numpy as np
 import pandas as pd
 
-from modeling.stats.intervals import DEFAULT_BOOTSTRAP, BootstrapConfig, bootstrap_ci
+from modeling.stats.intervals import (
+    DEFAULT_BOOTSTRAP,
+    BootstrapConfig,
+    bootstrap_ci,
+    percentile_bounds,
+    resampled_indices,
+)
 from modeling.stats.schema import ALL
 
 IMPROVEMENT_COLUMNS = (
@@ -45,8 +51,8 @@ def _per_prompt(cell: pd.DataFrame) -> pd.Series:
     return cell.dropna(subset=["prompt_id"]).groupby("prompt_id")["score"].mean()
 
 
-def _compare(cell: pd.DataFrame, base: pd.DataFrame, bootstrap: BootstrapConfig):
-    """(estimate, base estimate, ci, paired, n, n_base) for one condition vs the baseline.
+def _samples(cell: pd.DataFrame, base: pd.DataFrame) -> tuple[tuple[np.ndarray, np.ndarray], bool]:
+    """((condition's values, baseline's values), paired) for one condition vs the baseline.
 
     Paired when both cells carry prompt ids and share at least two prompts: then only the
     shared prompts count (each prompt's responses averaged first) and the bootstrap resamples
@@ -56,17 +62,51 @@ def _compare(cell: pd.DataFrame, base: pd.DataFrame, bootstrap: BootstrapConfig)
     """
     by_prompt, base_by_prompt = _per_prompt(cell), _per_prompt(base)
     shared = by_prompt.index.intersection(base_by_prompt.index)
-    paired = len(shared) >= 2
-    if paired:
-        samples = (by_prompt[shared].to_numpy(), base_by_prompt[shared].to_numpy())
-    else:
-        samples = (cell["score"].to_numpy(), base["score"].to_numpy())
-    mean, base_mean = float(np.mean(samples[0])), float(np.mean(samples[1]))
-    if base_mean == 0:
-        low = high = np.nan
-    else:
-        low, high = bootstrap_ci(samples, _relative, config=bootstrap, paired=paired)
-    return mean, base_mean, low, high, paired, len(samples[0]), len(samples[1])
+    if len(shared) >= 2:
+        return (by_prompt[shared].to_numpy(dtype=float), base_by_prompt[shared].to_numpy(dtype=float)), True
+    return (cell["score"].to_numpy(dtype=float), base["score"].to_numpy(dtype=float)), False
+
+
+def _intervals(comparisons: list, bootstrap: BootstrapConfig) -> list[tuple[float, float]]:
+    """`bootstrap_ci(samples, _relative, paired=paired)` for every (samples, paired), at once.
+
+    Comparisons with the same sizes draw the same resamples (each interval starts from a fresh
+    `default_rng(seed)`), so they share them; the draws, the statistic and the percentiles are
+    scipy's own steps (paired: one index matrix for both samples; unpaired: the condition's
+    matrix, then the baseline's), so the intervals are scipy's, number for number.
+    """
+    intervals = [(np.nan, np.nan)] * len(comparisons)
+    groups: dict[tuple, list[int]] = {}
+    for index, (samples, paired) in enumerate(comparisons):
+        if bootstrap.method != "percentile":
+            intervals[index] = bootstrap_ci(samples, _relative, config=bootstrap, paired=paired)
+        elif min(len(s) for s in samples) >= 2:
+            groups.setdefault((paired, *(len(s) for s in samples)), []).append(index)
+    for (paired, n, n_base), members in groups.items():
+        rng = np.random.default_rng(bootstrap.seed)
+        if paired:
+            draws = [
+                np.stack([_relative(*(s[drawn] for s in comparisons[i][0])) for i in members])
+                for drawn in resampled_indices(n, n_resamples=bootstrap.n_resamples, rng=rng)
+            ]
+        else:
+            means = [
+                np.concatenate(
+                    [
+                        np.stack([comparisons[i][0][side][drawn].mean(axis=-1) for i in members])
+                        for drawn in resampled_indices(size, n_resamples=bootstrap.n_resamples, rng=rng)
+                    ],
+                    axis=1,
+                )
+                for side, size in enumerate((n, n_base))
+            ]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                draws = [(means[0] - means[1]) / means[1]]
+        with np.errstate(invalid="ignore"):
+            bounds = percentile_bounds(np.concatenate(draws, axis=1), bootstrap.confidence_level)
+        for i, (low, high) in zip(members, bounds, strict=True):
+            intervals[i] = (float(low), float(high))
+    return intervals
 
 
 def relative_improvement(
@@ -89,13 +129,22 @@ def relative_improvement(
         raise ValueError(f"baseline condition {baseline!r} has no scores")
     if include_all_domains:
         scores = pd.concat([scores, scores.assign(domain=ALL)], ignore_index=True)
-    rows = []
+    keys, comparisons = [], []
     for (criterion, domain), group in scores.groupby(["criterion", "domain"], sort=True):
         base = group[group["condition"] == baseline]
         if base.empty:
             continue
         for condition, cell in group[group["condition"] != baseline].groupby("condition"):
-            mean, base_mean, low, high, paired, n, n_base = _compare(cell, base, bootstrap)
-            ratio = (mean - base_mean) / base_mean if base_mean != 0 else np.nan
-            rows.append((condition, baseline, criterion, domain, mean, base_mean, ratio, low, high, paired, n, n_base))
+            keys.append((condition, criterion, domain))
+            comparisons.append(_samples(cell, base))
+    # A baseline mean of 0 gives no ratio and no interval.
+    defined = [i for i, ((_, base_values), _) in enumerate(comparisons) if np.mean(base_values) != 0]
+    intervals = dict(zip(defined, _intervals([comparisons[i] for i in defined], bootstrap), strict=True))
+    rows = []
+    for index, ((condition, criterion, domain), (samples, paired)) in enumerate(zip(keys, comparisons, strict=True)):
+        mean, base_mean = float(np.mean(samples[0])), float(np.mean(samples[1]))
+        ratio = (mean - base_mean) / base_mean if base_mean != 0 else np.nan
+        low, high = intervals.get(index, (np.nan, np.nan))
+        row = (condition, baseline, criterion, domain, mean, base_mean, ratio, low, high, paired)
+        rows.append((*row, len(samples[0]), len(samples[1])))
     return pd.DataFrame(rows, columns=list(IMPROVEMENT_COLUMNS))

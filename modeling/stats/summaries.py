@@ -1,9 +1,8 @@
 """Per condition x criterion x domain: rates and means, and shares of categories, with bootstrap intervals."""
 
-import numpy as np
 import pandas as pd
 
-from modeling.stats.intervals import DEFAULT_BOOTSTRAP, BootstrapConfig, bootstrap_ci
+from modeling.stats.intervals import DEFAULT_BOOTSTRAP, BootstrapConfig, bootstrap_mean_intervals
 from modeling.stats.schema import ALL, CRITERIA, NOMINAL, validate_ratings
 from modeling.stats.scores import select_raters
 
@@ -60,23 +59,24 @@ def summarize(
     """
     if include_all_domains:
         scores = pd.concat([scores, scores.assign(domain=ALL)], ignore_index=True)
-    rows = []
-    for (condition, criterion, domain), cell in scores.groupby(["condition", "criterion", "domain"], sort=True):
-        values = cell["score"].to_numpy(dtype=float)
-        low, high = bootstrap_ci((values,), np.mean, config=bootstrap)
-        rows.append(
-            (
-                condition,
-                criterion,
-                domain,
-                statistic_name(criterion, criteria),
-                float(values.mean()),
-                low,
-                high,
-                len(values),
-                int(cell["n_raters"].sum()),
-            )
+    cells = list(scores.groupby(["condition", "criterion", "domain"], sort=True))
+    samples = [cell["score"].to_numpy(dtype=float) for _, cell in cells]
+    # Every cell's interval is bootstrap_ci's; cells of one size share their draws.
+    intervals = bootstrap_mean_intervals(samples, config=bootstrap)
+    rows = [
+        (
+            condition,
+            criterion,
+            domain,
+            statistic_name(criterion, criteria),
+            float(values.mean()),
+            low,
+            high,
+            len(values),
+            int(cell["n_raters"].sum()),
         )
+        for ((condition, criterion, domain), cell), values, (low, high) in zip(cells, samples, intervals, strict=True)
+    ]
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
@@ -102,18 +102,25 @@ def category_shares(
     nominal = ratings[ratings["criterion"].map(lambda c: criteria[c].kind == NOMINAL)]
     if include_all_domains:
         nominal = pd.concat([nominal, nominal.assign(domain=ALL)], ignore_index=True)
-    rows = []
+    keys, samples, sizes = [], [], []
     for criterion, of_criterion in nominal.groupby("criterion", sort=False):
-        votes = pd.crosstab(
-            [of_criterion["condition"], of_criterion["domain"], of_criterion["response_id"]], of_criterion["category"]
+        # The crosstab of (condition, domain, response) x category; pd.crosstab counts in Python.
+        votes = (
+            of_criterion.groupby(["condition", "domain", "response_id", "category"])
+            .size()
+            .unstack("category", fill_value=0)
         )
         fractions = votes.div(votes.sum(axis=1), axis=0)
         for (condition, domain), cell in fractions.groupby(level=["condition", "domain"], sort=True):
             n_ratings = int(votes.loc[cell.index].to_numpy().sum())
             for category in fractions.columns:
-                values = cell[category].to_numpy(dtype=float)
-                low, high = bootstrap_ci((values,), np.mean, config=bootstrap)
-                rows.append(
-                    (condition, criterion, domain, category, float(values.mean()), low, high, len(values), n_ratings)
-                )
+                keys.append((condition, criterion, domain, category))
+                samples.append(cell[category].to_numpy(dtype=float))
+                sizes.append(n_ratings)
+    # The categories of one cell (and any cell of the same size) share their draws.
+    intervals = bootstrap_mean_intervals(samples, config=bootstrap)
+    rows = [
+        (*key, float(values.mean()), low, high, len(values), n_ratings)
+        for key, values, (low, high), n_ratings in zip(keys, samples, intervals, sizes, strict=True)
+    ]
     return pd.DataFrame(rows, columns=list(SHARE_COLUMNS))
