@@ -146,6 +146,60 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# --- Content-Security-Policy and Permissions-Policy (docs/csp.md) ------------------------
+# Enforced everywhere, the admin included. Scripts and styles come from our static files, or
+# from an inline block that carries the request's nonce (`nonce="{{ request.csp_nonce }}"`).
+# Never add 'unsafe-inline' or 'unsafe-eval': move the code or style to static/ instead.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],  # the round report embeds its plots as data: URIs
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        # Where browsers send violation reports (e.g. an error tracker's CSP endpoint); none by default.
+        "report-uri": env_list("CSP_REPORT_URI", []) or None,
+    },
+}
+# Browser features the studio never uses, turned off for its pages and anything they embed.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "interest-cohort",  # FLoC, browsing-topics' predecessor
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+# First after SecurityMiddleware, so that every response (error pages, static files) gets both.
+_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE[_after_security:_after_security] = [
+    "psychosafe_site.security_headers.ContentSecurityPolicyMiddleware",
+    "psychosafe_site.security_headers.PermissionsPolicyMiddleware",
+]
+
 # --- Celery -----------------------------------------------------------------------------
 # With nothing set, an embedded file-system broker: no server needed, the demo runs on a
 # bare machine. Production and CI use Redis. Job state lives in database rows, so results

@@ -43,17 +43,41 @@ def browser():
         browser.close()
 
 
+# Every page reports what its Content-Security-Policy refused, on every navigation of the test.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => window.__cspViolation(
+  `${event.effectiveDirective} refused ${event.blockedURI || "inline code"} on ${event.documentURI}`
+  + (event.sample ? `: ${event.sample}` : "")
+));
+"""
+
+
 @pytest.fixture
 def page(browser, live_server):
-    """A fresh browser context per test; every request outside the live server is blocked."""
+    """A fresh browser context per test; every request outside the live server is blocked.
+
+    The test fails at teardown if a page broke its Content-Security-Policy or sent a
+    Permissions-Policy the browser could not read.
+    """
     context = browser.new_context(base_url=live_server.url)
     context.route(
         "**/*", lambda route: route.continue_() if route.request.url.startswith(live_server.url) else route.abort()
     )
+    violations = []
+
+    def on_console(message):
+        if "Content Security Policy" in message.text or "Permissions-Policy" in message.text:
+            violations.append(message.text)
+
+    context.expose_function("__cspViolation", lambda report: violations.append(report))
+    context.add_init_script(_REPORT_CSP_VIOLATIONS)
     page = context.new_page()
+    page.on("console", on_console)
     page.set_default_timeout(15_000)
     yield page
     context.close()
+    if violations:
+        pytest.fail("The browser reported policy violations:\n" + "\n".join(violations))
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ def test_admin_retrains_follows_the_cycle_and_decides_on_the_candidate(page, log
 
         # Runs → Retrain.
         login("ada", PASSWORD)
-        page.get_by_role("link", name="Runs", exact=True).click()
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Runs", exact=True).click()
         page.get_by_role("link", name="Retrain", exact=True).click()
         page.wait_for_url("**/runs/retrain/")
         expect(page.get_by_text("Leakage report:")).to_be_visible()
