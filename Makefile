@@ -8,6 +8,8 @@ DEMO_MODEL := var/models/smollm2-135m-instruct
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
+# The settings refuse to start without DEBUG set; every target here runs the development setup.
+export DEBUG ?= 1
 
 .PHONY: demo setup test test-setup browser vllm-env lint bench clean
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_migrate
 
 
@@ -11,3 +12,8 @@ class AnnotationConfig(AppConfig):
         from annotation.roles import ensure_role_groups
 
         post_migrate.connect(ensure_role_groups, sender=self, dispatch_uid="annotation.ensure_role_groups")
+        # Session limits count from the login (psychosafe_site/sessions.py); Django offers no other
+        # hook that every way of logging in passes through.
+        from psychosafe_site.sessions import record_login
+
+        user_logged_in.connect(record_login, dispatch_uid="psychosafe_site.sessions.record_login")

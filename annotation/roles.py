@@ -42,7 +42,7 @@ ROLE_PERMISSIONS = {
         "view_resource",
     ],
     RATER: [],
-    ADMIN: None,  # every permission of the annotation and auth apps
+    ADMIN: None,  # every permission of the annotation, auth and axes (login lockout) apps
 }
 
 
@@ -54,8 +54,8 @@ def ensure_role_groups(**kwargs) -> None:
     for role, codenames in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
         if codenames is None:
-            # Admins manage the whole studio, including its users and their groups.
-            perms = Permission.objects.filter(content_type__app_label__in=["annotation", "auth"])
+            # Admins manage the whole studio, including its users, their groups and login lockouts.
+            perms = Permission.objects.filter(content_type__app_label__in=["annotation", "auth", "axes"])
         else:
             perms = Permission.objects.filter(content_type__app_label="annotation", codename__in=codenames)
         group.permissions.set(perms)

@@ -45,6 +45,7 @@ def _setup_django(backend: str):
     if backend == "postgres":
         os.environ["DATABASE_URL"] = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "psychosafe_site.settings")
+    os.environ.setdefault("DEBUG", "1")  # the settings require it; a benchmark is a development run
     os.environ["HF_HUB_OFFLINE"] = "1"
     import django
 

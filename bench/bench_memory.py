@@ -94,6 +94,7 @@ def idle_worker_rss() -> int:
         # The embedded defaults (file-system broker, SQLite) inside the scratch var folder.
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
         env.update(PSYCHOSAFE_VAR_DIR=var, PSYCHOSAFE_QUEUE_PREFIX="bench-")
+        env.setdefault("DEBUG", "1")  # the settings require it; a benchmark is a development run
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         command = [sys.executable, "-m", "celery", "-A", "psychosafe_site", "worker", "--concurrency", "1"]
         command += ["-Q", "bench-default,bench-gpu", "--without-gossip", "--without-mingle", "--loglevel", "INFO"]

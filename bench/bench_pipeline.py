@@ -66,6 +66,7 @@ def _environment(tmp: Path) -> dict:
         TRANSFORMERS_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
     )
+    env.setdefault("DEBUG", "1")  # the settings require it; a benchmark is a development run
     return env
 
 

@@ -48,6 +48,7 @@ def _percentile(values, q):
 
 def _setup_django(test_name):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "psychosafe_site.settings")
+    os.environ.setdefault("DEBUG", "1")  # the settings require it; a benchmark is a development run
     import django
 
     django.setup()

@@ -30,6 +30,8 @@ KNOWN_INSECURE_KEYS = {
     "psychosafe",
 }
 MIN_SECRET_KEY_LENGTH = 50
+# A 64-character hex key (`openssl rand -hex 32`) uses all 16 digits; ten is far below any random key.
+MIN_SECRET_KEY_DISTINCT_CHARACTERS = 10
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -37,9 +39,12 @@ def env_str(name: str, default: str | None = None) -> str | None:
     return default if value is None or value == "" else value
 
 
-def env_bool(name: str, default: bool) -> bool:
+def env_bool(name: str, default: bool | None) -> bool:
+    """A boolean; with `default=None` the variable is required."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
+        if default is None:
+            raise ImproperlyConfigured(f"{name} is not set; set it explicitly to 1 or 0.")
         return default
     value = raw.strip().lower()
     if value in _TRUE:
@@ -82,11 +87,39 @@ def validate_secret_key(key: str | None, *, source: str = "SECRET_KEY") -> str:
         )
     if key.strip().lower() in KNOWN_INSECURE_KEYS or key.startswith("django-insecure"):
         raise ImproperlyConfigured(f"{source} is a known default; generate a new one.")
-    if len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < 5:
+    if len(key) < MIN_SECRET_KEY_LENGTH:
         raise ImproperlyConfigured(
-            f"{source} is too short or too simple ({len(key)} characters); use {MIN_SECRET_KEY_LENGTH}+ random characters."
+            f"{source} is too short ({len(key)} characters); use {MIN_SECRET_KEY_LENGTH}+ random characters."
+        )
+    if len(set(key)) < MIN_SECRET_KEY_DISTINCT_CHARACTERS or _repeats_a_pattern(key):
+        raise ImproperlyConfigured(
+            f"{source} is too simple ({len(set(key))} distinct characters or a repeating pattern); use "
+            f"{MIN_SECRET_KEY_LENGTH}+ random characters, e.g. from "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(64))'`."
         )
     return key
+
+
+def _repeats_a_pattern(key: str) -> bool:
+    """True when the key is mostly a short unit repeated: its three-character windows mostly recur.
+
+    A random key of 50+ characters repeats hardly any window; `"abcdefghijkl" * 5` repeats all but 12.
+    """
+    windows = [key[i : i + 3] for i in range(len(key) - 2)]
+    return len(set(windows)) < len(windows) / 2
+
+
+def validate_allowed_hosts(hosts: list[str], *, source: str = "ALLOWED_HOSTS") -> list[str]:
+    """Return `hosts` if fit for production: at least one, and no wildcard that accepts any Host header."""
+    if not hosts:
+        raise ImproperlyConfigured(f"{source} must be set when DEBUG is off (comma-separated host names).")
+    wildcards = [host for host in hosts if "*" in host]
+    if wildcards:
+        raise ImproperlyConfigured(
+            f"{source} contains {', '.join(map(repr, wildcards))} when DEBUG is off; list the host names "
+            "the studio answers to (a leading dot, e.g. .example.org, matches subdomains)."
+        )
+    return hosts
 
 
 def development_secret_key(path: Path) -> str:

@@ -6,6 +6,7 @@ README.md; the typed readers in `environment.py` refuse bad values at start-up.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -18,13 +19,17 @@ from psychosafe_site.environment import (
     env_list,
     env_path,
     env_str,
+    validate_allowed_hosts,
     validate_secret_key,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("PSYCHOSAFE_VAR_DIR", BASE_DIR / "var")
 
-DEBUG = env_bool("DEBUG", True)
+# DEBUG has no default: a production start that forgot it stops here instead of serving debug
+# pages. Only under pytest (which sets PYTEST_VERSION, inherited by the workers tests start) is
+# it on by default; the Makefile sets DEBUG=1 for the demo, the tests and the benchmarks.
+DEBUG = env_bool("DEBUG", True if os.environ.get("PYTEST_VERSION") else None)
 
 if DEBUG:
     SECRET_KEY = env_str("SECRET_KEY") or development_secret_key(VAR_DIR / "secret_key")
@@ -32,8 +37,8 @@ else:
     SECRET_KEY = validate_secret_key(env_str("SECRET_KEY"))
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
-if not DEBUG and not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off (comma-separated host names).")
+if not DEBUG:
+    validate_allowed_hosts(ALLOWED_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 for _origin in CSRF_TRUSTED_ORIGINS:
     if not _origin.startswith(("http://", "https://")):
@@ -122,6 +127,36 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Login throttling (django-axes; docs/security.md) ------------------------------------
+# Failed logins are counted per username and per client address, separately: either one
+# reaching the limit refuses logins for it until the cool-off has passed without another try.
+# Before "annotation": its post-migrate step gives the admin role axes' permissions (to unlock).
+INSTALLED_APPS.insert(INSTALLED_APPS.index("annotation"), "axes")
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success must not clear the counts, or a user could interleave their own logins with guesses.
+AXES_RESET_ON_SUCCESS = False
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+# 0: locked until an admin unlocks (admin "Access attempts", or `manage.py axes_reset_username`).
+_cooloff_minutes = env_int("AXES_COOLOFF_MINUTES", 15, minimum=0)
+AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes) if _cooloff_minutes else None
+# How many reverse proxies in front of the studio append to X-Forwarded-For. 0: the header is
+# ignored and REMOTE_ADDR is the client (a client can write any X-Forwarded-For it likes).
+TRUSTED_PROXIES = env_int("PSYCHOSAFE_TRUSTED_PROXIES", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "psychosafe_site.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "psychosafe_site.lockout.lockout_response"
+# Shown on the login page when it is locked: whom to ask for an early unlock.
+LOCKOUT_CONTACT = env_str("PSYCHOSAFE_LOCKOUT_CONTACT", "a studio admin")
+
+# --- Sessions (docs/security.md) ---------------------------------------------------------
+# Logged out after this long without a request, and in any case this long after logging in.
+SESSION_IDLE_SECONDS = 60 * env_int("PSYCHOSAFE_SESSION_IDLE_MINUTES", 60, minimum=1)
+SESSION_LIFETIME_SECONDS = 3600 * env_int("PSYCHOSAFE_SESSION_MAX_HOURS", 12, minimum=1)
+# The cookie and the stored session expire with the lifetime; the middleware enforces both limits.
+SESSION_COOKIE_AGE = SESSION_LIFETIME_SECONDS
+MIDDLEWARE += ["psychosafe_site.sessions.SessionLifetimeMiddleware"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -31,3 +31,14 @@ def test_wrong_password_shows_an_error_and_stays_on_login(page):
     page.fill("#id_password", "wrong")
     page.click("button[type=submit]")
     assert page.get_by_role("alert").inner_text().startswith("Your username and password didn't match")
+
+
+def test_repeated_wrong_passwords_lock_the_login_with_a_message_saying_how_long(page):
+    for _ in range(5):
+        page.goto("/accounts/login/")
+        page.fill("#id_username", "nobody")
+        page.fill("#id_password", "wrong")
+        page.click("button[type=submit]")
+    alert = page.get_by_role("alert").inner_text()
+    assert alert.startswith("Too many failed log-ins")
+    assert "paused for 15 minutes" in alert and "ask a studio admin" in alert

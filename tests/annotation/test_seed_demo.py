@@ -6,6 +6,7 @@ from statistics import mean
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import TestCase
+from django.urls import reverse
 
 from annotation import examples, roles
 from annotation.models import (
@@ -54,7 +55,9 @@ class SeedDemoTests(TestCase):
         for user in User.objects.all():
             held |= roles.user_roles(user)
         assert held == set(roles.ROLES)
-        assert self.client.login(username="author", password="psychosafe-author")
+        # Through the login form: the lockout backend needs the request (test Client.login has none).
+        response = self.client.post(reverse("login"), {"username": "author", "password": "psychosafe-author"})
+        assert response.status_code == 302 and response["Location"] == reverse("home")
 
     def test_creates_realistic_pairs_across_all_domains_and_benign_controls(self):
         call_command("seed_demo", verbosity=0)

@@ -7,7 +7,7 @@ from annotation import roles
 from tests.personas import PersonaTestCase
 
 # Views any logged-in user may open (they show only what the user's roles allow).
-OPEN_TO_ANY_ROLE = {"home"}
+OPEN_TO_ANY_ROLE = {"home", "password_change", "password_change_done"}
 PUBLIC = {"healthz", "login", "logout"}
 
 
