@@ -1,6 +1,6 @@
 """Content-Security-Policy and Permissions-Policy on every response.
 
-The policy itself is `CONTENT_SECURITY_POLICY` in settings (django-csp's format); docs/csp.md
+The policy itself is `CONTENT_SECURITY_POLICY` in settings (django-csp's format); docs/security.md
 explains each directive and how to add a script or a style without weakening it.
 """
 

@@ -181,7 +181,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
-# --- Content-Security-Policy and Permissions-Policy (docs/csp.md) ------------------------
+# --- Content-Security-Policy and Permissions-Policy (docs/security.md) ------------------------
 # Enforced everywhere, the admin included. Scripts and styles come from our static files, or
 # from an inline block that carries the request's nonce (`nonce="{{ request.csp_nonce }}"`).
 # Never add 'unsafe-inline' or 'unsafe-eval': move the code or style to static/ instead.
