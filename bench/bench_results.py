@@ -63,6 +63,7 @@ def _setup(tmp: Path) -> None:
         PSYCHOSAFE_VAR_DIR=str(tmp / "var"),
         PSYCHOSAFE_ADAPTERS_DIR=str(tmp / "adapters"),
     )
+    os.environ.setdefault("DEBUG", "1")  # the settings require it; a benchmark is a development run
     import django
 
     django.setup()
