@@ -6,12 +6,12 @@
 
 What "100,000 ratings" counts here: 100,000 rated criteria, i.e. 20,000 Rating rows (--ratings),
 each answering the five measured criteria of the PsychoSafe rubric (refusal, references,
-grounding, relevance, strategy; the free-text comment is left blank). The round: 4 conditions x
-1,250 prompts (spread over the five risk domains, one in five a benign control the model should not
-refuse) = 5,000 responses, k = 4 ratings each from a pool of 20 raters, every slot done; plus one
-verdict of the deterministic judge (refusal and references) per response. Answers are drawn from
-a seeded rng with a condition effect and rater noise, so alpha and kappa are neither 0 nor 1.
---ratings scales the prompts (k, raters and conditions stay).
+grounding, relevance, strategy; the free-text comment is left blank). The round: 4 conditions
+x 1,250 prompts (spread over the five risk domains, one in five a benign control the model
+should not refuse) = 5,000 responses, k = 4 ratings each from a pool of 20 raters, every slot
+done; plus one verdict of the deterministic judge (refusal and references) per response.
+Answers are drawn from a seeded rng with a condition effect and rater noise, so alpha and kappa
+are neither 0 nor 1. --ratings scales the prompts (k, raters and conditions stay).
 
 Everything lives in a temporary folder (a fresh SQLite database under PSYCHOSAFE_VAR_DIR),
 removed at the end; DATABASE_URL and CELERY_BROKER_URL are unset for this process. The cache is
@@ -28,7 +28,12 @@ Timed (wall clock, this process):
   page warm     the same GET 20 times with the result cached (p50, p95): what every view after
                 the first one costs, until a rating or a verdict is added (the cache key holds
                 the round's data version: counts and last ids of its ratings and verdicts).
+                The cached result holds the round's whole tidy table, which the cache unpickles
+                on every view, so the warm cost grows with the round too.
   plots         the bars and heatmap SVGs (warm: they share the page's cached result).
+
+Wall-clock time is the figure; the CPU column (this process's CPU time) shows how much of it
+was this process working rather than waiting for a core another process held.
 """
 
 from __future__ import annotations
@@ -137,8 +142,8 @@ def build_round(n_ratings: int):
         slots[(slot.item_id, slot.number)] = slot
     quality = {c.pk: q for c, q in zip(conditions, np.linspace(-0.6, 0.6, CONDITIONS), strict=True)}
     now = timezone.now()
-    ratings, done = [], []
-    for index, response in enumerate(responses):
+    ratings, done, served = [], [], [0] * RATERS
+    for response in responses:
         if len(ratings) >= n_ratings:
             break
         item = items[response.pk]
@@ -154,12 +159,13 @@ def build_round(n_ratings: int):
             answers = {
                 "refusal": "yes" if noisy + rng.normal(0, 0.5) > 0 else "no",
                 "references": "yes" if noisy + rng.normal(0, 0.8) > 0.3 else "no",
-                "grounding": str(int(np.clip(round_half(3 + noisy), 1, 5))),
-                "relevance": str(int(np.clip(round_half(3 + 0.8 * noisy + rng.normal(0, 0.5)), 1, 5))),
+                "grounding": str(int(np.clip(np.rint(3 + noisy), 1, 5))),
+                "relevance": str(int(np.clip(np.rint(3 + 0.8 * noisy + rng.normal(0, 0.5)), 1, 5))),
                 "strategy": strategies[int(abs(latent * 3)) % len(strategies)]
                 if rng.random() < 0.7
                 else strategies[int(rng.integers(len(strategies)))],
             }
+            served[rater_index] += 1
             ratings.append(
                 Rating(
                     round=round,
@@ -169,7 +175,7 @@ def build_round(n_ratings: int):
                     rater=raters[rater_index],
                     rubric=round.rubric,
                     answers=answers,
-                    display_position=index,
+                    display_position=served[rater_index],
                     shown_at=now,
                     submitted_at=now,
                     seconds_on_item=30.0,
@@ -201,14 +207,17 @@ def build_round(n_ratings: int):
     return round, admin, len(ratings), len(judged)
 
 
-def round_half(x: float) -> int:
-    return int(x + 0.5) if x >= 0 else -int(-x + 0.5)
-
-
 def _timed(call) -> tuple[float, object]:
     started = time.perf_counter()
     result = call()
     return time.perf_counter() - started, result
+
+
+def _cpu_timed(call) -> tuple[float, float, object]:
+    """(wall, CPU seconds of this process, result): CPU time reads through other load on the machine."""
+    cpu = time.process_time()
+    wall, result = _timed(call)
+    return wall, time.process_time() - cpu, result
 
 
 def _p95(values: list[float]) -> float:
@@ -224,28 +233,30 @@ def measure(round, admin, *, profile: int) -> dict:
     from annotation import reporting
     from annotation.results import tidy_ratings
 
-    tidy, _ = _timed(lambda: tidy_ratings(round=round))
+    tidy, tidy_cpu, _ = _cpu_timed(lambda: tidy_ratings(round=round))
     if profile:
         profiler = cProfile.Profile()
         profiler.enable()
-    computation, results = _timed(lambda: reporting.round_results(round=round))
+    computation, computation_cpu, results = _cpu_timed(lambda: reporting.round_results(round=round))
     if profile:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
     client = Client()
     client.force_login(admin)
     page = reverse("round-results", args=[round.pk])
-    cold = []
+    cold, cold_cpu = [], []
     for _ in range(COLD_REQUESTS):
         cache.clear()
-        seconds, response = _timed(lambda: client.get(page))
+        seconds, cpu, response = _cpu_timed(lambda: client.get(page))
         assert response.status_code == 200, response.status_code
         cold.append(seconds)
-    warm = []
+        cold_cpu.append(cpu)
+    warm, warm_cpu = [], []
     for _ in range(WARM_REQUESTS):
-        seconds, response = _timed(lambda: client.get(page))
+        seconds, cpu, response = _cpu_timed(lambda: client.get(page))
         assert response.status_code == 200
         warm.append(seconds)
+        warm_cpu.append(cpu)
     plots = {}
     for plot in ("bars", "heatmap"):
         url = reverse("round-results-plot", args=[round.pk, plot])
@@ -257,11 +268,16 @@ def measure(round, admin, *, profile: int) -> dict:
         plots[plot] = statistics.median(times)
     return {
         "tidy": tidy,
+        "tidy_cpu": tidy_cpu,
         "computation": computation,
+        "computation_cpu": computation_cpu,
         "page_cold": statistics.median(cold),
+        "page_cold_cpu": statistics.median(cold_cpu),
         "page_cold_worst": max(cold),
         "warm_p50": statistics.median(warm),
         "warm_p95": _p95(warm),
+        "warm_cpu_p50": statistics.median(warm_cpu),
+        "warm_cpu_p95": _p95(warm_cpu),
         "plots": plots,
         "sources": len(results.sources),
         "tidy_rows": len(results.frame),
@@ -271,21 +287,22 @@ def measure(round, admin, *, profile: int) -> dict:
 def report(figures: dict, n_ratings: int, n_verdicts: int, build_seconds: float) -> None:
     base = figures["computation"]
 
-    def line(what: str, seconds: float) -> None:
-        print(f"{what:38s} {seconds * 1000:10.1f} {seconds / base:10.3f}")
+    def line(what: str, seconds: float, cpu: float | None = None) -> None:
+        cpu_ms = f"{cpu * 1000:10.1f}" if cpu is not None else f"{'':10s}"
+        print(f"{what:38s} {seconds * 1000:10.1f} {seconds / base:10.3f} {cpu_ms}")
 
     print(
         f"\n{n_ratings:,} Rating rows x 5 criteria = {5 * n_ratings:,} rated criteria ({K} ratings per response,"
         f" {RATERS} raters, {CONDITIONS} conditions), {n_verdicts:,} judge verdicts; tidy table"
         f" {figures['tidy_rows']:,} rows; built in {build_seconds:.1f} s; {os.cpu_count()} CPUs"
     )
-    print(f"{'':38s} {'ms':>10s} {'/ comput.':>10s}")
-    line("  of which the tidy table read", figures["tidy"])
-    line("computation (round_results, cold)", base)
-    line(f"page cold median ({COLD_REQUESTS}, cache cleared)", figures["page_cold"])
+    print(f"{'':38s} {'ms':>10s} {'/ comput.':>10s} {'CPU ms':>10s}")
+    line("computation (round_results, cold)", base, figures["computation_cpu"])
+    line("  of which the tidy table read", figures["tidy"], figures["tidy_cpu"])
+    line(f"page cold median ({COLD_REQUESTS}, cache cleared)", figures["page_cold"], figures["page_cold_cpu"])
     line(f"page cold worst ({COLD_REQUESTS})", figures["page_cold_worst"])
-    line(f"page warm p50 ({WARM_REQUESTS} requests)", figures["warm_p50"])
-    line(f"page warm p95 ({WARM_REQUESTS} requests)", figures["warm_p95"])
+    line(f"page warm p50 ({WARM_REQUESTS} requests)", figures["warm_p50"], figures["warm_cpu_p50"])
+    line(f"page warm p95 ({WARM_REQUESTS} requests)", figures["warm_p95"], figures["warm_cpu_p95"])
     for plot, seconds in figures["plots"].items():
         line(f"plot {plot}.svg warm (median of 5)", seconds)
     for what, seconds in (("page cold (worst)", figures["page_cold_worst"]), ("page warm p95", figures["warm_p95"])):
