@@ -32,7 +32,7 @@ def _shot(page, name):
 def _keyboard_login(page, username):
     page.goto("/accounts/login/")
     # The username field has autofocus; wait until the browser has applied it before typing.
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'id_username'")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'id_username'")
     page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
@@ -49,7 +49,7 @@ def _tab_to(page, text, limit=40):
 
 
 def _wait_for_autofocus(page):
-    page.wait_for_function("document.activeElement && document.activeElement.type === 'submit'")
+    page.wait_for_function("() => document.activeElement && document.activeElement.type === 'submit'")
 
 
 def _item_token(page):
