@@ -158,3 +158,47 @@ class ReportTests(ResultsPageTests):
         from annotation.models import Rating
 
         assert f"{Rating.objects.filter(round=self.round).count()} human ratings" in html
+
+
+class AgreementPanelTests(ResultsPageTests):
+    """The agreement panel's numbers, recomputed from the exported tidy table with the libraries."""
+
+    def test_alpha_kappa_and_judge_agreement_match_krippendorff_and_sklearn_on_the_export(self):
+        import krippendorff
+        from sklearn.metrics import cohen_kappa_score
+
+        panel = self.page().context["agreement"]
+        table = self.exported()
+        checked_alpha = checked_kappa = 0
+        humans = table[(table["rater_kind"] == "human") & ~table["gold"]].assign(
+            value=lambda t: pd.to_numeric(t["value"], errors="coerce")
+        )
+        for row in panel["alpha"]:
+            if row["criterion"] not in ("grounding", "relevance", "refusal", "references"):
+                continue
+            matrix = humans[humans["criterion"] == row["criterion"]].pivot_table(
+                index="rater", columns="response_id", values="value", aggfunc="first"
+            )
+            level = "ordinal" if row["criterion"] in ("grounding", "relevance") else "nominal"
+            values = [1, 2, 3, 4, 5] if level == "ordinal" else [0, 1]
+            expected = krippendorff.alpha(
+                reliability_data=matrix.to_numpy(dtype=float), level_of_measurement=level, value_domain=values
+            )
+            assert row["alpha"] == pytest.approx(expected, abs=1e-4, nan_ok=True), row["criterion"]
+            checked_alpha = checked_alpha + 1 if expected == expected else checked_alpha
+        for row in panel["kappa"]:
+            pair = humans[
+                (humans["criterion"] == row["criterion"]) & humans["rater"].isin([row["rater_a"], row["rater_b"]])
+            ]
+            wide = pair.pivot_table(index="response_id", columns="rater", values="value", aggfunc="first").dropna()
+            if len(wide) < 2 or row["kappa"] != row["kappa"]:
+                continue
+            weights = "quadratic" if row["weighting"] == "quadratic" else None
+            labels = [1, 2, 3, 4, 5] if weights else [0, 1]
+            expected = cohen_kappa_score(wide[row["rater_a"]], wide[row["rater_b"]], weights=weights, labels=labels)
+            assert row["kappa"] == pytest.approx(expected, abs=1e-4)
+            checked_kappa += 1
+        assert checked_kappa >= 2
+        assert checked_alpha >= 2  # grounding and relevance vary in this round
+        judged = {row["criterion"]: row for row in panel["judges"]}
+        assert set(judged) == {"refusal", "references"} and all(row["verdict"] for row in judged.values())
