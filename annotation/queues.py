@@ -1,10 +1,11 @@
 """The rating queue: claim the next item under a lease, submit, skip, flag, and progress.
 
-Atomic claims: on PostgreSQL the candidate slots are locked with SELECT ... FOR UPDATE
-SKIP LOCKED, so concurrent raters take different rows without waiting on each other; on
-SQLite `select_for_update` is a no-op but every transaction begins IMMEDIATE (settings),
-which serialises writers. Whatever slips past either (the same rater in two tabs) hits the
-partial unique constraints on Slot and is retried. See annotation/models/rating.py.
+Atomic claims: on PostgreSQL a claim locks the one slot it takes with SELECT ... FOR UPDATE
+SKIP LOCKED, so concurrent raters take different rows without waiting on each other, and
+only when every slot left is locked by another claim in flight does it wait for those claims
+to finish; on SQLite `select_for_update` is a no-op but every transaction begins IMMEDIATE
+(settings), which serialises writers. Whatever slips past either (the same rater in two tabs)
+hits the partial unique constraints on Slot and is retried. See annotation/models/rating.py.
 """
 
 import functools
@@ -20,9 +21,8 @@ from django.utils import timezone
 
 from annotation.models import Flag, RaterPreference, Rating, Round, RoundRater, Skip, Slot
 
-# Lock this many candidates and pick one at random among the lowest level: the queue order
-# stays even (level first) while each rater's sequence is shuffled. Locked rows are skipped
-# by other raters only for the few milliseconds of this transaction.
+# Pick at random among this many candidates at the lowest level: the queue order stays even
+# (level first) while each rater's sequence is shuffled. Only the slot picked is locked.
 CANDIDATES = 8
 # How far "remaining" counts before saying "more than"; counting 100,000 items per page costs.
 REMAINING_CAP = 1000
@@ -45,6 +45,10 @@ class LeaseLost(QueueError):
     """The lease token is unknown, done by someone else, or was reclaimed after expiring."""
 
 
+class _HoldChanged(Exception):
+    """The held slot changed while it was looked up, and the claim has to wait: start again."""
+
+
 @dataclass(frozen=True)
 class Progress:
     done: int
@@ -59,8 +63,9 @@ def claim_next(*, round, rater, now=None) -> Slot | None:
         try:
             with transaction.atomic():
                 return _claim(round, rater, now)
-        except IntegrityError:
-            # The same rater claimed in another tab at the same instant; look again.
+        except (IntegrityError, _HoldChanged):
+            # The same rater claimed in another tab at the same instant, or their held item
+            # changed while it was looked up; look again.
             continue
     raise QueueError("The queue is busy; try again in a moment.")
 
@@ -107,19 +112,33 @@ def _claim(round, rater, given_now):
             cursor.execute(sql["bump"], {"round": round.pk, "rater": rater.pk})
             served = cursor.fetchone()[0]
             now = given_now or timezone.now()  # the lock above may have kept us waiting
-        cursor.execute(
-            sql["claim"],
-            {
-                "round": round.pk,
-                "rater": rater.pk,
-                "now": connection.ops.adapt_datetimefield_value(now),
-                "token": secrets.token_urlsafe(24),
-                "expires": connection.ops.adapt_datetimefield_value(now + lease),
-                "position": served,
-                "swapped": round.is_pairwise and random.random() < 0.5,
-            },
-        )
-        row = cursor.fetchone()
+        params = {
+            "round": round.pk,
+            "rater": rater.pk,
+            "now": connection.ops.adapt_datetimefield_value(now),
+            "token": secrets.token_urlsafe(24),
+            "expires": connection.ops.adapt_datetimefield_value(now + lease),
+            "position": served,
+            "swapped": round.is_pairwise and random.random() < 0.5,
+        }
+        row = None
+        savepoint = transaction.savepoint() if sql["wait"] else None
+        # Each statement is tried only when the one before found nothing (see _claim_sql).
+        for claim in sql["claims"]:
+            cursor.execute(claim, params)
+            if (row := cursor.fetchone()) is not None:
+                break
+        if row is None and sql["wait"]:
+            # Every slot left may be locked by claims in flight: wait for them, holding no slot
+            # locks but those the wait takes in queue order, so no two claims can wait for each
+            # other. A row locked and then found changed stays locked: let go of those the
+            # statements above locked; the held slot looked up above may be one too, so then
+            # start again in a new transaction (rare: it changed, and nothing is free).
+            if held_id is not None:
+                raise _HoldChanged
+            transaction.savepoint_rollback(savepoint)
+            cursor.execute(sql["wait"], params)
+            row = cursor.fetchone()
     if row is None:
         transaction.set_rollback(True)  # nothing shown: `served` stays as it was
         return None
@@ -136,31 +155,88 @@ def _claim_sql(vendor) -> dict:
 
     Candidates are the lowest-ordered slots (level, then order_key: even fill, domains
     interleaved) of items this rater has never held, rated or skipped, outside their
-    opted-out domains; an expired lease is reclaimed before a free slot is taken. One of the
-    first CANDIDATES at the lowest level is picked at random, so each rater's order is
-    shuffled. On PostgreSQL the candidates are locked with FOR UPDATE SKIP LOCKED, so
-    concurrent raters take different rows without waiting on each other (and a row changed
-    since the snapshot is re-checked against `state`); on SQLite every transaction begins
-    IMMEDIATE, which serialises writers. The partial unique constraints on Slot catch
-    whatever slips past either.
+    opted-out domains; an expired lease is reclaimed before a free slot is taken. Each claim
+    statement updates one slot and returns its id, or returns nothing; `claims` are tried in
+    turn until one takes a slot:
+
+    1. Shuffled: the first expired lease and the first CANDIDATES free slots, read without
+       locking; one of them at the lowest level is picked at random, so each rater's order
+       is shuffled. On PostgreSQL only the slot picked is locked, with FOR UPDATE SKIP
+       LOCKED (the others are tried in turn if it is locked), and a row changed since the
+       statement began is checked again: still free, or its lease still lapsed.
+    2. PostgreSQL: the first expired lease, else the first free slot, that no claim in
+       flight has locked, so a crowd of raters at the head of the queue spreads past the
+       first CANDIDATES.
+
+    Skipping a locked row is never taken to mean it is gone: the claim in flight that holds
+    it may yet roll back, or have locked it beside the slot it takes (2 locks a lapsed lease
+    and a free slot, and takes the lease). So when neither takes a slot on PostgreSQL, `wait`
+    looks again without SKIP LOCKED: it waits for those claims (milliseconds) and takes the
+    first slot still claimable once they finish. Only if it finds nothing is the rater told
+    nothing is left. It cannot deadlock: it runs after `_claim` has let go of every slot it
+    locked before (see there), and it locks rows in one fixed order (level, order_key, id; expired leases not
+    first), so a claim that waits holds only rows before the one it waits for; every other
+    lock on a slot belongs to a statement that waits for nothing.
+
+    On SQLite every transaction begins IMMEDIATE, which serialises writers: the first
+    statement sees every other claim, so it is the only one. The partial unique constraints
+    on Slot catch whatever slips past either.
     """
     slot, item, skip = Slot._meta.db_table, "item_id", Skip._meta.db_table
     optouts = RaterPreference.opted_out_domains.through
     optout_table = optouts._meta.db_table
     prefs = RaterPreference._meta.db_table
     held = f"SELECT id FROM {slot} WHERE round_id = %(round)s AND holder_id = %(rater)s AND state = 'leased'"
-    lock = " FOR UPDATE SKIP LOCKED" if vendor == "postgresql" else ""
     eligible = f"""
         AND NOT EXISTS (SELECT 1 FROM {slot} mine WHERE mine.{item} = s.{item} AND mine.holder_id = %(rater)s)
         AND NOT EXISTS (SELECT 1 FROM {skip} k WHERE k.{item} = s.{item} AND k.rater_id = %(rater)s)
         AND s.domain_id NOT IN (
             SELECT o.riskdomain_id FROM {optout_table} o JOIN {prefs} p ON p.id = o.raterpreference_id
             WHERE p.user_id = %(rater)s)"""
+    reclaimable = f"s.round_id = %(round)s AND s.state = 'leased' AND s.lease_expires_at <= %(now)s {eligible}"
+    free = f"s.round_id = %(round)s AND s.state = 'free' {eligible}"
+
+    def first(where, limit, lock=""):
+        return f"SELECT s.id FROM {slot} s WHERE {where} ORDER BY s.level, s.order_key LIMIT {limit}{lock}"
+
+    candidates = f"""
+        SELECT id FROM ({first(reclaimable, 1)}) reclaimable
+        UNION ALL
+        SELECT id FROM ({first(free, CANDIDATES)}) free"""
+    postgresql = vendor == "postgresql"
+    shuffled = f"""
+        SELECT c.id FROM {slot} c
+        WHERE {"c.id = ANY(ARRAY(" + candidates + "))" if postgresql else "c.id IN (" + candidates + ")"}
+            AND (c.state = 'free' OR (c.state = 'leased' AND c.lease_expires_at <= %(now)s))
+        ORDER BY c.state = 'free', c.level, RANDOM() LIMIT 1{" FOR UPDATE SKIP LOCKED" if postgresql else ""}"""
+
+    # Rows another claim has locked are passed over; each branch finds one row at most.
+    in_order = f"""
+        SELECT id FROM (
+            SELECT id, 0 AS expired_first FROM ({first(reclaimable, 1, " FOR UPDATE SKIP LOCKED")}) reclaimable
+            UNION ALL
+            SELECT id, 1 FROM ({first(free, 1, " FOR UPDATE SKIP LOCKED")}) free
+        ) candidates
+        ORDER BY expired_first LIMIT 1"""
+    claimable = f"""
+        SELECT s.id FROM {slot} s
+        WHERE s.round_id = %(round)s
+            AND (s.state = 'free' OR (s.state = 'leased' AND s.lease_expires_at <= %(now)s)) {eligible}
+        ORDER BY s.level, s.order_key, s.id LIMIT 1 FOR UPDATE OF s"""
+
+    def take(pick):
+        return f"""
+            UPDATE {slot} SET state = 'leased', holder_id = %(rater)s, lease_token = %(token)s,
+                leased_at = %(now)s, lease_expires_at = %(expires)s, display_position = %(position)s,
+                swapped = %(swapped)s
+            WHERE id = ({pick})
+            RETURNING id"""
+
     membership = RoundRater._meta.db_table
     return {
         "lock": (
             f"SELECT id FROM {membership} WHERE round_id = %(round)s AND rater_id = %(rater)s FOR UPDATE"
-            if vendor == "postgresql"
+            if postgresql
             else ""
         ),
         "bump": f"""
@@ -170,26 +246,8 @@ def _claim_sql(vendor) -> dict:
             UPDATE {membership} SET served = served + CASE WHEN EXISTS ({held}) THEN 0 ELSE 1 END
             WHERE round_id = %(round)s AND rater_id = %(rater)s
             RETURNING served, ({held})""",
-        "claim": f"""
-            UPDATE {slot} SET state = 'leased', holder_id = %(rater)s, lease_token = %(token)s,
-                leased_at = %(now)s, lease_expires_at = %(expires)s, display_position = %(position)s,
-                swapped = %(swapped)s
-            WHERE id = (
-                SELECT id FROM (
-                    SELECT id, 0 AS expired_first, level FROM (
-                        SELECT s.id, s.level FROM {slot} s
-                        WHERE s.round_id = %(round)s AND s.state = 'leased' AND s.lease_expires_at <= %(now)s
-                        {eligible}
-                        ORDER BY s.level, s.order_key LIMIT 1{lock}) reclaimable
-                    UNION ALL
-                    SELECT id, 1, level FROM (
-                        SELECT s.id, s.level FROM {slot} s
-                        WHERE s.round_id = %(round)s AND s.state = 'free'
-                        {eligible}
-                        ORDER BY s.level, s.order_key LIMIT {CANDIDATES}{lock}) free
-                ) candidates
-                ORDER BY expired_first, level, RANDOM() LIMIT 1)
-            RETURNING id""",
+        "claims": (take(shuffled), take(in_order)) if postgresql else (take(shuffled),),
+        "wait": take(claimable) if postgresql else "",
     }
 
 

@@ -3,7 +3,8 @@
 Each thread has its own database connection (Django connections are per thread), so these
 are real concurrent transactions: row locks with SKIP LOCKED on PostgreSQL, IMMEDIATE
 transactions queuing on the write lock on SQLite. Leases last one second and some raters
-walk away mid-item, so expiry and reclaiming happen during the race.
+walk away mid-item, so expiry and reclaiming happen during the race. A crowd racing for
+the last items checks that a rater is told nothing is left only when it is true.
 """
 
 import random
@@ -13,7 +14,9 @@ import traceback
 from collections import Counter, defaultdict
 
 import pytest
-from django.db import connection, connections
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from annotation import queues, roles, rounds
@@ -232,3 +235,131 @@ def test_many_raters_joining_a_group_round_at_once_get_distinct_pseudonyms():
     assert not errors
     assert round.memberships.count() == len(raters)
     assert len(set(round.memberships.values_list("pseudonym", flat=True))) == len(raters)
+
+
+# The last items of a round: more raters than free slots, all asking at the same instant.
+LAST_ITEMS = 10
+CROWD = 20
+REPETITIONS = 20
+
+
+def _claimable(round, rater):
+    """Free slots this rater may take: items they have not held, rated or skipped."""
+    return (
+        Slot.objects.filter(round=round, state=Slot.State.FREE)
+        .exclude(item__slots__holder=rater)
+        .exclude(item__skips__rater=rater)
+        .count()
+    )
+
+
+def _everyone_claims_once(round, raters):
+    """Every rater asks for an item at the same instant; returns {rater id: slot id or None}."""
+    barrier = threading.Barrier(len(raters))
+    got, errors = {}, []
+
+    def claim(rater):
+        try:
+            barrier.wait()
+            slot = queues.claim_next(round=round, rater=rater)
+            got[rater.pk] = slot and slot.pk
+        except Exception:  # noqa: BLE001 - reported by the main thread
+            errors.append(traceback.format_exc())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(rater,)) for rater in raters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not errors, errors[0]
+    return got
+
+
+def _told_nothing_left_falsely(round, raters, got):
+    """A description of what went wrong in one race, or "" when every answer was true."""
+    claimed = [slot for slot in got.values() if slot is not None]
+    falsely = [rater for rater in raters if got[rater.pk] is None and _claimable(round, rater)]
+    free = Slot.objects.filter(round=round, state=Slot.State.FREE).count()
+    if len(claimed) != len(set(claimed)):
+        return f"one slot handed to two raters: {sorted(claimed)}"
+    if falsely or len(claimed) != LAST_ITEMS:
+        return f"{len(claimed)} claimed, {len(falsely)} told 'nothing left' with {free} slots free"
+    return ""
+
+
+def _crowd(tag):
+    """CROWD raters without passwords: hashing twenty passwords takes about 8 s."""
+    ensure_catalog()
+    raters_group = Group.objects.get(name=roles.RATER)
+    raters = [get_user_model().objects.create_user(username=f"{tag}-{i}") for i in range(CROWD)]
+    raters_group.user_set.add(*raters)
+    return raters
+
+
+def _last_items_round(raters, k, name):
+    round, _ = make_open_round(raters=raters, k=k, per_domain=2, n_conditions=1, name=name)
+    assert round.items.count() == LAST_ITEMS
+    return round
+
+
+def test_a_rater_is_told_nothing_is_left_only_when_nothing_is_left():
+    """20 raters race for 10 items at k = 1: 10 get one each, the other 10 find nothing free."""
+    raters = _crowd("last")
+    failures = []
+    for repetition in range(REPETITIONS):
+        round = _last_items_round(raters, k=1, name=f"last items {repetition}")
+        got = _everyone_claims_once(round, raters)
+        if problem := _told_nothing_left_falsely(round, raters, got):
+            failures.append(f"repetition {repetition}: {problem}")
+    assert not failures, f"{len(failures)} of {REPETITIONS} races went wrong:\n" + "\n".join(failures)
+
+
+def test_nothing_left_is_true_for_raters_who_rated_some_items_already():
+    """k = 2, half the raters already rated one item each: the other slots go to whoever may take them."""
+    raters = _crowd("second")
+    failures = []
+    for repetition in range(REPETITIONS):
+        round = _last_items_round(raters, k=2, name=f"second ratings {repetition}")
+        for rater in raters[:LAST_ITEMS]:
+            slot = queues.claim_next(round=round, rater=rater)
+            queues.submit_rating(round=round, rater=rater, lease_token=slot.lease_token, answers=full_answers())
+        assert Slot.objects.filter(round=round, state=Slot.State.FREE).count() == LAST_ITEMS
+        got = _everyone_claims_once(round, raters)
+        if problem := _told_nothing_left_falsely(round, raters, got):
+            failures.append(f"repetition {repetition}: {problem}")
+    assert not failures, f"{len(failures)} of {REPETITIONS} races went wrong:\n" + "\n".join(failures)
+
+
+def test_a_slot_locked_by_a_claim_that_then_fails_is_not_taken_for_gone():
+    """The last free slot, locked by a transaction that rolls back: the rater waits and gets it."""
+    raters = _crowd("locked")
+    round = _last_items_round(raters, k=1, name="the last slot")
+    for rater in raters[1:LAST_ITEMS]:
+        assert queues.claim_next(round=round, rater=rater) is not None
+    last = Slot.objects.get(round=round, state=Slot.State.FREE)
+    locked, errors = threading.Event(), []
+
+    def a_claim_that_fails():
+        # What another rater's claim does with the row (on SQLite: holds the write lock) before it fails.
+        try:
+            with transaction.atomic():
+                Slot.objects.select_for_update().get(pk=last.pk)
+                locked.set()
+                time.sleep(0.5)
+                transaction.set_rollback(True)
+        except Exception:  # noqa: BLE001 - reported by the main thread
+            errors.append(traceback.format_exc())
+        finally:
+            locked.set()
+            connection.close()
+
+    thread = threading.Thread(target=a_claim_that_fails)
+    thread.start()
+    locked.wait(timeout=10)
+    slot = queues.claim_next(round=round, rater=raters[0])
+    thread.join(timeout=10)
+    assert not errors, errors[0]
+    assert slot is not None and slot.pk == last.pk
