@@ -47,6 +47,10 @@ class BaseModelBusy(Exception):
         )
 
 
+#: Why `start_training_run` may refuse: each is a message for the admin, never a 500.
+TRAINING_REFUSALS = (RunNameTaken, BaseModelBusy, NoTrainingData)
+
+
 # --- starting -------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from annotation import pipelines, plots, promotion, roles, runs, splits
 from annotation.forms.pipelines import DecisionForm, RetrainForm
 from annotation.models import ModelCondition, Pipeline
+from annotation.views.runs import refusal_on_form
 
 
 def _get_pipeline(pk: int) -> Pipeline:
@@ -46,13 +47,8 @@ def retrain_new(request):
             )
         except pipelines.PipelineError as error:
             form.add_error("name", str(error))
-        except runs.RunNameTaken as error:
-            form.add_error("name", str(error))
-        except runs.BaseModelBusy as error:
-            form.add_error(None, str(error))
-            status = 409
-        except runs.NoTrainingData as error:
-            form.add_error(None, str(error))
+        except runs.TRAINING_REFUSALS as error:
+            status = refusal_on_form(form, error)
         else:
             messages.success(request, f"Retraining cycle “{pipeline.name}” started.")
             return redirect("pipeline-detail", pk=pipeline.pk)

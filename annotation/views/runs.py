@@ -42,13 +42,8 @@ def training_new(request):
                 base_model=form.cleaned_data["base_model"],
                 allow_parallel=form.cleaned_data["allow_parallel"],
             )
-        except runs.RunNameTaken as error:
-            form.add_error("name", str(error))
-        except runs.BaseModelBusy as error:
-            form.add_error(None, str(error))
-            status = 409
-        except runs.NoTrainingData as error:
-            form.add_error(None, str(error))
+        except runs.TRAINING_REFUSALS as error:
+            status = refusal_on_form(form, error)
         else:
             _say_queued(request, run, f"Training run “{run.name}” is queued on {train_pairs} approved pairs.")
             return redirect("run-list")
@@ -74,6 +69,13 @@ def generation_new(request):
             _say_queued(request, run, f"Generation run “{run.name}” is queued.")
             return redirect("run-list")
     return render(request, "annotation/runs/generation_new.html", {"form": form})
+
+
+def refusal_on_form(form, error: Exception) -> int:
+    """Show why a training run was not started on its form; the status the page answers with
+    (409 while another run holds the base model)."""
+    form.add_error("name" if isinstance(error, runs.RunNameTaken) else None, str(error))
+    return 409 if isinstance(error, runs.BaseModelBusy) else 200
 
 
 def _say_queued(request, run, text: str) -> None:
