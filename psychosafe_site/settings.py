@@ -283,6 +283,14 @@ CELERY_TASK_ROUTES = {
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("PSYCHOSAFE_WORKER_MAX_TASKS_PER_CHILD", 1, minimum=1)
 # A run whose worker has not reported for this long is presumed dead and may be reclaimed.
 RUN_STALE_AFTER_SECONDS = env_int("PSYCHOSAFE_RUN_STALE_AFTER_SECONDS", 300, minimum=2)
+# Each worker upserts a WorkerHeartbeat row this often; it counts as live for three periods.
+WORKER_HEARTBEAT_SECONDS = env_int("PSYCHOSAFE_WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
+# Queues /healthz requires a live worker on (503 otherwise): "default", "gpu", or both.
+_QUEUES_BY_ROLE = {"default": DEFAULT_QUEUE, "gpu": GPU_QUEUE}
+_health_roles = env_list("PSYCHOSAFE_HEALTH_QUEUES", ["default", "gpu"])
+if unknown := set(_health_roles) - set(_QUEUES_BY_ROLE):
+    raise ImproperlyConfigured(f"PSYCHOSAFE_HEALTH_QUEUES: unknown queue(s) {sorted(unknown)}; use default and/or gpu.")
+HEALTH_QUEUES = [_QUEUES_BY_ROLE[role] for role in _health_roles]
 # `celery beat` (or a worker started with -B) re-enqueues such runs every minute.
 CELERY_BEAT_SCHEDULE = {"recover-stale-runs": {"task": "studio.recover_stale_runs", "schedule": 60.0}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from annotation import jobs, runs
 from annotation.models import GenerationRun, ImportJob, JudgeRun, TrainingRun
+from workers import liveness  # noqa: F401 - connects the worker heartbeat to worker_ready/worker_shutdown
 
 log = logging.getLogger(__name__)
 

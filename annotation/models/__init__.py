@@ -54,3 +54,6 @@ from annotation.models.judging import Judge, JudgeRun, Verdict  # noqa: E402
 from annotation.models.pipelines import Pipeline, PromotionDecision  # noqa: E402
 
 __all__ += ["Judge", "JudgeRun", "Pipeline", "PromotionDecision", "Verdict"]
+from annotation.models.workers import WorkerHeartbeat  # noqa: E402
+
+__all__ += ["WorkerHeartbeat"]

@@ -1,10 +1,16 @@
-"""GET /healthz: database and broker reachability, for load balancers and humans."""
+"""GET /healthz: database and broker reachability, and a live worker on each required queue.
 
+"queues" maps each queue in settings.HEALTH_QUEUES, by its real name (with the deployment's
+prefix), to "ok" or "no live worker": a worker whose heartbeat row is recent consumes it.
+"""
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from annotation.models import WorkerHeartbeat
 from psychosafe_site.celery import app as celery_app
 
 BROKER_TIMEOUT_SECONDS = 2
@@ -29,9 +35,18 @@ def _broker_status() -> str:
     return "ok"
 
 
+def _queue_statuses(database: str) -> dict[str, str]:
+    if database != "ok":
+        return {queue: "unknown: database unreachable" for queue in settings.HEALTH_QUEUES}
+    live = WorkerHeartbeat.objects.live_queues()
+    return {queue: "ok" if queue in live else "no live worker" for queue in settings.HEALTH_QUEUES}
+
+
 @login_not_required
 @require_GET
 def healthz(request):
     checks = {"database": _database_status(), "broker": _broker_status()}
-    healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)
+    queues = _queue_statuses(checks["database"])
+    healthy = all(value == "ok" for value in [*checks.values(), *queues.values()])
+    body = {"status": "ok" if healthy else "unavailable", **checks, "queues": queues}
+    return JsonResponse(body, status=200 if healthy else 503)
