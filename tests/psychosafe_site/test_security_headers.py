@@ -105,6 +105,15 @@ class SecurityHeaderTests(PersonaTestCase):
 
     def setUp(self):
         self.client.force_login(self.omni)
+        # A live worker on every queue, so that /healthz answers 200 like every other page.
+        from django.conf import settings
+        from django.utils import timezone
+
+        from annotation.models import WorkerHeartbeat
+
+        WorkerHeartbeat.objects.create(
+            hostname="worker@test", queues=[settings.DEFAULT_QUEUE, settings.GPU_QUEUE], last_seen=timezone.now()
+        )
 
     def url_kwargs(self) -> dict[str, dict]:
         """Real objects for the pages that take arguments, so that they render in full."""
