@@ -19,6 +19,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from annotation import splits
 from annotation.models import Prompt, Response, Review
 
 Status = Response.Status
@@ -153,8 +154,13 @@ def _decide(*, response: Response, reviewer, decision: str, comment: str, text: 
 
 @transaction.atomic
 def approve(*, response: Response, reviewer, comment: str = "", text: str | None = None) -> Review:
-    """Approve, optionally with the reviewer's edits to the text (kept as text_after)."""
-    return _decide(response=response, reviewer=reviewer, decision=Review.Decision.APPROVED, comment=comment, text=text)
+    """Approve, optionally with the reviewer's edits to the text (kept as text_after). The pair's
+    prompt gets a split by the split policy (annotation.splits.place_approved_pair)."""
+    review = _decide(
+        response=response, reviewer=reviewer, decision=Review.Decision.APPROVED, comment=comment, text=text
+    )
+    splits.place_approved_pair(prompt_id=review.response.prompt_id, user=reviewer)
+    return review
 
 
 @transaction.atomic
@@ -164,6 +170,36 @@ def request_changes(*, response: Response, reviewer, comment: str, text: str | N
     return _decide(
         response=response, reviewer=reviewer, decision=Review.Decision.CHANGES_REQUESTED, comment=comment, text=text
     )
+
+
+@transaction.atomic
+def send_back(*, response: Response, reviewer, comment: str) -> Review:
+    """Ask the author for changes to a pair that was already approved (or is waiting for review),
+    e.g. after a rater flagged what a model made of its prompt. The pair leaves the training data
+    until it is approved again."""
+    if not comment.strip():
+        raise WorkflowError("Say what to change when sending a pair back.")
+    locked = _locked(response)
+    if locked.status not in (Status.APPROVED, Status.SUBMITTED):
+        raise WorkflowError(f"This pair is {locked.get_status_display().lower()}: it is already with its author.")
+    if locked.created_by_id is None:
+        raise WorkflowError("This pair has no author account to send it back to.")
+    if locked.created_by_id == reviewer.pk:
+        raise WorkflowError("You wrote this pair: edit it yourself instead of sending it back.")
+    review = Review(
+        response=locked,
+        author_id=locked.created_by_id,
+        reviewer=reviewer,
+        decision=Review.Decision.CHANGES_REQUESTED,
+        comment=comment.strip(),
+        text_before=locked.text,
+        text_after=locked.text,
+    )
+    review.full_clean()
+    review.save()
+    locked.status = Status.CHANGES_REQUESTED
+    locked.save()
+    return review
 
 
 def review_queue(*, reviewer, domain=None):
@@ -265,7 +301,19 @@ def pair_history(response: Response) -> list[HistoryEntry]:
     prompt_records = list(response.prompt.history.select_related("history_user").order_by("history_date", "history_id"))
     for previous, record in zip(prompt_records, prompt_records[1:], strict=False):
         delta = record.diff_against(previous, included_fields=list(_PROMPT_TRACKED))
-        if delta.changes:
+        if [c.field for c in delta.changes] == ["split"]:
+            # Splits move prompts (annotation.splits), saying why in the change reason.
+            label = Prompt.Split(record.split).label.lower()
+            entries.append(
+                HistoryEntry(
+                    record.history_date,
+                    _user_label(record),
+                    f"Split: {label}" if record.split != Prompt.Split.UNASSIGNED else "Split: none",
+                    [],
+                    comment=record.history_change_reason or "",
+                )
+            )
+        elif delta.changes:
             entries.append(
                 HistoryEntry(
                     record.history_date,

@@ -337,8 +337,8 @@ def gold_accuracy(*, round) -> dict:
 
 def round_report(*, round, now=None) -> RoundReport:
     now = now or timezone.now()
-    study = RoundItem.objects.filter(round=round, gold__isnull=True)
-    counts = RoundItem.objects.filter(round=round).aggregate(
+    study = RoundItem.objects.filter(round=round, gold__isnull=True, excluded_at__isnull=True)
+    counts = RoundItem.objects.filter(round=round, excluded_at__isnull=True).aggregate(
         items=Count("id"), gold=Count("id", filter=Q(gold__isnull=False))
     )
     # One pass over the round's study slots: ratings done, and items with a slot still open.
@@ -418,8 +418,8 @@ BELOW_K_SHOWN = 50
 
 def _study_slots(round):
     """The round's slots outside gold items, unordered (for aggregates)."""
-    gold = RoundItem.objects.filter(round=round, gold__isnull=False).values("pk")
-    return Slot.objects.filter(round=round).exclude(item_id__in=gold).order_by()
+    left_out = RoundItem.objects.filter(round=round).filter(Q(gold__isnull=False) | Q(excluded_at__isnull=False))
+    return Slot.objects.filter(round=round).exclude(item_id__in=left_out.values("pk")).order_by()
 
 
 def items_below_k(*, round, limit=BELOW_K_SHOWN) -> list[dict]:
@@ -475,7 +475,7 @@ def export_rows(*, round):
     """One dict per rating, for CSV and JSONL: pseudonyms, never usernames."""
     pseudonyms = dict(round.memberships.values_list("rater_id", "pseudonym"))
     ratings = (
-        Rating.objects.filter(round=round)
+        Rating.objects.filter(round=round, item__excluded_at__isnull=True)
         .select_related("item__domain", "item__gold", "response__condition", "response_b__condition", "rubric")
         .order_by("submitted_at", "id")
     )
@@ -513,3 +513,14 @@ def export_rows(*, round):
 
 def round_seconds(seconds: float) -> float:
     return float(f"{seconds:.1f}")
+
+
+@transaction.atomic
+def delete_draft_round(*, round) -> None:
+    """Delete a round that was never opened (its items, slots and memberships go with it)."""
+    locked = Round.objects.select_for_update().get(pk=round.pk)
+    if locked.state != Round.State.DRAFT or locked.opened_at is not None:
+        raise RoundError("Only a draft round that was never opened can be deleted; close this one instead.")
+    if locked.ratings.exists():
+        raise RoundError("This round has ratings: close it instead of deleting it.")
+    locked.delete()

@@ -71,3 +71,15 @@ urlpatterns = [
     path("jobs/<str:kind>/<int:pk>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("jobs/<str:kind>/<int:pk>/retry/", job_views.job_retry, name="job-retry"),
 ]
+
+from annotation.views import flags as flag_views  # noqa: E402
+from annotation.views import splits as split_views  # noqa: E402
+
+urlpatterns += [
+    path("splits/", split_views.split_page, name="splits"),
+    path("splits/freeze/", split_views.split_freeze, name="split-freeze"),
+    path("splits/waiting/", split_views.split_add_waiting, name="split-waiting"),
+    path("rounds/<int:round_id>/delete/", round_views.delete_round, name="round-delete"),
+    path("flags/", flag_views.flag_queue, name="flag-queue"),
+    path("flags/<int:flag_id>/", flag_views.flag_action, name="flag-action"),
+]

@@ -28,7 +28,11 @@ class PromptAdmin(SimpleHistoryAdmin):
     def _make_splits(self, request, few_shot_ids):
         from annotation import splits
 
-        report = splits.make_splits(seed=42, per_domain=100, few_shot_ids=few_shot_ids)
+        try:
+            report = splits.make_splits(seed=42, per_domain=100, few_shot_ids=few_shot_ids, user=request.user)
+        except splits.SplitsFrozen as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
         lines = report.lines(max_findings=20)
         level = messages.WARNING if report.findings or report.shortfalls else messages.SUCCESS
         self.message_user(request, format_html_join("", "{}<br>", ((line,) for line in lines)), level)

@@ -57,3 +57,6 @@ __all__ += ["Judge", "JudgeRun", "Pipeline", "PromotionDecision", "Verdict"]
 from annotation.models.workers import WorkerHeartbeat  # noqa: E402
 
 __all__ += ["WorkerHeartbeat"]
+from annotation.models.splits import SplitBuild  # noqa: E402
+
+__all__ += ["SplitBuild"]

@@ -101,7 +101,7 @@ class WorkflowTests(PersonaTestCase):
         pairs.submit(response=pair, user=self.alice)
         pairs.approve(response=pair, reviewer=self.rita, comment="Lovely.")
         whats = [e.what for e in pairs.pair_history(pair)]
-        assert whats[0] == "Approved"
+        assert whats[:2] == ["Split: train", "Approved"]  # approval puts the prompt in train
         assert {"Created the answer", "Edited the answer", "Submitted for review"} <= set(whats)
 
     def test_queue_is_oldest_first_excludes_own_pairs_and_filters_by_domain(self):

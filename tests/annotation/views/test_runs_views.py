@@ -21,7 +21,7 @@ class RunPageTests(RunFixtures):
         response = self.client.post(reverse("training-new"), data)
         assert response.status_code == 302, response.context["form"].errors
         run = TrainingRun.objects.get(name="first run")
-        assert run.config == {"epochs": 2}
+        assert run.config == {"epochs": 2, "warmup_steps": 0}  # one pair: 2 steps, so no warm-up
         assert run.state == "queued"
 
     def training_data(self, **changes):
@@ -43,7 +43,7 @@ class RunPageTests(RunFixtures):
         TrainingRun.objects.create(name="busy", base_model="base", system_prompt=self.psychosafe, state="running")
         self.client.force_login(self.ada)
         page = self.client.post(reverse("training-new"), self.training_data(name="second"))
-        assert page.status_code == 409
+        assert page.status_code == 409, page.context["form"].errors
         assert "“busy” is already running on base" in page.content.decode()
         assert not TrainingRun.objects.filter(name="second").exists()
 
