@@ -107,3 +107,46 @@ class RunPageTests(RunFixtures):
         page = self.client.get(reverse("run-list"))
         assert b"<script>alert(1)</script>" not in page.content
         assert b"&lt;script&gt;" in page.content
+
+
+class TrainingSchedulePageTests(RunFixtures):
+    def setUp(self):
+        for i in range(6):
+            self.add_pair(text=f"answer {i}")
+        self.client.force_login(self.ada)
+
+    def data(self, **changes):
+        form = self.client.get(reverse("training-new")).context["form"]
+        data = {name: field.initial for name, field in form.fields.items() if field.initial is not None}
+        data.update(system_prompt=self.psychosafe.pk, max_steps="", base_model="base", name="tiny")
+        data.update(changes)
+        return data
+
+    def test_the_page_shows_the_pairs_per_domain_and_the_fitted_schedule(self):
+        page = self.client.get(reverse("training-new"))
+        content = page.content.decode()
+        assert page.context["per_domain"]["Violence"] == 6
+        assert page.context["per_domain"]["Suicide and self-harm"] == 0
+        assert "?status=approved&amp;split=train" in content
+        plan = page.context["plan"]
+        assert (plan.total_steps, plan.warmup_steps) == (10, 1)  # 6 pairs, batch 4: 2 steps x 5 epochs
+        assert "Suicide and self-harm: no train pairs" in content
+        assert "Violence: only 6 train pairs" in content
+
+    def test_checking_the_settings_recomputes_the_schedule_without_starting(self):
+        page = self.client.post(reverse("training-new"), self.data(batch_size=1, check="1"))
+        assert page.status_code == 200
+        assert page.context["plan"].total_steps == 30
+        assert not TrainingRun.objects.exists()
+
+    def test_a_warmup_as_long_as_the_run_is_refused_on_the_form(self):
+        page = self.client.post(reverse("training-new"), self.data(warmup_steps=100))
+        assert page.status_code == 200
+        assert "as long as the whole run (10 steps)" in page.context["form"].errors["warmup_steps"][0]
+        assert not TrainingRun.objects.exists()
+
+    def test_a_blank_warmup_is_fitted_and_an_explicit_one_kept(self):
+        self.client.post(reverse("training-new"), self.data())
+        assert TrainingRun.objects.get(name="tiny").config == {"warmup_steps": 1}
+        self.client.post(reverse("training-new"), self.data(name="explicit", warmup_steps=3, allow_parallel="on"))
+        assert TrainingRun.objects.get(name="explicit").config == {"warmup_steps": 3}
