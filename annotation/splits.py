@@ -107,7 +107,8 @@ def eligible_prompts():
 
 
 def waiting_prompts():
-    """Eligible prompts still without a split: approved while the splits were frozen, or before any build."""
+    """Eligible prompts still without a split: approved while the splits were frozen, or given an
+    approved pair some other way than the review page (the admin, a database edit)."""
     return eligible_prompts().filter(split=Prompt.Split.UNASSIGNED)
 
 
