@@ -1,5 +1,6 @@
 """Retrain, the cycle timeline and the promotion guard page, as an admin uses them."""
 
+from django.test import override_settings
 from django.urls import reverse
 
 from annotation import pipelines, rubrics
@@ -14,6 +15,7 @@ from annotation.models import (
 from tests.annotation.test_runs import RunFixtures
 
 
+@override_settings(BASE_MODELS=["registered", "base"])
 class RetrainPageTests(RunFixtures):
     def retrain_data(self, **changes):
         form = self.client.get(reverse("retrain")).context["form"]
@@ -167,7 +169,8 @@ class SystemPromptLengthTests(RunFixtures):
             data.update(
                 name="too long", system_prompt=self.psychosafe.pk, base_model=base, max_length=128, max_steps=""
             )
-            page = self.client.post(reverse("training-new"), data)
+            with self.settings(BASE_MODELS=[base]):
+                page = self.client.post(reverse("training-new"), data)
         errors = page.context["form"].errors["max_length"]
         assert "alone is" in errors[0] and "tokens for this base model" in errors[0]
         assert not TrainingRun.objects.exists()
