@@ -80,7 +80,9 @@ class TrainingRunForm(forms.Form):
         self.fields["system_prompt"].initial = self.fields["system_prompt"].queryset.filter(key="psychosafe").first()
         base_models = registered_base_models()
         self.fields["base_model"].choices = [(name, name) for name in base_models]
-        self.fields["base_model"].initial = settings.BASE_MODEL if settings.BASE_MODEL in base_models else base_models[0]
+        self.fields["base_model"].initial = (
+            settings.BASE_MODEL if settings.BASE_MODEL in base_models else base_models[0]
+        )
 
     def clean_name(self):
         name = self.cleaned_data["name"]
