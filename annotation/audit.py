@@ -28,6 +28,7 @@ def audited_update(queryset, *, user=None, reason: str = "", **fields) -> int:
     a history row. `user` defaults to the request's user (django-simple-history's middleware), or
     none for tasks and commands; `reason` is kept as the change reason. Returns the rows changed.
     """
+    queryset = queryset.all()  # a manager works too
     model = queryset.model
     if getattr(model, "history", None) is None:
         return queryset.update(**fields)
@@ -117,6 +118,20 @@ def _changes(record) -> list[Change]:
     return changes
 
 
+def _label(record) -> str:
+    """A short name for the row without following its foreign keys (no query per entry)."""
+    for name in ("name", "username", "label", "text", "key", "public_id", "idempotency_key"):
+        value = getattr(record, name, None)
+        if value:
+            return _show(value)[:80]
+    return f"#{record.id}"
+
+
+def model_by_name(name: str):
+    """The audited model whose `_meta.model_name` is `name`, or None."""
+    return next((m for m in audited_models() if m._meta.model_name == name), None)
+
+
 def trail(*, model=None, user=None, object_id=None, limit: int = 200) -> list[TrailEntry]:
     """Who changed what and when, newest first, across the audited models (or one of them)."""
     models = [model] if model is not None else audited_models()
@@ -135,7 +150,7 @@ def trail(*, model=None, user=None, object_id=None, limit: int = 200) -> list[Tr
             who=r.history_user.get_username() if r.history_user else "system",
             model=r.instance_type._meta.verbose_name,
             object_id=r.id,
-            object_label=_show(str(r.instance))[:80],
+            object_label=_label(r),
             action=ACTIONS.get(r.history_type, r.history_type),
             reason=r.history_change_reason or "",
             changes=_changes(r),

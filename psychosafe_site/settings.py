@@ -117,6 +117,12 @@ if _database["ENGINE"] == "django.db.backends.postgresql":
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Audit trail ------------------------------------------------------------------------
+# History is a record, not an undo button: the admin shows it (who, when, before and after) but
+# cannot "revert" to an old version, which would bypass the checks that guard each change (a
+# user's superuser flag, a frozen prompt) and rewrite what ratings were made against.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 # --- Auth -------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

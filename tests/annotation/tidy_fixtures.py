@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from annotation import queues, rounds, rubrics
+from annotation.audit import audited_update
 from annotation.models import GoldItem, Judge, Rating, Response, Round, Verdict
 from tests.annotation.rating_fixtures import ensure_catalog, full_answers, make_conditions, make_outputs, make_prompts
 
@@ -59,7 +60,7 @@ def build_tidy_round(*, raters, name="Tidy round") -> TidyRound:
             queues.submit_rating(round=round, rater=rater, lease_token=slot.lease_token, answers=answers)
     next_version = rubrics.new_version(rubric=rubric)
     moved = Rating.objects.get(round=round, rater=raters[1], response=responses[-1])
-    Rating.objects.filter(pk=moved.pk).update(rubric=next_version)
+    audited_update(Rating.objects.filter(pk=moved.pk), rubric=next_version)
 
     qwen = Judge.objects.create(
         name="qwen", kind=Judge.Kind.ENDPOINT, endpoint_url="http://x/v1", model="m", rubric=rubric

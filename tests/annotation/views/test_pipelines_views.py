@@ -4,6 +4,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from annotation import pipelines, rubrics
+from annotation.audit import audited_update
 from annotation.models import (
     JobState,
     Judge,
@@ -74,7 +75,7 @@ class RetrainPageTests(RunFixtures):
 
     def test_a_taken_name_is_a_form_error(self):
         self.client.post(reverse("retrain"), self.retrain_data())
-        TrainingRun.objects.update(state="failed")
+        audited_update(TrainingRun.objects, state="failed")
         page = self.client.post(reverse("retrain"), self.retrain_data())
         assert page.context["form"].errors["name"] == ["A retraining cycle with this name exists; choose another."]
 
@@ -98,7 +99,7 @@ class TimelineTests(RunFixtures):
         url = reverse("pipeline-status", args=[self.pipeline.pk])
         first = self.client.get(url).json()
         assert first["state"] == "running" and first["stage"] == "training" and not first["finished"]
-        TrainingRun.objects.update(state=JobState.RUNNING)
+        audited_update(TrainingRun.objects, state=JobState.RUNNING)
         assert self.client.get(url).json()["key"] != first["key"]
 
     def test_the_loss_plot_is_an_svg_of_the_reported_losses(self):
