@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from annotation import queues, rounds, rubrics
 from annotation.audit import audited_update
-from annotation.models import GoldItem, Judge, Rating, Response, Round, Verdict
+from annotation.models import GoldItem, Judge, Prompt, Rating, Response, Round, Verdict
 from tests.annotation.rating_fixtures import ensure_catalog, full_answers, make_conditions, make_outputs, make_prompts
 
 #: Raj's comment on the first response: a spreadsheet would run it as a formula.
@@ -39,8 +39,8 @@ def build_tidy_round(*, raters, name="Tidy round") -> TidyRound:
     ensure_catalog()
     rubric = rubrics.default_rubric()
     prompts = make_prompts(per_domain=1)[:2]
-    prompts[1].should_refuse, prompts[1].locale = False, "de-DE"
-    prompts[1].save()
+    audited_update(Prompt.objects.filter(pk=prompts[1].pk), should_refuse=False, locale="de-DE")
+    prompts[1].refresh_from_db()
     conditions = make_conditions(2)
     responses = make_outputs(conditions, prompts)
     gold_response = Response.objects.create(
