@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation import jobs
+from annotation.audit import audited_update
 from annotation.models import (
     Adapter,
     GenerationRun,
@@ -209,7 +210,9 @@ def register_adapter(run: TrainingRun, *, adapter_dir: Path, manifest: dict) -> 
             "lineage": lineage(run, adapter),
         },
     )
-    TrainingRun.objects.filter(pk=run.pk).update(
+    audited_update(
+        TrainingRun.objects.filter(pk=run.pk),
+        reason="adapter registered",
         adapter=adapter,
         metrics=manifest.get("metrics", {}),
         state=JobState.SUCCEEDED,

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from annotation.views import audit as audit_views
 from annotation.views import authoring as authoring_views
 from annotation.views import corpus as corpus_views
 from annotation.views import home
@@ -67,6 +68,7 @@ urlpatterns = [
     path("runs/cycles/<int:pk>/cancel/", pipeline_views.pipeline_cancel, name="pipeline-cancel"),
     path("runs/cycles/<int:pk>/resume/", pipeline_views.pipeline_resume, name="pipeline-resume"),
     path("conditions/<int:pk>/", pipeline_views.condition_detail, name="condition-detail"),
+    path("audit/", audit_views.audit_trail, name="audit-trail"),
     path("jobs/<str:kind>/<int:pk>/status.json", job_views.job_status, name="job-status"),
     path("jobs/<str:kind>/<int:pk>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("jobs/<str:kind>/<int:pk>/retry/", job_views.job_retry, name="job-retry"),

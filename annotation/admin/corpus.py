@@ -22,6 +22,9 @@ class PromptAdmin(SimpleHistoryAdmin):
     search_fields = ["text", "risk_category", "source_ref"]
     list_select_related = ["domain"]
     raw_id_fields = ["created_by"]
+    # A prompt in use cannot change its content here (the form says so); the pair's edit page makes
+    # its next version, so the version chain is never typed by hand.
+    readonly_fields = ["version", "previous_version"]
     inlines = [ResponseInline]
     actions = ["make_splits_default", "make_splits_with_selected_as_few_shot"]
 

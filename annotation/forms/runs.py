@@ -37,12 +37,23 @@ def system_prompt_tokens(base_model: str, text: str) -> int | None:
     return len(AutoTokenizer.from_pretrained(base_model)(text)["input_ids"])
 
 
+def registered_base_models() -> list[str]:
+    """The base models a run may train: the deployment's list, never what a form field says.
+
+    A free-text path would let an admin's typo, or a stolen admin session, make a GPU worker
+    load any folder it can read, with whatever weights (pickles included) lie there.
+    """
+    return list(settings.BASE_MODELS)
+
+
 class TrainingRunForm(forms.Form):
     name = forms.CharField(max_length=150, help_text="Also names the adapter and its model condition.")
     system_prompt = forms.ModelChoiceField(
         queryset=SystemPrompt.objects.none(), help_text="Trained conversations carry this system prompt."
     )
-    base_model = forms.CharField(max_length=500, help_text="A local folder or a name the GPU workers can load.")
+    base_model = forms.ChoiceField(
+        choices=(), help_text="One of the base models this deployment registered (PSYCHOSAFE_BASE_MODELS)."
+    )
     rank = forms.IntegerField(min_value=1, max_value=LoraTrainConfig.MAX_RANK)
     alpha = forms.IntegerField(min_value=1)
     dropout = forms.FloatField(min_value=0, max_value=0.9)
@@ -76,7 +87,11 @@ class TrainingRunForm(forms.Form):
         self.plan = self._plan(defaults.batch_size, defaults.epochs, defaults.max_steps, None)
         self.fields["system_prompt"].queryset = SystemPrompt.objects.current().order_by("key")
         self.fields["system_prompt"].initial = self.fields["system_prompt"].queryset.filter(key="psychosafe").first()
-        self.fields["base_model"].initial = settings.BASE_MODEL
+        base_models = registered_base_models()
+        self.fields["base_model"].choices = [(name, name) for name in base_models]
+        self.fields["base_model"].initial = (
+            settings.BASE_MODEL if settings.BASE_MODEL in base_models else base_models[0]
+        )
 
     def _plan(self, batch_size, epochs, max_steps, warmup_steps) -> schedule.Plan:
         return schedule.plan(

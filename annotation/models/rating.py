@@ -20,7 +20,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
+from annotation.models.audit import AuditedManager
 from annotation.models.catalog import InterventionStrategy, RiskDomain
 from annotation.models.corpus import Response, new_public_id
 
@@ -47,6 +49,9 @@ class Rubric(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["key", "-version"]
@@ -88,6 +93,9 @@ class Criterion(models.Model):
     scale_points = models.PositiveSmallIntegerField(null=True, blank=True)
     options = models.JSONField(default=list, blank=True)
     required = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["rubric_id", "position"]
@@ -187,6 +195,9 @@ class Round(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -217,6 +228,10 @@ class RoundRater(models.Model):
         null=True, blank=True, help_text="When the rater acknowledged the content warning."
     )
     added_at = models.DateTimeField(auto_now_add=True)
+    # Membership is audited; `served` and `warned_at` are the rater's progress markers.
+    history = HistoricalRecords(excluded_fields=["served", "warned_at"])
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["round_id", "pseudonym"]
@@ -242,6 +257,9 @@ class GoldItem(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -396,6 +414,9 @@ class Rating(models.Model):
     submitted_at = models.DateTimeField()
     seconds_on_item = models.FloatField()
     idempotency_key = models.CharField(max_length=64, unique=True)
+    history = HistoricalRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["round_id", "submitted_at"]

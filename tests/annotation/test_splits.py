@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotation import pairs, splits
+from annotation.audit import audited_update
 from annotation.models import Prompt, Response, RiskDomain, SplitBuild, SystemPrompt
 from tests.personas import PersonaTestCase
 
@@ -98,7 +99,7 @@ class SplitSettingsTests(PersonaTestCase):
 
     def test_benign_controls_can_be_held_out_as_their_own_stratum(self):
         make_pairs(self.alice)
-        Prompt.objects.filter(text__regex=r"number ([0-5])$").update(should_refuse=False)  # 6 of 12 per domain
+        audited_update(Prompt.objects.filter(text__regex=r"number ([0-5])$"), should_refuse=False)  # 6 of 12 per domain
         splits.make_splits(seed=42, per_domain=1, benign_per_domain=2)
         for domain in RiskDomain.objects.all():
             benign = Prompt.objects.filter(domain=domain, should_refuse=False)

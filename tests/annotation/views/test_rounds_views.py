@@ -8,6 +8,7 @@ from django.db.models import Count
 from django.urls import reverse
 
 from annotation import queues, rounds, rubrics
+from annotation.audit import audited_update
 from annotation.models import (
     Flag,
     GenerationRun,
@@ -258,7 +259,7 @@ class AddResponsesTests(PersonaTestCase):
     def test_every_response_of_a_generation_run(self):
         run = GenerationRun.objects.create(name="validation run 2")
         new = self.more_outputs(split=Prompt.Split.TEST)
-        Response.objects.filter(pk__in=[r.pk for r in new]).update(generation_run=run)
+        audited_update(Response.objects.filter(pk__in=[r.pk for r in new]), generation_run=run)
         self.client.post(self.url, {"source": "run", "generation_run": run.pk})
         assert self.item_responses() == {r.pk for r in self.first + new}
         page = self.client.post(self.url, {"source": "run"})

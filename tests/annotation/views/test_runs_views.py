@@ -1,11 +1,13 @@
 """Run pages: admins starting, following and cancelling training and generation runs."""
 
+from django.test import override_settings
 from django.urls import reverse
 
 from annotation.models import GenerationRun, ModelCondition, TrainingRun
 from tests.annotation.test_runs import RunFixtures
 
 
+@override_settings(BASE_MODELS=["registered", "base"])
 class RunPageTests(RunFixtures):
     def test_training_page_explains_what_to_do_when_there_is_nothing_to_train_on(self):
         self.client.force_login(self.ada)
@@ -27,8 +29,22 @@ class RunPageTests(RunFixtures):
     def training_data(self, **changes):
         form = self.client.get(reverse("training-new")).context["form"]
         data = {name: field.initial for name, field in form.fields.items() if field.initial is not None}
-        data.update(system_prompt=self.psychosafe.pk, max_steps="", base_model="base", **changes)
+        data.update({"system_prompt": self.psychosafe.pk, "max_steps": "", "base_model": "base", **changes})
         return data
+
+    def test_the_base_model_is_chosen_from_the_registered_ones_never_typed(self):
+        """A typed path (a folder with pickled weights, say) is refused; only registered models are offered."""
+        self.add_pair()
+        self.client.force_login(self.ada)
+        form = self.client.get(reverse("training-new")).context["form"]
+        assert [value for value, _ in form.fields["base_model"].choices] == ["registered", "base"]
+        page = self.client.post(reverse("training-new"), self.training_data(name="evil", base_model="/tmp/evil"))
+        assert page.status_code == 200
+        assert "Select a valid choice" in page.context["form"].errors["base_model"][0]
+        assert not TrainingRun.objects.exists()
+        page = self.client.post(reverse("training-new"), self.training_data(name="fine", base_model="registered"))
+        assert page.status_code == 302
+        assert TrainingRun.objects.get(name="fine").base_model == "registered"
 
     def test_a_duplicate_training_run_name_is_a_form_error(self):
         self.add_pair()
