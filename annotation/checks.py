@@ -52,6 +52,10 @@ class CheckReport:
         return [f for f in self.findings if f.level == WARNING]
 
     @property
+    def has_unregistered_number(self) -> bool:
+        return any(f.detail.get("unregistered_number") for f in self.findings)
+
+    @property
     def part_rows(self) -> list[tuple[str, str, bool]]:
         """(key, label, found) for each of the four parts, in order, for templates."""
         return [(key, label, bool(self.parts.get(key))) for key, label in PART_LABELS.items()]
@@ -223,6 +227,25 @@ def resource_findings(
         message = "No external resource from the registry for this domain and locale. Insert one from the list."
         findings.insert(0, Finding("resources", WARNING, message, {"suggested": available, "part": "resources"}))
     return findings, sorted(r.key for r in match.matched)
+
+
+def unregistered_numbers(text: str, *, domain: RiskDomain | None, locale: str) -> list[str]:
+    """Phone numbers in the text, as written, that no registry resource lists."""
+    if not text.strip():
+        return []
+    match = resources.match_resources(
+        text, registry=registry_data(), domain=domain.slug if domain else None, locale=locale
+    )
+    return [contact.written for contact in match.unregistered_numbers]
+
+
+def unlisted_number_refusal(numbers: list[str]) -> str:
+    """Why a risky prompt's answer with unlisted numbers cannot be submitted without a reason."""
+    listed = ", ".join(numbers)
+    return (
+        f"The answer gives {listed}, which the resource registry does not list. A person in crisis may call it: "
+        "replace it with a registered helpline, or give your reason for this number."
+    )
 
 
 def strategy_registry() -> list[strategies.Strategy]:

@@ -57,3 +57,6 @@ __all__ += ["Judge", "JudgeRun", "Pipeline", "PromotionDecision", "Verdict"]
 from annotation.models.workers import WorkerHeartbeat  # noqa: E402
 
 __all__ += ["WorkerHeartbeat"]
+from annotation.models.notifications import Notification, NotificationPreference  # noqa: E402
+
+__all__ += ["Notification", "NotificationPreference"]
