@@ -11,9 +11,9 @@
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (data) {
         var n = Number(data.unread) || 0;
-        badge.textContent = n > 99 ? "99+" : String(n);
+        // The link reads "Inbox 3 unread": the count is visible, "unread" only to screen readers.
+        document.getElementById("inbox-count").textContent = n > 99 ? "99+" : String(n);
         badge.hidden = n === 0;
-        link.setAttribute("aria-label", n ? "Inbox, " + n + " unread" : "Inbox");
       })
       .catch(function () { /* the link still works; the count comes back on the next try */ });
   }

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from annotation import jobs, notifications, pairs, rounds, rubrics
 from annotation.models import GenerationRun, Notification, NotificationPreference, SystemPrompt, TrainingRun
+from tests.annotation.rating_fixtures import make_conditions, make_outputs, make_prompts
 from tests.annotation.test_pairs import new_pair
-from tests.annotation.test_rounds import make_conditions, make_outputs, make_prompts
 from tests.personas import PersonaTestCase, make_user
 
 Kind = Notification.Kind
