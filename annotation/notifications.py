@@ -153,7 +153,7 @@ def _deadline_words(round: Round) -> str:
     if not round.deadline:
         return ""
     local = timezone.localtime(round.deadline)
-    return f" It closes on {local:%A %-d %B %Y at %H:%M} ({timezone.get_current_timezone_name()})."
+    return f" It closes on {local:%A} {local.day} {local:%B %Y at %H:%M} ({timezone.get_current_timezone_name()})."
 
 
 def round_opened(*, round: Round) -> None:
