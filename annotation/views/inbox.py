@@ -28,9 +28,10 @@ def unread(request):
     return JsonResponse({"unread": notifications.unread_count(request.user)})
 
 
-@require_GET
+@require_POST
 def open_notification(request, pk):
-    """Mark one notice read and go where it points (a path inside the studio only)."""
+    """Mark one notice read and go where it points (a path inside the studio only). A POST: a link
+    prefetcher or crawler must not mark anything read."""
     notification = get_object_or_404(Notification, pk=pk, recipient=request.user)
     notifications.mark_read(user=request.user, notification_ids=[notification.pk])
     target = notification.url

@@ -28,7 +28,8 @@ class InboxPageTests(PersonaTestCase):
 
     def test_opening_a_notice_marks_it_read_and_goes_where_it_points(self):
         (notice,) = notifications.notify(recipients=[self.alice], kind=Kind.PAIR_APPROVED, title="t", url="/corpus/")
-        response = self.client.get(reverse("inbox-open", args=[notice.pk]))
+        assert self.client.get(reverse("inbox-open", args=[notice.pk])).status_code == 405  # reading needs a POST
+        response = self.client.post(reverse("inbox-open", args=[notice.pk]))
         assert response.status_code == 302 and response["Location"] == "/corpus/"
         notice.refresh_from_db()
         assert notice.read_at is not None
@@ -37,9 +38,9 @@ class InboxPageTests(PersonaTestCase):
         (notice,) = notifications.notify(
             recipients=[self.alice], kind=Kind.PAIR_APPROVED, title="t", url="//evil.example/"
         )
-        assert self.client.get(reverse("inbox-open", args=[notice.pk]))["Location"] == reverse("inbox")
+        assert self.client.post(reverse("inbox-open", args=[notice.pk]))["Location"] == reverse("inbox")
         (bobs,) = notifications.notify(recipients=[self.bob], kind=Kind.PAIR_APPROVED, title="t")
-        assert self.client.get(reverse("inbox-open", args=[bobs.pk])).status_code == 404
+        assert self.client.post(reverse("inbox-open", args=[bobs.pk])).status_code == 404
 
     def test_mark_one_and_mark_all_read(self):
         first, second = (
