@@ -11,8 +11,13 @@ Each check returns findings that guide the author; none of them ever blocks savi
 - labels: words that label or diagnose the person ("addict", "psychopath", "you have depression");
 - strategies: which registered intervention strategies the answer names (a hint, never a warning).
 
-The detectors are deliberately simple phrase heuristics: they point at what is probably missing,
-they do not grade the writing. Refusal phrasing is modeling.phrasing's, the judge's too.
+The detectors are deliberately simple heuristics: they point at what is probably missing, they do
+not grade the writing. Refusal phrasing is modeling.phrasing's, the judge's too; the hopeful closing
+is read by meaning cues in the last sentences (modeling.closing). The parts list and the findings are
+one report: "Professional resources" counts only when the registry matched a resource for the domain
+and locale, the same fact the resources findings state, so the two never contradict each other.
+A risky prompt's answer with a phone number the registry does not list is the one finding that
+blocks anything: submission, until the author gives a reason (annotation.pairs.submit).
 """
 
 import re
