@@ -56,6 +56,10 @@ class AuthoringPageTests(PersonaTestCase):
         )
         pair = Response.objects.get()
         assert pair.status == "submitted" and pair.contact_reason == "Our local crisis team, checked today."
+        assert (
+            "Our local crisis team, checked today."
+            in self.client.get(reverse("pair-detail", args=[pair.pk])).content.decode()
+        )
 
     def test_a_draft_with_an_unlisted_number_still_saves_and_a_benign_control_needs_no_reason(self):
         self._post(reverse("pair-new"), text=ANSWER + " Or ring 0800 555 0199.")
