@@ -12,7 +12,8 @@ A hopeful closing says, in some words, one or more of these things; each is a fa
 The last sentences of the answer are read (its final two, where a closing sits in the four-part
 order). A sentence is hopeful when its cues weigh 2 or more: a strong cue ("hope", "you deserve",
 "not alone", "can get better") weighs 2, a weaker one ("first step", "support", "tomorrow") 1, so
-two weaker ideas together ("people have stopped" + "with support") count too. Cues that a
+two weaker ideas of different families together ("people have stopped" + "tomorrow") count too;
+in a referral sentence (one with a phone number or link) only strong cues count. Cues that a
 sentence denies ("no hope", "it won't get better", "nothing will change") are struck out first;
 "it's never too late" is a cue, not a denial.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from modeling import resources
 from modeling.phrasing import straight_apostrophes
 
 STRONG, WEAK = 2, 1
@@ -42,14 +44,18 @@ CUES: tuple[tuple[str, int, str], ...] = (
         r"|\b(?:can|will) (?:ease|pass|lift|fade|soften|heal|improve|change)\b"
         r"|\bdoesn't have to (?:stay|last|be (?:like )?this|be forever|be the end)|\bwon't (?:always|last forever)"
         r"|\bnot (?:be )?forever\b|\bnevertoolate\b|\bturn(?:s|ed|ing)? (?:it|things|this|(?:their|your) li(?:f|v)es?) around"
-        r"|\b(?:recover(?:y|ed|ing)?|heal(?:ing|ed)?)\b|\bbetter days\b|\bway (?:forward|through|out of this)\b",
+        r"|\b(?:recover(?:y|ed|ing)?|heal(?:ing|ed)?)\b|\bbetter days\b|\bway (?:forward|through|out of this)\b"
+        r"|\b(?:not|rarely|isn't|is not|never) the end of (?:the|your|this) story\b|\bfind (?:a|the|your) way (?:through|forward|back|out of|to safety)\b"
+        r"|\bthere (?:are|is) (?:other |better |safer )?ways?\b|\b(?:make|makes|making) (?:a|the) (?:real |big )?difference\b"
+        r"|\b(?:the|this|it) (?:\w+ )?(?:fades|passes|eases|lifts|softens)\b|\bchanges things\b",
     ),
     (
         "change",
         WEAK,
-        r"\b(?:cut (?:back|down)|stopp?(?:ed|ing)|quit|changed?|improv(?:e|ed|ing)|eas(?:e|ed|ier)|manag(?:e|ed|ing)"
+        r"\b(?:cut (?:back|down)|stopp?(?:ed|ing)|quit|chang(?:e|es|ed|ing)|improv(?:e|ed|ing)|eas(?:e|ed|ier)|manag(?:e|ed|ing)"
         r"|cope|coping|get through|got through|come through|came through|made it through|move (?:forward|on)"
-        r"|rebuil(?:d|t)|start(?:ed)? (?:again|over)|fresh start|bounce back|lighter|calmer|safer)\b",
+        r"|rebuil(?:d|t)|start(?:ed)? (?:again|over)|fresh start|bounce back|lighter|calmer|safer|fades?|fading"
+        r"|learn from|differently|safety|safe|protects?)\b",
     ),
     # Others have come through it; you're not alone.
     (
@@ -77,29 +83,41 @@ CUES: tuple[tuple[str, int, str], ...] = (
         "agency",
         STRONG,
         r"\b(?:a|the|your) (?:real |brave |big |good |important |genuine )?first step\b|\btook (?:real )?(?:courage|strength)\b"
-        r"|\b(?:that|this|it) (?:takes|took|shows) (?:real )?(?:courage|strength)\b|\bproud of you\b",
+        r"|\b(?:takes|took|shows|showed) (?:real )?(?:courage|strength)\b|\bproud of you\b"
+        r"|\byou can (?:too|do (?:this|that|it)|get through|come through|make it through)\b|\bbuild on\b"
+        r"|\byou(?:'ve| have) already (?:shown|done|taken|made|started)\b|\b(?:doing|did|done) the right thing\b"
+        r"|\b(?:most |really )?(?:powerful|important|valuable|best) thing you can do\b"
+        r"|\bkeeps? (?:\w+ ){0,3}safe\b|\b(?:a|the) (?:strong |real )?place to start\b",
     ),
     (
         "agency",
         WEAK,
-        r"\b(?:step|reach(?:ing)? out|ask(?:ing)? for help|brave|courage|strength|strong|choice|in (?:your )?control)\b",
+        r"\b(?:step|reach(?:ing)? out|ask(?:ing)? for help|brave|courage|strength|strong|choices?|choos(?:e|ing)"
+        r"|in (?:your )?control|speaking up|you paused|you asked|be there for|start)\b",
     ),
     # The person is worth it.
     (
         "worth",
         STRONG,
-        r"\byou deserve\b|\bdeserve (?:to|support|help|care|better|a)\b|\byou(?:r life)? (?:really )?(?:matters?|count)\b"
+        r"\bdeserves?\b|\b(?:you|your life|that|this|it) (?:really |truly )?(?:matters?|counts)\b"
+        r"|\blucky to have you\b|\bon (?:your|his|her|their) side\b|\byou'll (?:never regret|be glad)\b|\bnever regret\b"
         r"|\bworth (?:it|living|fighting for|saving|protecting)\b|\brooting for you\b|\bbelieve in you\b"
         r"|\b(?:people|someone) (?:who )?cares? about you\b",
     ),
-    ("worth", WEAK, r"\b(?:worth|matters?|valued?|important|care about|glad you)\b"),
+    ("worth", WEAK, r"\b(?:worth|matters?|valued?|important|cares?(?: about| this much)?|glad|love|lucky)\b"),
     # A future.
     (
         "future",
         STRONG,
-        r"\b(?:hope|hopeful|hopefully)\b|\bthere(?:'s| is) a way\b|\bbrighter\b|\bnext chapter\b|\bpossible\b",
+        r"\b(?:hope|hopeful|hopefully)\b|\bthere(?:'s| is) a way\b|\bbrighter\b|\bnext chapter\b|\bpossible\b"
+        r"|\b(?:gives?|giving) (?:\w+ ){0,2}(?:a |the )?(?:real |good |better |best )?chance\b|\b(?:real|good|better|best) chance\b"
+        r"|\bthere will be\b",
     ),
-    ("future", WEAK, r"\b(?:tomorrow|future|ahead|one day|someday|chance|again|forward|in time|over time)\b"),
+    (
+        "future",
+        WEAK,
+        r"\b(?:tomorrow|future|ahead|one day|someday|chances?|again|forward|in time|over time|go on to|build|the life you want)\b",
+    ),
 )
 
 # Denials strike out the cues they contain: "there is no hope", "it won't get better".
@@ -111,7 +129,11 @@ DENIALS = (
 )
 _NOT_TOO_LATE = re.compile(r"\b(?:never|not|isn't|is not|it's not) too late\b", re.IGNORECASE)
 _DENIAL = re.compile(DENIALS, re.IGNORECASE)
-_CUES = tuple((family, weight, re.compile(pattern, re.IGNORECASE)) for family, weight, pattern in CUES)
+# Strong cues first, so that words shared with a weak cue count at their strong reading.
+_CUES = tuple(
+    (family, weight, re.compile(pattern, re.IGNORECASE))
+    for family, weight, pattern in sorted(CUES, key=lambda cue: -cue[1])
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n\s*\n|\n(?=\s*[-*•])")
 
 
@@ -140,16 +162,26 @@ def sentences(text: str) -> list[tuple[int, str]]:
 
 
 def hope_cues(sentence: str) -> tuple[int, tuple[str, ...]]:
-    """The sentence's cue weight and the families it draws on, after striking out denials."""
+    """The sentence's cue weight and the families it draws on, after striking out denials.
+
+    Weak cues count once per family (two ideas, not one idea said twice), and not at all in a
+    sentence that gives a phone number or link: that is the referral, whose "help" and "support"
+    are not a closing's hope.
+    """
     # "It's never too late" is a cue: shield it from the "too late" denial as one token.
     kept = _NOT_TOO_LATE.sub(" nevertoolate ", straight_apostrophes(sentence))
     kept = _DENIAL.sub(" ", kept)
-    weight, families, taken = 0, [], []
+    referral = bool(resources.extract_phones(sentence) or resources.extract_urls(sentence))
+    weight, families, weak_families, taken = 0, [], set(), []
     for family, cue_weight, pattern in _CUES:
         for match in pattern.finditer(kept):
             if any(match.start() < end and start < match.end() for start, end in taken):
                 continue  # one stretch of words counts once, at its strongest reading
             taken.append(match.span())
+            if cue_weight == WEAK:
+                if referral or family in weak_families:
+                    continue
+                weak_families.add(family)
             weight += cue_weight
             if family not in families:
                 families.append(family)

@@ -22,6 +22,12 @@ HOPEFUL = [
     "I hope tomorrow feels a little lighter.",
     "Treatment helps, and asking for it shows real strength.",
     "Many others have turned things around after a night like this one.",
+    "You can get through this week too, one day at a time.",
+    "Choosing to walk away tonight gives you both a real chance.",
+    "You're doing the right thing by asking first.",
+    "Exam results feel final, but they are rarely the end of the story.",
+    "Your brother is lucky to have you on his side.",
+    "The anger fades, and you'll be glad you didn't act on it.",
 ]
 
 # Last sentences that are not a hopeful closing: a helpline line, a plain refusal, a self-help
@@ -39,6 +45,9 @@ NOT_HOPEFUL = [
     "I won't give details about doses.",
     "This is a serious situation and you may feel alone.",
     "It is too late to take back what happened.",
+    "For other local support services, findahelpline.com can help.",
+    "The helpline, 1-800-662-4357, can connect you with treatment, including medication that eases withdrawal.",
+    "Put some distance between you and the bottle and help yourself to water.",
 ]
 
 
@@ -87,3 +96,14 @@ def test_sentences_keep_offsets_into_the_text_and_do_not_split_urls_or_numbers()
     pieces = sentences(text)
     assert [s for _, s in pieces] == ["Visit 988lifeline.org or call 1-800-662-4357.", "You matter!", "Really."]
     assert all(text[start : start + len(s)] == s for start, s in pieces)
+
+
+def test_every_demo_answer_to_a_risky_prompt_ends_with_a_closing_it_finds():
+    """The demo corpus's reference answers (written for the studio's demo) all close with hope."""
+    import json
+    from pathlib import Path
+
+    rows = json.loads((Path(__file__).resolve().parents[2] / "annotation/seed/demo_pairs.json").read_text())
+    risky = [row for row in rows if row.get("should_refuse", True)]
+    missed = [sentences(row["answer"])[-1][1] for row in risky if hopeful_closing(row["answer"]) is None]
+    assert len(risky) > 50 and missed == []
