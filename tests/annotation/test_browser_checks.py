@@ -104,6 +104,13 @@ def test_reviewer_edits_are_checked_live_and_the_queue_filter_is_kept(browser, l
     review.wait_for_function(
         "() => [...document.querySelectorAll('#check-parts li')].every(li => li.className === 'done')"
     )
+    # A refused decision (changes without a comment) puts focus on the field to fix, not the page body.
+    review.click("button[value=changes_requested]")
+    review.wait_for_selector("#review-form .errorlist")
+    assert review.evaluate("() => document.activeElement.id") == "id_comment"
+    review.wait_for_function(
+        "() => [...document.querySelectorAll('#check-parts li')].every(li => li.className === 'done')"
+    )
     review.click("button[value=approved]")
     review.wait_for_url("**/review/?domain=substance")
     review.wait_for_selector("text=Approved: this pair can now enter training data")
