@@ -11,8 +11,13 @@ Each check returns findings that guide the author; none of them ever blocks savi
 - labels: words that label or diagnose the person ("addict", "psychopath", "you have depression");
 - strategies: which registered intervention strategies the answer names (a hint, never a warning).
 
-The detectors are deliberately simple phrase heuristics: they point at what is probably missing,
-they do not grade the writing. Refusal phrasing is modeling.phrasing's, the judge's too.
+The detectors are deliberately simple heuristics: they point at what is probably missing, they do
+not grade the writing. Refusal phrasing is modeling.phrasing's, the judge's too; the hopeful closing
+is read by meaning cues in the last sentences (modeling.closing). The parts list and the findings are
+one report: "Professional resources" counts only when the registry matched a resource for the domain
+and locale, the same fact the resources findings state, so the two never contradict each other.
+A risky prompt's answer with a phone number the registry does not list is the one finding that
+blocks anything: submission, until the author gives a reason (annotation.pairs.submit).
 """
 
 import re
@@ -23,6 +28,7 @@ from django.db.models import Count, Max
 
 from annotation.models import InterventionStrategy, Resource, Response, RiskDomain
 from modeling import resources, strategies
+from modeling.closing import hopeful_closing
 from modeling.phrasing import find_refusal, straight_apostrophes
 
 WARNING = "warning"
@@ -44,10 +50,15 @@ class CheckReport:
     matched_resources: list[int]
     nearest: dict | None
     named_strategies: list[int] = field(default_factory=list)
+    parts_apply: bool = True  # False for a benign control: the four-part refusal does not apply
 
     @property
     def warnings(self) -> list[Finding]:
         return [f for f in self.findings if f.level == WARNING]
+
+    @property
+    def has_unregistered_number(self) -> bool:
+        return any(f.detail.get("unregistered_number") for f in self.findings)
 
     @property
     def part_rows(self) -> list[tuple[str, str, bool]]:
@@ -60,6 +71,7 @@ class CheckReport:
                 {"check": f.check, "level": f.level, "message": f.message, "detail": f.detail} for f in self.findings
             ],
             "parts": self.parts,
+            "parts_apply": self.parts_apply,
             "matched_resources": self.matched_resources,
             "named_strategies": self.named_strategies,
             "nearest": self.nearest,
@@ -97,31 +109,14 @@ _RESOURCE_WORDS = re.compile(
     r"|support line|emergency|911|999|\.org|\.com|www\.)",
     re.IGNORECASE,
 )
-_HOPE = re.compile(
-    r"\b(hope|hopeful|deserve|not alone|alone|not on your own|can (get|feel|become|be) better|can change|can lift|can ease"
-    r"|can pass|can become|things can|possible|worth|strength|courage|care about|matter|rooting for|better days"
-    r"|recover|heal|with (some )?support|step by step|get through|a way through|ways through|proud|future|chance"
-    r"|turns? (things|it) around|in control|better choice|end of the story|ahead|your (own )?life|reasonable|brave"
-    r"|you can|come through|glad|love|lucky|build on|safe|free|next chapter|will help|fades?|easier|lighter)",
-    re.IGNORECASE,
-)
-
-
-def _paragraph_positions(text: str) -> list[tuple[int, str]]:
-    """(start offset, paragraph) for each non-empty paragraph."""
-    out, offset = [], 0
-    for chunk in re.split(r"(\n\s*\n)", text):
-        if chunk.strip() and not re.fullmatch(r"\n\s*\n", chunk):
-            out.append((offset, chunk))
-        offset += len(chunk)
-    return out
 
 
 def detect_parts(text: str, *, should_refuse: bool = True, resource_hits: bool = False) -> dict[str, int | None]:
     """Where each of the four parts starts (character offset), or None when not found.
 
-    Acknowledgment is looked for in the first third, the closing in the last quarter (or the
-    last paragraph); the self-help step and resources anywhere. A benign control needs no refusal.
+    Acknowledgment is looked for in the first third; the self-help step anywhere after it;
+    resources where the registry matched (`resource_hits`); the closing among the last two
+    sentences, by meaning cues (modeling.closing). A benign control needs no refusal.
     """
     text = straight_apostrophes(text)
     if not text.strip():
@@ -137,17 +132,13 @@ def detect_parts(text: str, *, should_refuse: bool = True, resource_hits: bool =
         positions["acknowledgment"] = ack.start() if ack else None
     help_match = _SELF_HELP.search(text, (ack.end() if ack else 0))
     positions["self_help"] = help_match.start() if help_match else None
-    # A concrete contact counts: a registry match, a phone number or a link (checked separately against
-    # the registry). Words like "call" alone do not make a referral.
+    # Professional resources count when the registry knows them for this domain and locale: the same
+    # fact the resources findings report, so the parts list and the findings never disagree. A number
+    # or link the registry does not list is reported there, and leaves this part to do.
     contact = _RESOURCE_WORDS.search(text)
-    concrete = resource_hits or resources.extract_phones(text) or resources.extract_urls(text)
-    positions["resources"] = (contact.start() if contact else n // 2) if concrete else None
-    paragraphs = _paragraph_positions(text)
-    tail_start = max(int(n * 0.75), paragraphs[-1][0] if len(paragraphs) > 1 else 0)
-    if len(paragraphs) > 1:
-        tail_start = min(tail_start, paragraphs[-1][0])
-    closing = _HOPE.search(text, tail_start)
-    positions["closing"] = closing.start() if closing else None
+    positions["resources"] = (contact.start() if contact else n // 2) if resource_hits else None
+    closing = hopeful_closing(text)
+    positions["closing"] = closing.start if closing else None
     return positions
 
 
@@ -168,10 +159,11 @@ def structure_findings(text: str, *, should_refuse: bool, resource_hits: bool) -
         return [Finding("structure", OK, "Benign control: answer helpfully; no refusal structure needed.")], parts
     findings = []
     for key, label in PART_LABELS.items():
-        if positions[key] is None:
+        # A missing resource is reported once, by the resources check ("No external resource ...").
+        if positions[key] is None and key != "resources":
             findings.append(Finding("structure", WARNING, f"Missing: {label.lower()}.", {"part": key}))
-    if not findings:
-        findings.append(Finding("structure", OK, "All four parts found, in order."))
+    if all(parts.values()):
+        findings.append(Finding("structure", OK, "All four parts found."))
     return findings, parts
 
 
@@ -219,7 +211,7 @@ def resource_findings(
             WARNING,
             f"The number {contact.written} is not in the resource registry. Check it, or ask an admin to add it "
             "with a verified-on date.",
-            {"value": contact.written},
+            {"value": contact.written, "unregistered_number": True},
         )
         for contact in match.unregistered_numbers
     ]
@@ -238,8 +230,27 @@ def resource_findings(
     elif should_refuse:
         available = [r.key for r in resources.read_registry(registry) if r.serves(domain=domain, locale=locale)]
         message = "No external resource from the registry for this domain and locale. Insert one from the list."
-        findings.insert(0, Finding("resources", WARNING, message, {"suggested": available}))
+        findings.insert(0, Finding("resources", WARNING, message, {"suggested": available, "part": "resources"}))
     return findings, sorted(r.key for r in match.matched)
+
+
+def unregistered_numbers(text: str, *, domain: RiskDomain | None, locale: str) -> list[str]:
+    """Phone numbers in the text, as written, that no registry resource lists."""
+    if not text.strip():
+        return []
+    match = resources.match_resources(
+        text, registry=registry_data(), domain=domain.slug if domain else None, locale=locale
+    )
+    return [contact.written for contact in match.unregistered_numbers]
+
+
+def unlisted_number_refusal(numbers: list[str]) -> str:
+    """Why a risky prompt's answer with unlisted numbers cannot be submitted without a reason."""
+    listed = ", ".join(numbers)
+    return (
+        f"The answer gives {listed}, which the resource registry does not list. A person in crisis may call it: "
+        "replace it with a registered helpline, or give your reason for this number."
+    )
 
 
 def strategy_registry() -> list[strategies.Strategy]:
@@ -492,4 +503,5 @@ def check_response(
         matched_resources=matched,
         nearest=nearest,
         named_strategies=named_strategies(text) if text.strip() else [],
+        parts_apply=should_refuse,
     )

@@ -285,7 +285,17 @@ def execute(model, job_id: int, *, worker: str, body) -> str:
             heartbeat.stopped.set()
             heartbeat.join(timeout=30)
     follow(job)
+    _tell_who_started_it(job)
     return model.objects.values_list("state", flat=True).get(pk=job_id)
+
+
+def _tell_who_started_it(job) -> None:
+    from annotation import notifications
+
+    try:
+        notifications.job_ended(job)
+    except Exception:  # the outcome is recorded; a notice that could not be written is only logged
+        log.exception("could not notify about %s %s", job.KIND, job.pk)
 
 
 def finish(job, *, state: str, error: str = "", **fields) -> None:

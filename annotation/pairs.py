@@ -14,6 +14,9 @@ An author who edits an approved pair (its answer or its prompt) sends it back to
 approved text trains a model. A prompt that anything else hangs on (a split, model outputs,
 another pair, ratings) is never rewritten: the edit makes a new version of the prompt, linked to
 the old one, and the pair moves to it.
+A risky prompt's answer that gives a phone number the resource registry does not list is not
+submitted unless the author gives a reason (kept with the pair, shown to the reviewer).
+Submitting tells the reviewers; a decision tells the author (annotation.notifications).
 """
 
 import difflib
@@ -22,7 +25,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from annotation import splits
+from annotation import checks, notifications, splits
 from annotation.models import Prompt, Response, Review
 
 Status = Response.Status
@@ -50,6 +53,7 @@ def create_pair(
     strategies=(),
     resources=(),
     source_response: Response | None = None,
+    contact_reason: str = "",
 ) -> Response:
     """A new draft pair: on a new prompt (prompt_fields) or an existing one (prompt).
 
@@ -69,6 +73,7 @@ def create_pair(
         status=Status.DRAFT,
         created_by=user,
         source_response=source_response,
+        contact_reason=contact_reason.strip(),
     )
     response.strategies.set(strategies)
     response.resources.set(resources)
@@ -81,7 +86,14 @@ def can_edit(*, response: Response, user) -> bool:
 
 @transaction.atomic
 def save_draft(
-    *, response: Response, user, text: str, prompt_fields: dict | None = None, strategies=None, resources=None
+    *,
+    response: Response,
+    user,
+    text: str,
+    prompt_fields: dict | None = None,
+    strategies=None,
+    resources=None,
+    contact_reason: str | None = None,
 ) -> Response:
     """The author's edit. Editing an approved pair returns it to draft (it needs a new review)."""
     locked = _locked(response)
@@ -93,6 +105,8 @@ def save_draft(
     if locked.status == Status.APPROVED and (text != locked.text or prompt_changed):
         locked.status = Status.DRAFT
     locked.text = text
+    if contact_reason is not None:
+        locked.contact_reason = contact_reason.strip()
     locked.save()
     if strategies is not None:
         locked.strategies.set(strategies)
@@ -125,9 +139,20 @@ def submit(*, response: Response, user) -> Response:
         raise WorkflowError("Only the pair's author can submit it for review.")
     if locked.status not in (Status.DRAFT, Status.CHANGES_REQUESTED):
         raise WorkflowError(f"A pair that is {locked.get_status_display().lower()} cannot be submitted.")
+    if numbers := unexplained_numbers(locked):
+        raise WorkflowError(checks.unlisted_number_refusal(numbers))
     locked.status = Status.SUBMITTED
     locked.save(update_fields=["status", "updated_at"])
+    notifications.pair_submitted(response=locked)
     return locked
+
+
+def unexplained_numbers(response: Response) -> list[str]:
+    """Phone numbers the registry does not list, in a risky prompt's answer that gives no reason for them."""
+    prompt = response.prompt
+    if not prompt.should_refuse or response.contact_reason.strip():
+        return []
+    return checks.unregistered_numbers(response.text, domain=prompt.domain, locale=prompt.locale)
 
 
 @transaction.atomic
@@ -165,6 +190,7 @@ def _decide(*, response: Response, reviewer, decision: str, comment: str, text: 
     locked.text = after
     locked.status = decision
     locked.save()
+    notifications.pair_reviewed(review=review)
     return review
 
 

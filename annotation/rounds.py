@@ -16,6 +16,7 @@ from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from annotation import notifications
 from annotation.models import (
     Criterion,
     Flag,
@@ -275,6 +276,7 @@ def open_round(*, round) -> Round:
     round.opened_at = round.opened_at or timezone.now()
     round.closed_at = None
     round.save(update_fields=["state", "opened_at", "closed_at"])
+    notifications.round_opened(round=round)
     return round
 
 

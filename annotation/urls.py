@@ -4,6 +4,7 @@ from annotation.views import audit as audit_views
 from annotation.views import authoring as authoring_views
 from annotation.views import corpus as corpus_views
 from annotation.views import home
+from annotation.views import inbox as inbox_views
 from annotation.views import jobs as job_views
 from annotation.views import judges as judge_views
 from annotation.views import pipelines as pipeline_views
@@ -17,6 +18,11 @@ from annotation.views import transfer as transfer_views
 
 urlpatterns = [
     path("", home.home, name="home"),
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("inbox/unread.json", inbox_views.unread, name="inbox-unread"),
+    path("inbox/read/", inbox_views.mark_read, name="inbox-read"),
+    path("inbox/settings/", inbox_views.notification_settings, name="notification-settings"),
+    path("inbox/<int:pk>/", inbox_views.open_notification, name="inbox-open"),
     path("pairs/new/", authoring_views.pair_new, name="pair-new"),
     path("pairs/checks/", authoring_views.pair_checks, name="pair-checks"),
     path("pairs/<int:pk>/", authoring_views.pair_detail, name="pair-detail"),

@@ -282,6 +282,7 @@ CELERY_TASK_ROUTES = {
     "studio.judge_responses": {"queue": DEFAULT_QUEUE},
     "studio.judge_responses_gpu": {"queue": GPU_QUEUE},
     "studio.recover_stale_runs": {"queue": DEFAULT_QUEUE},
+    "studio.notify_rounds_closing_soon": {"queue": DEFAULT_QUEUE},
 }
 # Each task runs in a fresh pool process that exits when the task ends, so the memory a task
 # used (a base model, an optimiser, a generation engine) goes back to the operating system and
@@ -298,7 +299,11 @@ if unknown := set(_health_roles) - set(_QUEUES_BY_ROLE):
     raise ImproperlyConfigured(f"PSYCHOSAFE_HEALTH_QUEUES: unknown queue(s) {sorted(unknown)}; use default and/or gpu.")
 HEALTH_QUEUES = [_QUEUES_BY_ROLE[role] for role in _health_roles]
 # `celery beat` (or a worker started with -B) re-enqueues such runs every minute.
-CELERY_BEAT_SCHEDULE = {"recover-stale-runs": {"task": "studio.recover_stale_runs", "schedule": 60.0}}
+CELERY_BEAT_SCHEDULE = {
+    "recover-stale-runs": {"task": "studio.recover_stale_runs", "schedule": 60.0},
+    # Raters of open rounds whose deadline is near are told once per deadline.
+    "notify-rounds-closing-soon": {"task": "studio.notify_rounds_closing_soon", "schedule": 300.0},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Models -----------------------------------------------------------------------------
@@ -324,6 +329,25 @@ CODE_VERSION = env_str("PSYCHOSAFE_CODE_VERSION", "")
 GENERATION_BACKEND = env_str("PSYCHOSAFE_GENERATION_BACKEND", "transformers")
 if GENERATION_BACKEND not in {"transformers", "vllm"}:
     raise ImproperlyConfigured(f"PSYCHOSAFE_GENERATION_BACKEND={GENERATION_BACKEND!r}: use transformers or vllm.")
+
+# --- Notifications and e-mail ------------------------------------------------------------
+# The inbox always gets every notice; e-mail goes to people who chose the kind on their settings page.
+# The development default prints e-mails to the console; production sets an SMTP server.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "PsychoSafe Studio <studio@localhost>")
+# Links in e-mails start with this (the address people open the studio at).
+SITE_URL = env_str("PSYCHOSAFE_SITE_URL", "http://127.0.0.1:8000")
+# Raters are told a round closes soon this many hours before its deadline.
+ROUND_CLOSING_SOON_HOURS = env_int("PSYCHOSAFE_ROUND_CLOSING_SOON_HOURS", 24, minimum=1)
 
 LOGGING = {
     "version": 1,

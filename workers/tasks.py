@@ -16,7 +16,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from annotation import jobs, runs
+from annotation import jobs, notifications, runs
 from annotation.models import GenerationRun, ImportJob, JudgeRun, TrainingRun
 from workers import liveness  # noqa: F401 - connects the worker heartbeat to worker_ready/worker_shutdown
 
@@ -143,6 +143,12 @@ def judge_responses_gpu(self, run_id: int) -> str:
 def recover_stale_runs() -> int:
     """Re-send jobs whose worker died or whose message was lost; the claim lets one through."""
     return jobs.recover()
+
+
+@shared_task(name="studio.notify_rounds_closing_soon")
+def notify_rounds_closing_soon() -> int:
+    """Tell raters of open rounds whose deadline is near (once per round and deadline)."""
+    return notifications.notify_rounds_closing_soon()
 
 
 @worker_ready.connect

@@ -2,6 +2,7 @@
 
 from django import forms
 
+from annotation import checks
 from annotation.models import InterventionStrategy, Prompt, Resource, Response, RiskDomain
 
 LOCALES = [("en-US", "English (US)"), ("en-GB", "English (UK)")]
@@ -69,10 +70,20 @@ class PairForm(forms.Form):
         label="Resources referred to",
     )
 
-    def __init__(self, *args, lock_prompt: bool = False, **kwargs):
+    contact_reason = forms.CharField(
+        label="Reason for a number the registry does not list",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Needed only when your answer to a risky prompt gives a phone number the resource registry "
+        "does not list: say why this number is right (e.g. a local service you verified). The reviewer sees it.",
+    )
+
+    def __init__(self, *args, lock_prompt: bool = False, submitting: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["locale"].choices = locale_choices()
         self.lock_prompt = lock_prompt
+        self.submitting = submitting
         if lock_prompt:
             for name in ("prompt_text", "domain", "risk_category", "locale", "should_refuse"):
                 self.fields[name].disabled = True
@@ -90,7 +101,11 @@ class PairForm(forms.Form):
                 should_refuse="1" if prompt.should_refuse else "0",
             )
         if response is not None and response.origin == Response.Origin.REFERENCE:
-            initial.update(strategies=list(response.strategies.all()), resources=list(response.resources.all()))
+            initial.update(
+                strategies=list(response.strategies.all()),
+                resources=list(response.resources.all()),
+                contact_reason=response.contact_reason,
+            )
         return initial
 
     def clean_text(self):
@@ -101,6 +116,22 @@ class PairForm(forms.Form):
 
     def clean_prompt_text(self):
         return self.cleaned_data["prompt_text"].replace("\r\n", "\n")
+
+    def clean(self):
+        data = super().clean()
+        # Submitting a risky prompt's answer with a number nobody verified needs the author's reason.
+        if (
+            self.submitting
+            and data.get("should_refuse")
+            and data.get("text")
+            and not data.get("contact_reason", "").strip()
+        ):
+            numbers = checks.unregistered_numbers(
+                data["text"], domain=data.get("domain"), locale=data.get("locale") or "en-US"
+            )
+            if numbers:
+                self.add_error("contact_reason", checks.unlisted_number_refusal(numbers))
+        return data
 
     def prompt_fields(self) -> dict:
         data = self.cleaned_data

@@ -65,3 +65,6 @@ from annotation.models.audit import AuditedQuerySet, UnauditedUpdate  # noqa: E4
 from annotation.models.corpus import PromptInUse  # noqa: E402
 
 __all__ += ["AuditedQuerySet", "PromptInUse", "UnauditedUpdate"]
+from annotation.models.notifications import Notification, NotificationPreference  # noqa: E402
+
+__all__ += ["Notification", "NotificationPreference"]

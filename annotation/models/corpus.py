@@ -205,6 +205,11 @@ class Response(models.Model):
         related_name="revisions",
         help_text="The model output this reference was revised from.",
     )
+    contact_reason = models.TextField(
+        blank=True,
+        help_text="The author's reason for a phone number the resource registry does not list "
+        "(a risky prompt's answer with one cannot be submitted without it).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="responses"
     )

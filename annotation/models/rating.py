@@ -74,7 +74,7 @@ class Criterion(models.Model):
     `options` is a list of {"value", "label", "anchor"}: for a scale, one entry per point
     (value "1".."n") carrying that point's anchor; for yes/no, entries "yes" and "no"; for
     single choice, the choices. Strategy criteria list the registry's strategies for the
-    prompt's domain plus "other" and "none" at render time.
+    prompt's domain (keys 1-7) plus "other" (always key 8) and "none" (always key 9) at render time.
     """
 
     class Kind(models.TextChoices):
@@ -146,9 +146,9 @@ class Criterion(models.Model):
             strategies = InterventionStrategy.objects.all()
             if domain_id:
                 strategies = strategies.filter(domains=domain_id)
-            values = [(s.key, s.name) for s in strategies.order_by("name")[:7]]
-            values += [("other", "Another strategy"), ("none", "No recognisable strategy")]
-            return [option(value, label, str(i)) for i, (value, label) in enumerate(values, start=1)]
+            named = [option(s.key, s.name, str(i)) for i, s in enumerate(strategies.order_by("name")[:7], start=1)]
+            # The same keys in every domain, however many strategies it has: muscle memory holds.
+            return [*named, option("other", "Another strategy", "8"), option("none", "No recognisable strategy", "9")]
         return []
 
     def allowed_values(self) -> set[str] | None:

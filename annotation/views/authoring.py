@@ -88,6 +88,7 @@ def pair_new(request):
             request.POST,
             lock_prompt=source is not None,
             initial=PairForm.initial_for(prompt=source.prompt) if source else None,
+            submitting="submit" in request.POST,
         )
         if form.is_valid():
             pair = pairs.create_pair(
@@ -97,6 +98,7 @@ def pair_new(request):
                 source_response=source,
                 strategies=form.cleaned_data["strategies"],
                 resources=form.cleaned_data["resources"],
+                contact_reason=form.cleaned_data["contact_reason"],
             )
             return _after_save(request, pair)
     else:
@@ -132,7 +134,10 @@ def pair_edit(request, pk):
         raise Http404("Only the author edits a pair here; reviewers edit from the review page.")
     if request.method == "POST":
         form = PairForm(
-            request.POST, lock_prompt=pair.source_response_id is not None, initial=PairForm.initial_for(response=pair)
+            request.POST,
+            lock_prompt=pair.source_response_id is not None,
+            initial=PairForm.initial_for(response=pair),
+            submitting="submit" in request.POST,
         )
         if form.is_valid():
             try:
@@ -143,6 +148,7 @@ def pair_edit(request, pk):
                     prompt_fields=None if form.lock_prompt else form.prompt_fields(),
                     strategies=form.cleaned_data["strategies"],
                     resources=form.cleaned_data["resources"],
+                    contact_reason=form.cleaned_data["contact_reason"],
                 )
             except pairs.WorkflowError as error:
                 messages.error(request, str(error))

@@ -1,7 +1,12 @@
 """The landing page: one section per role the user holds, each with a next step."""
 
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.staticfiles import finders
 from django.db.models import Count
+from django.http import FileResponse, Http404
 from django.shortcuts import render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET
 
 from annotation import roles
 from annotation.models import GenerationRun, Response, TrainingRun
@@ -9,14 +14,18 @@ from annotation.models import GenerationRun, Response, TrainingRun
 
 def _author_section(user) -> dict:
     mine = Response.objects.references().filter(created_by=user)
-    counts = dict(mine.values_list("status").annotate(n=Count("id")).order_by())
+    by_status = dict(mine.values_list("status").annotate(n=Count("id")).order_by())
+    # In the lifecycle's order, each with its human label ("Changes requested", not the stored value).
+    counts = {
+        status: (Response.Status(status).label, by_status[status]) for status in Response.Status if status in by_status
+    }
     recent = mine.select_related("prompt__domain").order_by("-updated_at")[:10]
     needs_changes = (
         mine.filter(status=Response.Status.CHANGES_REQUESTED)
         .select_related("prompt__domain")
         .order_by("updated_at")[:10]
     )
-    return {"status_counts": counts, "recent": recent, "total": sum(counts.values()), "needs_changes": needs_changes}
+    return {"status_counts": counts, "recent": recent, "total": sum(by_status.values()), "needs_changes": needs_changes}
 
 
 def _reviewer_section(user) -> dict:
@@ -73,3 +82,14 @@ def home(request):
     held = roles.user_roles(request.user)
     sections = {role: build(request.user) for role, build in SECTIONS.items() if role in held}
     return render(request, "annotation/home.html", {"sections": sections, "has_no_role": not held})
+
+
+@login_not_required
+@require_GET
+@cache_control(max_age=7 * 24 * 3600, public=True)
+def favicon(request):
+    """/favicon.ico: browsers ask for it on every page, logged in or not."""
+    path = finders.find("favicon.ico")
+    if path is None:
+        raise Http404("No icon.")
+    return FileResponse(open(path, "rb"), content_type="image/x-icon")  # noqa: SIM115 (FileResponse closes it)

@@ -196,7 +196,7 @@ def skip(request, round_token):
     except queues.LeaseLost:
         pass  # already skipped or lapsed: either way, on to the next item
     else:
-        messages.info(request, f"Skipped ({Skip.Reason(form.cleaned_data['reason']).label.lower()}).")
+        messages.info(request, f"Skipped: {Skip.Reason(form.cleaned_data['reason']).label}.")
     _note_activity(request)
     return redirect("rating-work", round_token=round.public_id)
 

@@ -3,12 +3,22 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from annotation import checks, pairs, roles
 from annotation.forms.pairs import ReviewForm
 from annotation.models import Response, RiskDomain
 
 QUEUE_PAGE = 50
+
+
+def _queue_domain(value) -> str:
+    """The queue's domain filter, if it names a domain (it travels through the review page and back)."""
+    return value if value and RiskDomain.objects.filter(slug=value).exists() else ""
+
+
+def _queue_url(domain: str) -> str:
+    return reverse("review-queue") + (f"?{urlencode({'domain': domain})}" if domain else "")
 
 
 @roles.role_required(roles.REVIEWER)
@@ -37,6 +47,7 @@ def review_pair(request, pk):
         messages.info(request, f"This pair is {pair.get_status_display().lower()}, not waiting for review.")
         return redirect("pair-detail", pk=pair.pk)
     author_text = pairs.author_version(pair)
+    queue_domain = _queue_domain(request.POST.get("queue_domain") or request.GET.get("domain"))
     if request.method == "POST":
         form = ReviewForm(request.POST)
         if form.is_valid():
@@ -57,7 +68,7 @@ def review_pair(request, pk):
                 if decide is pairs.approve
                 else "Sent back to the author with your comment.",
             )
-            return redirect(_next_in_queue(request.user, pair))
+            return redirect(_queue_url(queue_domain))
     else:
         form = ReviewForm(initial={"text": pair.text})
     text = form.data.get("text", pair.text) if form.is_bound else pair.text
@@ -82,10 +93,7 @@ def review_pair(request, pk):
             "resources": pair.resources.all(),
             "previous_reviews": pair.reviews.select_related("reviewer"),
             "part_labels": checks.PART_LABELS,
+            "queue_domain": queue_domain,
+            "queue_url": _queue_url(queue_domain),
         },
     )
-
-
-def _next_in_queue(user, done):
-    nxt = pairs.review_queue(reviewer=user).exclude(pk=done.pk).first()
-    return reverse("review-pair", args=[nxt.pk]) if nxt else reverse("review-queue")

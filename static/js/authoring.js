@@ -1,11 +1,15 @@
-// The pair editor: live checks while writing, registry pickers filtered by domain and locale.
+// Live checks while writing: the pair editor (with registry pickers filtered by domain and locale)
+// and the review page (the same checks on the reviewer's edits). Any form with data-checks-url.
 // Progressive enhancement: without this file the form still saves, and checks show after saving.
 (function () {
   "use strict";
-  var form = document.getElementById("pair-form");
+  var form = document.querySelector("form[data-checks-url]");
   if (!form) return;
-  var registry = JSON.parse(document.getElementById("registry-data").textContent);
+  var registryData = document.getElementById("registry-data");
+  var registry = registryData ? JSON.parse(registryData.textContent) : {resources: [], strategies: {}, domains: {}};
   var text = form.querySelector("textarea[name=text]");
+  var charCount = document.getElementById("char-count");
+  var reasonBox = document.getElementById("contact-reason");
   var domainSelect = form.querySelector("select[name=domain]");
   var localeSelect = form.querySelector("select[name=locale]");
   var stateEl = document.getElementById("checks-state");
@@ -27,6 +31,7 @@
   }
 
   function render(report) {
+    document.getElementById("check-parts").hidden = report.parts_apply === false;
     var parts = document.querySelectorAll("#check-parts li");
     parts.forEach(function (li) {
       var found = report.parts[li.dataset.part];
@@ -58,6 +63,11 @@
       if (!hint) { hint = el("span", "muted small named-hint", " named in your answer"); item.appendChild(hint); }
       hint.hidden = named.indexOf(Number(item.dataset.strategy)) === -1;
     });
+    if (reasonBox) {
+      var unlisted = report.findings.some(function (f) { return f.detail && f.detail.unregistered_number; });
+      var reason = reasonBox.querySelector("textarea");
+      reasonBox.hidden = reasonBox.hasAttribute("data-optional") && !unlisted && !(reason && reason.value.trim());
+    }
     stateEl.textContent = report.warning_count ? report.warning_count + " to look at" : "all clear";
     form.dataset.checked = String(seq);
   }
@@ -81,7 +91,7 @@
   }
 
   function schedule() {
-    document.getElementById("char-count").textContent = text.value.length;
+    if (charCount) charCount.textContent = text.value.length;
     clearTimeout(timer);
     timer = setTimeout(runChecks, 400);
   }
@@ -147,6 +157,7 @@
     if (["domain", "locale", "should_refuse"].indexOf(event.target.name) !== -1) schedule();
   });
   filterPickers();
-  document.getElementById("char-count").textContent = text.value.length;
+  if (charCount) charCount.textContent = text.value.length;
+  if (reasonBox && reasonBox.hasAttribute("data-optional")) reasonBox.hidden = true;
   if (text.value.trim()) schedule();
 })();

@@ -43,6 +43,21 @@ class RubricTests(PersonaTestCase):
         assert set(values[:-2]) <= set(suicide.strategies.values_list("key", flat=True))
         assert len(values) > 2
 
+    def test_no_recognisable_strategy_has_the_same_key_in_every_domain(self):
+        """Raters learn one key for "none" and one for "other", whatever the domain's strategy count."""
+        from annotation.models import RiskDomain
+
+        criterion = rubrics.default_rubric().criteria.get(key="strategy")
+        keys = {
+            domain.slug: {o.value: o.key for o in criterion.choices(domain_id=domain.pk)}
+            for domain in RiskDomain.objects.all()
+        }
+        assert len({len(k) for k in keys.values()}) > 1, "the domains' strategy counts differ"
+        assert {k["none"] for k in keys.values()} == {"9"}
+        assert {k["other"] for k in keys.values()} == {"8"}
+        for options in keys.values():
+            assert len(set(options.values())) == len(options)
+
     def test_admins_add_criteria_as_data_and_new_versions_copy_them(self):
         rubric = rubrics.default_rubric()
         copy = rubrics.new_version(rubric=rubric)

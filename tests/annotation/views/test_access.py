@@ -7,8 +7,18 @@ from annotation import roles
 from tests.personas import PersonaTestCase
 
 # Views any logged-in user may open (they show only what the user's roles allow).
-OPEN_TO_ANY_ROLE = {"home", "password_change", "password_change_done"}
-PUBLIC = {"healthz", "login", "logout"}
+OPEN_TO_ANY_ROLE = {
+    "home",
+    "password_change",
+    "password_change_done",
+    # Everyone has an inbox; each person sees only their own notices.
+    "inbox",
+    "inbox-unread",
+    "inbox-read",
+    "inbox-open",
+    "notification-settings",
+}
+PUBLIC = {"healthz", "login", "logout", "favicon"}
 
 
 def _patterns(resolver=None, namespace=None):

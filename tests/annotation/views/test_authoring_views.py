@@ -44,6 +44,37 @@ class AuthoringPageTests(PersonaTestCase):
         self._post(reverse("pair-new"), submit="1")
         assert Response.objects.get().status == "submitted"
 
+    def test_an_unlisted_number_blocks_submission_until_the_author_gives_a_reason(self):
+        unlisted = ANSWER + " Or ring 0800 555 0199."
+        page = self._post(reverse("pair-new"), text=unlisted, submit="1")
+        assert page.status_code == 200 and Response.objects.count() == 0
+        error = page.context["form"].errors["contact_reason"][0]
+        assert "0800 555 0199" in error and "registry does not list" in error
+        assert b'aria-invalid="true"' in page.content  # the reason box, which the page's script focuses
+        self._post(
+            reverse("pair-new"), text=unlisted, submit="1", contact_reason="Our local crisis team, checked today."
+        )
+        pair = Response.objects.get()
+        assert pair.status == "submitted" and pair.contact_reason == "Our local crisis team, checked today."
+        assert (
+            "Our local crisis team, checked today."
+            in self.client.get(reverse("pair-detail", args=[pair.pk])).content.decode()
+        )
+
+    def test_a_draft_with_an_unlisted_number_still_saves_and_a_benign_control_needs_no_reason(self):
+        self._post(reverse("pair-new"), text=ANSWER + " Or ring 0800 555 0199.")
+        assert Response.objects.get().status == "draft"
+        self._post(reverse("pair-new"), text="Here is how: call 0800 555 0199 to book.", should_refuse="0", submit="1")
+        assert Response.objects.filter(status="submitted").count() == 1
+
+    def test_submitting_from_the_pair_page_is_refused_with_the_reason_asked_for(self):
+        self._post(reverse("pair-new"), text=ANSWER + " Or ring 0800 555 0199.")
+        pair = Response.objects.get()
+        page = self.client.post(reverse("pair-submit", args=[pair.pk]), follow=True)
+        assert "give your reason for this number" in page.content.decode()
+        pair.refresh_from_db()
+        assert pair.status == "draft"
+
     def test_editing_and_the_detail_page_show_status_and_history(self):
         self._post(reverse("pair-new"))
         pair = Response.objects.get()

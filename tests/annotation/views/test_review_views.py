@@ -63,3 +63,50 @@ class ReviewPageTests(PersonaTestCase):
         assert response.status_code == 302
         pair.refresh_from_db()
         assert pair.status == "submitted"
+
+
+class ReviewReturnTests(PersonaTestCase):
+    def test_a_decision_returns_to_the_queue_with_its_domain_filter(self):
+        older = submitted_pair(self.alice, "suicide")
+        violent = submitted_pair(self.bob, "violence")
+        self.client.force_login(self.rita)
+        queue = self.client.get(reverse("review-queue") + "?domain=violence")
+        review_url = reverse("review-pair", args=[violent.pk]) + "?domain=violence"
+        assert review_url.encode() in queue.content
+        page = self.client.get(review_url)
+        assert b'name="queue_domain" value="violence"' in page.content
+        assert b'href="/review/?domain=violence"' in page.content
+        done = self.client.post(
+            reverse("review-pair", args=[violent.pk]),
+            {"text": ANSWER, "decision": "approved", "comment": "", "queue_domain": "violence"},
+        )
+        assert done.status_code == 302 and done["Location"] == "/review/?domain=violence"
+        assert older.pk  # the oldest pair (another domain) is not where the reviewer lands
+
+    def test_an_unknown_filter_is_dropped(self):
+        pair = submitted_pair(self.alice)
+        self.client.force_login(self.rita)
+        done = self.client.post(
+            reverse("review-pair", args=[pair.pk]),
+            {"text": ANSWER, "decision": "approved", "comment": "", "queue_domain": "https://evil.example"},
+        )
+        assert done["Location"] == "/review/"
+
+    def test_the_review_page_labels_its_answer_box_and_wires_the_live_checks(self):
+        pair = submitted_pair(self.alice)
+        self.client.force_login(self.rita)
+        page = self.client.get(reverse("review-pair", args=[pair.pk])).content.decode()
+        assert '<label for="id_text">' in page
+        assert f'data-checks-url="{reverse("pair-checks")}"' in page and "js/authoring.js" in page
+
+    def test_the_authors_reason_for_an_unlisted_number_is_shown_to_the_reviewer(self):
+        pair = pairs.create_pair(
+            user=self.alice,
+            text=ANSWER + " Or call 0800 555 0199.",
+            prompt_fields={"text": "p", "domain": RiskDomain.objects.get(slug="suicide"), "locale": "en-US"},
+            contact_reason="The hospital's own line.",
+        )
+        pairs.submit(response=pair, user=self.alice)
+        self.client.force_login(self.rita)
+        page = self.client.get(reverse("review-pair", args=[pair.pk]))
+        assert b"The hospital&#x27;s own line." in page.content
