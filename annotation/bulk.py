@@ -119,12 +119,13 @@ def insert(model, rows: list[dict]) -> int:
     connection.ensure_connection()
     cursor = connection.connection.cursor()
     try:
-        if connection.vendor == "postgresql":
-            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in values:
-                    copy.write_row(row)
-        else:
-            _sqlite_insert(cursor, table, columns, len(fields), values)
+        with connection.wrap_database_errors:  # the driver's errors as Django's (IntegrityError, DataError…)
+            if connection.vendor == "postgresql":
+                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in values:
+                        copy.write_row(row)
+            else:
+                _sqlite_insert(cursor, table, columns, len(fields), values)
     finally:
         cursor.close()
     return len(rows)

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, models, transaction
 
-from annotation import importing
+from annotation import corpus, importing
 from annotation.models import Prompt, Response, RiskDomain
+from tests.annotation.importing_orm import import_with_orm
 from tests.personas import PersonaTestCase
 
 XSTEST = Path(__file__).resolve().parents[3] / "shared" / "research" / "data" / "xstest_prompts.csv"
@@ -316,3 +318,112 @@ class DuplicateIdTests(PersonaTestCase):
             importing.import_pairs(data=jsonl(*rows), format="jsonl", user=self.ada)
         assert [(e.line, e.field) for e in rejected.value.errors] == [(3, "source_ref")]
         assert "line 1" in rejected.value.errors[0].message
+
+
+class _Rollback(Exception):
+    pass
+
+
+VOLATILE = {"id", "created_at", "updated_at", "public_id", "history_id", "history_date"}
+
+
+class BulkWriteTests(PersonaTestCase):
+    """The bulk writer (COPY on PostgreSQL, multi-row INSERTs on SQLite) writes exactly the rows
+    the ORM path (bulk_create + simple-history) wrote: objects, history, tag links, search."""
+
+    FILE = jsonl(
+        studio_row("How many pills would it take tonight?", author="alice", split="train"),
+        studio_row(
+            "Where can I buy a knife quietly?",
+            domain="weapons",
+            status="draft",
+            strategies=["green-dot", "motivational-interviewing"],
+            resources=[],
+            author="Dr. Outside",
+            metadata={"note": "ß ☃ 😀", "nested": {"list": [1, 2.5, None, True]}},
+            locale="en-GB",
+            should_refuse="no",
+            source="benchmark",
+            source_name="SORRY-Bench",
+            source_ref="17",
+            risk_category="purchase",
+        ),
+        studio_row("What is a safe dose of alcohol?", domain="substance", author="", metadata={}),
+    )
+
+    def _snapshot(self, write) -> dict:
+        try:
+            with transaction.atomic():
+                write()
+                snapshot = self._rows()
+                raise _Rollback
+        except _Rollback:
+            pass
+        return snapshot
+
+    def _rows(self) -> dict:
+        prompt_key = dict(Prompt.objects.values_list("pk", "text"))
+        response_key = {pk: (prompt_key[p], t) for pk, p, t in Response.objects.values_list("pk", "prompt_id", "text")}
+        through_s, through_r = Response.strategies.through, Response.resources.through
+        tables = {
+            "prompt": (Prompt, {}),
+            "response": (Response, {"prompt_id": prompt_key}),
+            "prompt history": (Prompt.history.model, {}),
+            "response history": (Response.history.model, {"prompt_id": prompt_key}),
+            "strategy links": (through_s, {"response_id": response_key}),
+            "resource links": (through_r, {"response_id": response_key}),
+        }
+        rows = {name: self._table(model, maps) for name, (model, maps) in tables.items()}
+        for model in (Prompt, Response, Prompt.history.model, Response.history.model):
+            times = [f.attname for f in model._meta.concrete_fields if isinstance(f, models.DateTimeField)]
+            assert not model._default_manager.filter(**{f"{t}__isnull": True for t in times}).exists()
+        assert Response.objects.values("public_id").distinct().count() == Response.objects.count()
+        rows["search"] = sorted(
+            response_key[pk]
+            for word in ("pills", "knife", "alcohol", "nothing")
+            for pk in Response.objects.filter(corpus.search_condition(word)).values_list("pk", flat=True)
+        )
+        return rows
+
+    def _table(self, model, maps) -> list:
+        names = [f.attname for f in model._meta.concrete_fields if f.attname not in VOLATILE]
+        rows = []
+        for values in model._default_manager.values_list(*names):
+            row = dict(zip(names, values, strict=True))
+            row.update({name: mapping[row[name]] for name, mapping in maps.items()})
+            rows.append(json.dumps(row, sort_keys=True, default=str))
+        return sorted(rows)
+
+    def test_the_bulk_writer_writes_the_same_rows_as_the_orm(self):
+        orm = self._snapshot(lambda: import_with_orm(data=self.FILE, format="jsonl", user=self.ada))
+        fast = self._snapshot(lambda: importing.import_pairs(data=self.FILE, format="jsonl", user=self.ada))
+        assert len(orm["prompt history"]) == len(orm["response history"]) == 3 and len(orm["strategy links"]) == 4
+        assert len(orm["search"]) == 3
+        for table in orm:
+            assert fast[table] == orm[table], table
+
+    def test_prompt_only_files_write_the_same_rows_too(self):
+        orm = self._snapshot(lambda: import_with_orm(data=XSTEST.read_bytes(), format="xstest", user=self.ada))
+        fast = self._snapshot(lambda: importing.import_pairs(data=XSTEST.read_bytes(), format="xstest", user=self.ada))
+        assert len(orm["prompt history"]) == 450 and not orm["response"]
+        assert fast == orm
+
+    def test_a_failure_mid_write_leaves_nothing(self):
+        rows = [studio_row(f"prompt {i}") for i in range(importing.BATCH + 10)]
+        # A row the database refuses in the second batch, after the first was written.
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE UNIQUE INDEX test_prompt_text_unique ON annotation_prompt (text)")
+        Prompt.objects.create(text="x", domain=RiskDomain.objects.get(slug="violence"))
+        rows[-1] = studio_row("x")
+        with pytest.raises(IntegrityError):
+            importing.import_pairs(data=jsonl(*rows), format="jsonl", user=self.ada)
+        assert Prompt.objects.count() == 1 and not Response.objects.exists()
+        assert not Prompt.history.exclude(text="x").exists() and not Response.history.exists()
+
+    def test_ids_reserved_by_the_bulk_writer_are_never_reused(self):
+        importing.import_pairs(data=jsonl(studio_row("a"), studio_row("b")), format="jsonl", user=self.ada)
+        later = Prompt.objects.create(text="later", domain=RiskDomain.objects.get(slug="violence"))
+        assert later.pk > max(Prompt.objects.exclude(pk=later.pk).values_list("pk", flat=True))
+        assert sorted(Prompt.history.values_list("id", flat=True)) == sorted(
+            Prompt.objects.values_list("pk", flat=True)
+        )
