@@ -112,6 +112,8 @@ class ImportJobTests(PersonaTestCase):
         assert "Deleted 1 uploaded file(s)" in out.getvalue()
         assert self._upload_state(job) == (b"", True)
         assert not jobs.status(job)["can_retry"] and not jobs.retry(job)
+        page = self.client.get(reverse("import-job", args=[job.pk]))
+        assert b"The uploaded file was deleted when its retry window ended" in page.content
 
     @override_settings(IMPORT_UPLOAD_RETENTION_HOURS=1)
     def test_the_next_import_deletes_files_whose_window_ended(self):
