@@ -17,7 +17,8 @@ does not keep a copy of every value.
 
 import functools
 import json
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Iterator
 
 from django.db import connection, models
 from django.utils import timezone
@@ -108,12 +109,7 @@ def insert(model, rows: list[dict]) -> int:
         for field in model._meta.concrete_fields
         if not (field.primary_key and isinstance(field, models.AutoField) and field.attname not in rows[0])
     ]
-    prepare = [_preparer(field) for field in fields]
-    names = [field.attname for field in fields]
-    values = (
-        [value if prep is None else prep(value) for value, prep in zip([row[n] for n in names], prepare, strict=True)]
-        for row in rows
-    )
+    values = _values(fields, rows)
     quoted = connection.ops.quote_name
     table, columns = quoted(model._meta.db_table), ", ".join(quoted(field.column) for field in fields)
     connection.ensure_connection()
@@ -129,6 +125,17 @@ def insert(model, rows: list[dict]) -> int:
     finally:
         cursor.close()
     return len(rows)
+
+
+def _values(fields, rows: list[dict]) -> Iterator[list]:
+    """Each row's values in column order, prepared for the driver where the field needs it."""
+    pick = operator.itemgetter(*(field.attname for field in fields))
+    prepared = [(index, prep) for index, field in enumerate(fields) if (prep := _preparer(field))]
+    for row in rows:
+        values = list(pick(row)) if len(fields) > 1 else [pick(row)]
+        for index, prep in prepared:
+            values[index] = prep(values[index])
+        yield values
 
 
 def _sqlite_insert(cursor, table: str, columns: str, width: int, values: Iterable[list]) -> None:

@@ -426,6 +426,22 @@ def _json_value_problem(value) -> tuple[str, str] | None:
     return None
 
 
+def _metadata_problem(metadata: dict) -> tuple[str, str] | None:
+    """`_json_value_problem`, walked only when the serialised object hints at a problem (cheap for
+    the usual small object), plus its length as JSON."""
+    try:
+        dumped = json.dumps(metadata, ensure_ascii=False, allow_nan=False)
+    except (ValueError, RecursionError):
+        return _json_value_problem(metadata) or ("", "cannot be stored as JSON")
+    suspect = dumped.count("{") + dumped.count("[") > MAX_METADATA_DEPTH or "\\u0000" in dumped
+    if (suspect or _UNPAIRED_SURROGATE.search(dumped)) and (found := _json_value_problem(metadata)):
+        return found
+    if len(dumped) > MAX_METADATA_CHARS:
+        longest = max(metadata, key=lambda key: len(str(metadata[key])), default="")
+        return longest, f"is longer than {MAX_METADATA_CHARS:,} characters as JSON"
+    return None
+
+
 def _clean(record: Record) -> None:
     """Normalise a valid record in place: should_refuse as a bool, tag keys without repeats."""
     record.should_refuse = _bool(record.should_refuse)
@@ -521,14 +537,12 @@ def _validate_record(record: Record, registry: _Registry, errors: list[RowError]
             errors.append(RowError(line, name, f"unknown key(s): {shown}"))
     if not isinstance(record.metadata, dict):
         errors.append(RowError(line, "metadata", "must be a JSON object"))
-    elif found := _json_value_problem(record.metadata):
+    elif found := _metadata_problem(record.metadata):
         key, problem = found
         if record.columns.get("metadata") == METADATA_FROM_COLUMNS:  # e.g. XSTest's note: name the column
-            errors.append(RowError(line, key, problem.replace("has a value that ", "")))
+            errors.append(RowError(line, key or "metadata", problem.replace("has a value that ", "")))
         else:
             errors.append(RowError(line, "metadata", problem))
-    elif len(json.dumps(record.metadata, ensure_ascii=False)) > MAX_METADATA_CHARS:
-        errors.append(RowError(line, "metadata", f"is longer than {MAX_METADATA_CHARS:,} characters as JSON"))
 
 
 def _digest(*texts) -> bytes:

@@ -209,7 +209,8 @@ def postgres_reachable() -> str | None:
     except ImportError:
         return "psycopg is not installed"
     try:
-        psycopg.connect(postgres_url(), connect_timeout=3).close()
+        # The server's maintenance database: the bench creates its own and needs none to exist.
+        psycopg.connect(postgres_url(), dbname="postgres", connect_timeout=3).close()
     except Exception as error:  # any connection failure means: skip, and say why
         return f"{type(error).__name__}: {str(error).strip().splitlines()[0][:120]}"
     return None
