@@ -748,7 +748,8 @@ class _Writer:
         ]
         for model, rows in ((Prompt, prompts), (Response, responses)):
             bulk.insert(model, bulk.complete(model, rows, now=self.now))
-            bulk.insert(model.history.model, bulk.history_rows(model, rows, user_id=user_id, date=self.now))
+            history = bulk.history_rows(model, rows, user_id=user_id, date=self.now)
+            bulk.insert(model.history.model, bulk.complete(model.history.model, history, now=self.now))
         self._links(answered, responses)
         self.prompts += len(prompts)
         self.pairs += len(responses)
