@@ -290,6 +290,9 @@ CELERY_TASK_ROUTES = {
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("PSYCHOSAFE_WORKER_MAX_TASKS_PER_CHILD", 1, minimum=1)
 # A run whose worker has not reported for this long is presumed dead and may be reclaimed.
 RUN_STALE_AFTER_SECONDS = env_int("PSYCHOSAFE_RUN_STALE_AFTER_SECONDS", 300, minimum=2)
+# An uploaded import file is deleted when its job ends; one that failed for another reason than
+# its rows (a crash, a lost broker) or was cancelled is kept this long for "Try again".
+IMPORT_UPLOAD_RETENTION_HOURS = env_int("PSYCHOSAFE_IMPORT_UPLOAD_RETENTION_HOURS", 24, minimum=0)
 # Each worker upserts a WorkerHeartbeat row this often; it counts as live for three periods.
 WORKER_HEARTBEAT_SECONDS = env_int("PSYCHOSAFE_WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
 # Queues /healthz requires a live worker on (503 otherwise): "default", "gpu", or both.

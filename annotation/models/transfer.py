@@ -24,6 +24,9 @@ class ImportJob(Job):
     phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.WAITING)
     errors = models.JSONField(default=list, blank=True, help_text="[{line, field, message}], all of them.")
     summary = models.JSONField(default=dict, blank=True)
+    upload_deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the uploaded file was deleted (the job ended, or its retry window did)."
+    )
 
     class Meta(Job.Meta):
         pass
@@ -37,8 +40,9 @@ class ImportJob(Job):
 
     @property
     def can_retry(self) -> bool:
-        """A file rejected for bad rows fails the same way again: fix the file and upload it anew."""
-        return super().can_retry and not self.errors
+        """A file rejected for bad rows fails the same way again: fix the file and upload it anew.
+        Nor can a job whose uploaded file was deleted be retried."""
+        return super().can_retry and not self.errors and self.upload_deleted_at is None
 
     def fields_reset_on_retry(self) -> dict:
         return {"phase": self.Phase.WAITING}

@@ -2,12 +2,18 @@
 progress and errors) and the corpus browser's export download."""
 
 import json
+from datetime import timedelta
+from io import StringIO
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
-from annotation.models import ImportJob, Prompt, Response
+from annotation import importing, jobs
+from annotation.models import ImportJob, JobState, Prompt, Response
 from psychosafe_site.celery import app as celery_app
 from tests.annotation.test_corpus import CorpusFixtures
 from tests.personas import PersonaTestCase
@@ -75,6 +81,48 @@ class ImportJobTests(PersonaTestCase):
         assert tasks.import_pairs.run(job.pk) == "succeeded"
         assert tasks.import_pairs.run(job.pk) == "not claimed"
         assert Response.objects.count() == 1
+
+    def _upload_state(self, job):
+        job.refresh_from_db()
+        return bytes(job.data), job.upload_deleted_at is not None
+
+    def test_the_uploaded_file_is_deleted_when_the_import_succeeds(self):
+        job = self._upload(GOOD)
+        assert self._upload_state(job) == (GOOD, False)
+        assert tasks.import_pairs.run(job.pk) == "succeeded"
+        assert self._upload_state(job) == (b"", True)
+
+    def test_a_rejected_file_is_deleted_when_its_job_ends(self):
+        job = self._upload(BAD)
+        assert tasks.import_pairs.run(job.pk) == "failed"
+        assert self._upload_state(job) == (b"", True)
+
+    @override_settings(IMPORT_UPLOAD_RETENTION_HOURS=24)
+    def test_a_retryable_job_keeps_its_file_for_the_retry_window_only(self):
+        job = self._upload(GOOD)
+        # It failed for another reason than its rows (here: the broker was down), so it can be retried.
+        ImportJob.objects.filter(pk=job.pk).update(state=JobState.FAILED, finished_at=timezone.now(), error="down")
+        # The next import sweeps, but this job is still in its window.
+        importing.start_import_job(data=GOOD, format="psychosafe", filename="x", skip_existing=False, created_by=None)
+        job.refresh_from_db()
+        assert bytes(job.data) == GOOD and jobs.status(job)["can_retry"]
+        ImportJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(hours=25))
+        out = StringIO()
+        call_command("delete_import_uploads", stdout=out)
+        assert "Deleted 1 uploaded file(s)" in out.getvalue()
+        assert self._upload_state(job) == (b"", True)
+        assert not jobs.status(job)["can_retry"] and not jobs.retry(job)
+        page = self.client.get(reverse("import-job", args=[job.pk]))
+        assert b"The uploaded file was deleted when its retry window ended" in page.content
+
+    @override_settings(IMPORT_UPLOAD_RETENTION_HOURS=1)
+    def test_the_next_import_deletes_files_whose_window_ended(self):
+        job = self._upload(GOOD)
+        ImportJob.objects.filter(pk=job.pk).update(
+            state=JobState.CANCELLED, finished_at=timezone.now() - timedelta(hours=2)
+        )
+        importing.start_import_job(data=GOOD, format="psychosafe", filename="x", skip_existing=False, created_by=None)
+        assert self._upload_state(job) == (b"", True)
 
     def test_only_admins_import(self):
         self.client.force_login(self.rita)
