@@ -12,6 +12,9 @@ class AnnotationConfig(AppConfig):
         from annotation.roles import ensure_role_groups
 
         post_migrate.connect(ensure_role_groups, sender=self, dispatch_uid="annotation.ensure_role_groups")
+        from annotation.corpus import restore_sqlite_fts
+
+        post_migrate.connect(restore_sqlite_fts, sender=self, dispatch_uid="annotation.restore_sqlite_fts")
         # Session limits count from the login (psychosafe_site/sessions.py); Django offers no other
         # hook that every way of logging in passes through.
         from psychosafe_site.sessions import record_login

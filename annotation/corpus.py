@@ -6,8 +6,8 @@ Full-text search:
   uses them.
 - SQLite: FTS5 external-content tables kept in sync by triggers. A trap: Django rebuilds a
   SQLite table (copy, drop, rename) on many AlterField migrations, and that drops triggers, so
-  `ensure_sqlite_fts` re-creates them (and rebuilds the index) when they are missing; it runs
-  once per process before the first search.
+  `restore_sqlite_fts` re-creates them (and rebuilds the index) after every migrate, and
+  `ensure_sqlite_fts` checks again once per process before the first search.
 
 Pagination is by keyset on the id (newest first), so page 2,000 costs what page 1 costs; the
 total is counted only up to COUNT_CAP rows ("more than 1,000"), which keeps the count cheap at 100k.
@@ -248,18 +248,36 @@ def _create_sqlite_fts(conn) -> None:
 _fts_checked: set[str] = set()
 
 
+def _missing_fts_triggers(conn) -> bool:
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type='trigger' AND name LIKE '%\\_fts\\_%' ESCAPE '\\'"
+        )
+        return cursor.fetchone()[0] < 3 * len(_FTS_TABLES)
+
+
+def restore_sqlite_fts(sender, using="default", **kwargs) -> None:
+    """post_migrate: a migration that rebuilt a searched table dropped its triggers; put them back."""
+    from django.db import connections
+
+    conn = connections[using]
+    if conn.vendor != "sqlite":
+        return
+    try:
+        missing = _missing_fts_triggers(conn)
+    except Exception:  # an SQLite built without FTS5: search falls back to LIKE
+        return
+    if missing:
+        _create_sqlite_fts(conn)
+
+
 def ensure_sqlite_fts() -> bool:
     """True when FTS5 is usable; re-creates dropped triggers once per process (see module doc)."""
     key = str(connection.settings_dict["NAME"])
     if key in _fts_checked:
         return True
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM sqlite_master WHERE type='trigger' AND name LIKE '%\\_fts\\_%' ESCAPE '\\'"
-            )
-            triggers = cursor.fetchone()[0]
-        if triggers < 3 * len(_FTS_TABLES):
+        if _missing_fts_triggers(connection):
             _create_sqlite_fts(connection)
     except Exception:  # an SQLite built without FTS5: fall back to LIKE
         return False
