@@ -276,6 +276,9 @@ CELERY_TASK_ROUTES = {
     "studio.judge_responses": {"queue": DEFAULT_QUEUE},
     "studio.judge_responses_gpu": {"queue": GPU_QUEUE},
     "studio.recover_stale_runs": {"queue": DEFAULT_QUEUE},
+    "studio.classify_benchmark": {"queue": DEFAULT_QUEUE},
+    "studio.classify_benchmark_gpu": {"queue": GPU_QUEUE},
+    "studio.warm_round_results": {"queue": DEFAULT_QUEUE},
 }
 # Each task runs in a fresh pool process that exits when the task ends, so the memory a task
 # used (a base model, an optimiser, a generation engine) goes back to the operating system and

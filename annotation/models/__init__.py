@@ -57,3 +57,11 @@ __all__ += ["Judge", "JudgeRun", "Pipeline", "PromotionDecision", "Verdict"]
 from annotation.models.workers import WorkerHeartbeat  # noqa: E402
 
 __all__ += ["WorkerHeartbeat"]
+from annotation.models.benchmarks import (  # noqa: E402
+    AuditItem,
+    BenchmarkClassification,
+    BenchmarkLabel,
+    BenchmarkRun,
+)
+
+__all__ += ["AuditItem", "BenchmarkClassification", "BenchmarkLabel", "BenchmarkRun"]

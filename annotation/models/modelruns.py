@@ -124,6 +124,11 @@ class GenerationRun(Job):
     prompt_split = models.CharField(max_length=20, default="validation")
     sampling = models.JSONField(default=dict, blank=True)
     backend = models.CharField(max_length=20, default="transformers")
+    benchmark = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="A benchmark prompt set's source name: when set, the run answers that set instead of the split.",
+    )
 
     def __str__(self):
         return self.name
