@@ -295,7 +295,11 @@ if unknown := set(_health_roles) - set(_QUEUES_BY_ROLE):
     raise ImproperlyConfigured(f"PSYCHOSAFE_HEALTH_QUEUES: unknown queue(s) {sorted(unknown)}; use default and/or gpu.")
 HEALTH_QUEUES = [_QUEUES_BY_ROLE[role] for role in _health_roles]
 # `celery beat` (or a worker started with -B) re-enqueues such runs every minute.
-CELERY_BEAT_SCHEDULE = {"recover-stale-runs": {"task": "studio.recover_stale_runs", "schedule": 60.0}}
+CELERY_BEAT_SCHEDULE = {
+    "recover-stale-runs": {"task": "studio.recover_stale_runs", "schedule": 60.0},
+    # Results figures of open rounds that ratings or verdicts made stale (annotation.figures).
+    "warm-round-results": {"task": "studio.warm_round_results", "schedule": 60.0},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Models -----------------------------------------------------------------------------

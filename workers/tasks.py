@@ -154,6 +154,17 @@ def classify_benchmark_gpu(self, job_id: int) -> str:
     return jobs.execute(BenchmarkClassification, job_id, worker=_worker_name(self), body=benchmarks.run_classification)
 
 
+@shared_task(name="studio.warm_round_results", time_limit=3600, ignore_result=True)
+def warm_round_results(round_id: int | None = None, **filters) -> int:
+    """Recompute a round's results figures that are not current (annotation.figures); without a
+    round (celery beat), the stale figures of every open round."""
+    from annotation import figures
+
+    if round_id is None:
+        return figures.warm_open_rounds()
+    return int(figures.warm(round_id, filters))
+
+
 @shared_task(name="studio.recover_stale_runs")
 def recover_stale_runs() -> int:
     """Re-send jobs whose worker died or whose message was lost; the claim lets one through."""

@@ -63,5 +63,6 @@ from annotation.models.benchmarks import (  # noqa: E402
     BenchmarkLabel,
     BenchmarkRun,
 )
+from annotation.models.figures import RoundFigures  # noqa: E402
 
-__all__ += ["AuditItem", "BenchmarkClassification", "BenchmarkLabel", "BenchmarkRun"]
+__all__ += ["AuditItem", "BenchmarkClassification", "BenchmarkLabel", "BenchmarkRun", "RoundFigures"]
