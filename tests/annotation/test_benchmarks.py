@@ -218,3 +218,38 @@ def test_benchmark_pages_are_for_admins_and_show_the_interval_caveat(client, adm
     assert client.get(reverse("benchmark-new")).status_code == 200
     report = client.get(reverse("benchmark-report", args=[run.pk])).content.decode()
     assert "cover sampling error only, not classifier error" in report
+
+
+def test_an_unreachable_judge_fails_the_classification_naming_the_address_and_a_retry_adds_only_what_is_missing(
+    admin, settings
+):
+    import socket
+
+    settings.JUDGE_BACKOFF_SECONDS = 0.01
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    importing.import_pairs(data=xstest_subset(per_label=2), format="xstest", user=admin)
+    judge = Judge.objects.create(
+        name="gone",
+        kind=Judge.Kind.ENDPOINT,
+        endpoint_url=f"http://127.0.0.1:{port}/v1",
+        model="m",
+        rubric=rubrics.default_rubric(),
+        max_retries=0,
+    )
+    run = benchmarks.start_benchmark_run(
+        name="unreachable", benchmark="XSTest", conditions=make_conditions(1), judge=judge, created_by=admin
+    )
+    generate_by_hand(run)
+    job = classify(run)
+    assert job.state == JobState.FAILED
+    assert f"127.0.0.1:{port}" in job.error
+    assert BenchmarkLabel.objects.filter(run=run, classifier="rules").count() == 4  # the rules' labels are kept
+    assert not AuditItem.objects.filter(run=run).exists()  # no audit before every classifier has answered
+    with StandInJudgeServer(port=port) as server:
+        assert server.url.endswith(f":{port}/v1")
+        assert jobs.retry(job)
+        job = classify(run)
+    assert job.state == JobState.SUCCEEDED, job.error
+    assert BenchmarkLabel.objects.filter(run=run).count() == 8
