@@ -8,7 +8,8 @@ version* (counts and last ids of the round's ratings and verdicts) and filters, 
 - finds the row for its filters at the current data version: it shows it (the common case);
 - finds a row of an older version (ratings or verdicts came in since): it shows it, says so and
   how many ratings it lacks, and queues `studio.warm_round_results` to recompute it (at most one
-  queued recomputation per row at a time); the page refreshes itself until the new figures are in;
+  queued recomputation per row at a time); the page refreshes itself until the new figures are in.
+  With no live worker on the default queue (no fresh heartbeat row) it computes them itself;
 - finds no row (the first view of these filters): it computes the figures there and then.
 
 Closing a round queues the recomputation of its unfiltered figures, and celery beat recomputes
@@ -73,8 +74,19 @@ def current(round: Round, filters: dict | None = None) -> Figures:
     if results is None:
         return _figures(compute(round, filters, version=version), version, version)
     if row.data_version != version:
+        if not _worker_listening():  # nobody would recompute them: better slow than old for ever
+            return _figures(compute(round, filters, version=version), version, version)
         request_recompute(round, filters)
     return _figures(results, row.data_version, version, computed_at=row.computed_at)
+
+
+def _worker_listening() -> bool:
+    """A live worker consumes the default queue (its heartbeat row is fresh)."""
+    from django.conf import settings
+
+    from annotation.models import WorkerHeartbeat
+
+    return settings.DEFAULT_QUEUE in WorkerHeartbeat.objects.live_queues()
 
 
 def fresh(round: Round, filters: dict | None = None) -> reporting.RoundResults:

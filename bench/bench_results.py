@@ -15,7 +15,7 @@ are neither 0 nor 1. --ratings scales the prompts (k, raters and conditions stay
 
 Everything lives in a temporary folder (a fresh SQLite database under PSYCHOSAFE_VAR_DIR),
 removed at the end; DATABASE_URL and CELERY_BROKER_URL are unset for this process. The cache is
-the default in-process one (LocMemCache), as in development.
+not used: the figures are stored in the database (annotation.figures).
 
 Timed (wall clock, this process):
 
@@ -262,6 +262,14 @@ def measure(round, admin, *, profile: int) -> dict:
         warm.append(seconds)
         warm_cpu.append(cpu)
     stale = []
+    # A live worker on the default queue (its heartbeat row), as in a deployment: stale figures are
+    # shown and their recomputation queued, not computed in the request.
+    from django.conf import settings
+    from django.utils import timezone
+
+    from annotation.models import WorkerHeartbeat
+
+    WorkerHeartbeat.objects.create(hostname="bench@host", queues=[settings.DEFAULT_QUEUE], last_seen=timezone.now())
     # One more verdict (a second judge on one response): the stored figures are now one version old.
     first = Verdict.objects.filter(response__round_items__round=round).select_related("judge").first()
     second = Judge.objects.create(name="bench-second-judge", kind=Judge.Kind.DETERMINISTIC, rubric=first.judge.rubric)

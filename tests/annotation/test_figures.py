@@ -44,6 +44,7 @@ class FiguresTests(PersonaTestCase):
         assert RoundFigures.objects.get(round=self.round).computed_at == computed_at
 
     def test_new_ratings_show_old_figures_as_old_queue_one_recompute_and_the_recompute_makes_them_current(self):
+        self.live_worker()
         self.page()
         rate(self.round, self.rhea, 2)
         with self.captureOnCommitCallbacks() as queued:
@@ -60,6 +61,22 @@ class FiguresTests(PersonaTestCase):
         assert response.context["figures"].current
         assert response.context["results"].n_ratings == 6
         assert b"figures-stale" not in response.content
+
+    def test_without_a_live_worker_old_figures_are_recomputed_in_the_request(self):
+        self.page()
+        rate(self.round, self.rhea, 1)
+        with self.captureOnCommitCallbacks() as queued:
+            response = self.page()
+        assert not queued
+        assert response.context["figures"].current and response.context["results"].n_ratings == 5
+
+    def live_worker(self):
+        from django.conf import settings
+        from django.utils import timezone
+
+        from annotation.models import WorkerHeartbeat
+
+        WorkerHeartbeat.objects.create(hostname="w@test", queues=[settings.DEFAULT_QUEUE], last_seen=timezone.now())
 
     def test_filters_are_stored_apart_and_the_report_always_shows_current_figures(self):
         self.page()
