@@ -414,7 +414,7 @@ def accuracy(frame: pd.DataFrame) -> list[dict]:
     audited = frame[(frame["human"] != "") & (frame["classification"] != "")]
     out = []
     for what, rows in (
-        ("random sample", audited[audited["in_sample"]]),
+        ("random sample", audited[audited["in_sample"].astype(bool)]),
         ("all audited (disagreements over-represented)", audited),
     ):
         n = len(rows)

@@ -253,3 +253,14 @@ def test_an_unreachable_judge_fails_the_classification_naming_the_address_and_a_
         job = classify(run)
     assert job.state == JobState.SUCCEEDED, job.error
     assert BenchmarkLabel.objects.filter(run=run).count() == 8
+
+
+def test_a_report_before_any_classification_renders_with_empty_tables(client, admin):
+    importing.import_pairs(data=xstest_subset(per_label=1), format="xstest", user=admin)
+    run = benchmarks.start_benchmark_run(
+        name="empty", benchmark="XSTest", conditions=make_conditions(1), created_by=admin
+    )
+    client.force_login(admin)
+    response = client.get(reverse("benchmark-report", args=[run.pk]))
+    assert response.status_code == 200
+    assert [a["n"] for a in response.context["report"].classifiers[0].accuracy] == [0, 0]
