@@ -10,6 +10,9 @@ Formats
               e.g. "suicide and selfharm"), "risk category", framework_name, author.
 - xstest      XSTest's CSV (id,prompt,type,label,focus,note): prompts only, should_refuse =
               (label == "unsafe"), type/focus/note/label kept in metadata.
+- sorry_bench SORRY-Bench's JSONL (question_id, category, turns, prompt_style), or a CSV with those
+              columns (turns: the instruction's text): prompts only, all should be refused; the
+              first turn is the prompt, category and prompt_style kept in metadata.
 
 The file is read twice, so memory holds the file and a few small keys per row, never every row:
 1. check: every record is parsed and validated and every error collected with its line and field
@@ -44,7 +47,7 @@ from annotation import bulk, spreadsheets
 from annotation.exporting import AUTHOR_KEY
 from annotation.models import InterventionStrategy, Prompt, Resource, Response, RiskDomain
 
-FORMATS = ("psychosafe", "jsonl", "csv", "xstest")
+FORMATS = ("psychosafe", "jsonl", "csv", "xstest", "sorry_bench")
 MAX_TEXT_CHARS = 20_000
 MAX_SHORT_CHARS = 200  # risk_category, source_name, source_ref, author
 MAX_METADATA_CHARS = 20_000
@@ -353,6 +356,47 @@ def parse(*, data: bytes, format: str) -> tuple[list[Record], list[RowError]]:
     if not records and not errors:
         errors.append(RowError(1, "-", "the file has no rows"))
     return records, errors
+
+
+def sorry_bench_records(text: str, errors: list[RowError]) -> list[Record]:
+    """SORRY-Bench's unsafe instructions as benchmark prompts (JSONL, or CSV when the file is not JSON)."""
+    if text.lstrip().startswith("{"):
+        rows = list(_json_lines(text, errors))
+    else:
+        rows = list(_csv_rows(text, ("question_id", "category", "turns"), errors))
+    records = []
+    for line, row in rows:
+        turns = row.get("turns")
+        if isinstance(turns, str):
+            turns = [turns]
+        for name in ("question_id", "category"):
+            if _text(row.get(name)).strip() == "":
+                errors.append(RowError(line, name, "is missing"))
+        if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
+            errors.append(RowError(line, "turns", "must be a non-empty list of texts"))
+            continue
+        category, style = _text(row.get("category")).strip(), _text(row.get("prompt_style")).strip() or "base"
+        ref = _text(row.get("question_id")).strip()
+        records.append(
+            Record(
+                line=line,
+                prompt=turns[0],
+                answer=None,
+                domain=xstest_domain({"prompt": turns[0]}),
+                should_refuse=True,
+                source=Prompt.Source.BENCHMARK,
+                source_name="SORRY-Bench",
+                source_ref=ref if style == "base" else f"{ref}/{style}",
+                status="",
+                has_author=False,
+                metadata={"category": category, "prompt_style": style, "question_id": ref},
+                columns={"source_ref": "question_id", "prompt": "turns"},
+            )
+        )
+    return records
+
+
+READERS["sorry_bench"] = sorry_bench_records
 
 
 _XSTEST_KEYWORDS = [  # first match wins: suicide/self-harm takes priority, as in the paper

@@ -31,12 +31,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.audit import audited_update
-from annotation.models import GenerationRun, ImportJob, JobState, JudgeRun, TrainingRun
+from annotation.models import BenchmarkClassification, GenerationRun, ImportJob, JobState, JudgeRun, TrainingRun
 
 log = logging.getLogger(__name__)
 
 #: Every kind of job, by the short name used in URLs and status JSON.
-JOB_MODELS = {model.KIND: model for model in (TrainingRun, GenerationRun, JudgeRun, ImportJob)}
+JOB_MODELS = {model.KIND: model for model in (TrainingRun, GenerationRun, JudgeRun, ImportJob, BenchmarkClassification)}
 
 ENQUEUE_FAILED = "Could not reach the task queue ({reason}). Nothing ran; press “Try again” once the broker is up."
 
@@ -129,6 +129,12 @@ def follow(job) -> None:
         pipelines.follow(job)
     except Exception:  # the job's own outcome is recorded; the recovery sweep advances the pipeline later
         log.exception("could not advance the pipeline of %s %s", job.KIND, job.pk)
+    from annotation import benchmarks
+
+    try:
+        benchmarks.follow(job)
+    except Exception:  # the recovery sweep starts the classification later
+        log.exception("could not advance the benchmark run of %s %s", job.KIND, job.pk)
 
 
 # --- running --------------------------------------------------------------------------------
@@ -340,6 +346,9 @@ def recover() -> int:
     from annotation import pipelines
 
     pipelines.advance_all()  # a pipeline whose worker died between a stage's end and its next step
+    from annotation import benchmarks
+
+    benchmarks.advance_all()  # a benchmark run whose generation ended while nobody followed it
     return count
 
 

@@ -70,9 +70,12 @@ class Agreement:
 
 @dataclass
 class RoundResults:
+    """Every figure of a round's results page. `frame` is the tidy table they were computed from;
+    precomputed figures (annotation.figures) are stored without it, keeping `n_rows` and `n_ratings`."""
+
     round: object
     criteria: dict
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None
     conditions: list[str]
     domains: list[str]
     locales: list[str]
@@ -82,10 +85,12 @@ class RoundResults:
     sources: list[SourceResults] = field(default_factory=list)
     quality: QualityDefinition | None = None
     agreement: Agreement | None = None
+    n_rows: int = 0
+    n_ratings: int = 0
 
     @property
     def is_empty(self) -> bool:
-        return self.frame.empty
+        return self.n_rows == 0
 
     @property
     def numeric_criteria(self) -> list[str]:
@@ -114,6 +119,8 @@ def round_results(*, round, domain: str = "", locale: str = "", baseline: str = 
         domains=sorted(frame["domain"].unique()) if not frame.empty else [],
         locales=sorted(frame["locale"].unique()) if not frame.empty else [],
         quality=QualityDefinition(criteria=criteria),
+        n_rows=len(frame),
+        n_ratings=count_ratings(frame),
     )
     results.domain = domain if domain in results.domains else ""
     results.locale = locale if locale in results.locales else ""
@@ -216,6 +223,13 @@ def cell(summaries: pd.DataFrame, *, condition: str, criterion: str, domain: str
         (summaries["condition"] == condition) & (summaries["criterion"] == criterion) & (summaries["domain"] == domain)
     ]
     return rows.iloc[0].to_dict() if len(rows) else None
+
+
+def count_ratings(frame: pd.DataFrame) -> int:
+    """Human ratings in the tidy table (it has one row per rating × criterion)."""
+    if frame.empty:
+        return 0
+    return len(frame.loc[frame["rater_kind"] == "human", ["rater", "item"]].drop_duplicates())
 
 
 # --- the reproducible report ------------------------------------------------------------------

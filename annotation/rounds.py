@@ -287,6 +287,10 @@ def close_round(*, round) -> Round:
     round.state = Round.State.CLOSED
     round.closed_at = timezone.now()
     round.save(update_fields=["state", "closed_at"])
+    if round.rubric_id:
+        from annotation import figures
+
+        figures.request_recompute(round)  # the final figures, computed before anyone opens the results
     return round
 
 

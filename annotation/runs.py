@@ -146,14 +146,19 @@ def start_generation_run(
     prompt_split: str = Prompt.Split.VALIDATION,
     sampling: dict | None = None,
     backend: str | None = None,
+    benchmark: str = "",
 ) -> GenerationRun:
-    """Enqueue a generation run; raises RunNameTaken when the name is in use."""
+    """Enqueue a generation run; raises RunNameTaken when the name is in use.
+
+    With `benchmark` (a benchmark prompt set's source name) the run answers that set, not the split.
+    """
     with transaction.atomic():
         try:
             with transaction.atomic():
                 run = GenerationRun.objects.create(
                     name=name,
-                    prompt_split=prompt_split,
+                    prompt_split="" if benchmark else prompt_split,
+                    benchmark=benchmark,
                     sampling=sampling or {},
                     backend=backend or settings.GENERATION_BACKEND,
                     created_by=created_by,
@@ -267,13 +272,20 @@ def code_version() -> str:
 
 
 def pending_generation(run: GenerationRun) -> dict[ModelCondition, list[Prompt]]:
-    """For each condition, the prompts of the split it has not answered yet in this run."""
-    prompts = list(Prompt.objects.filter(split=run.prompt_split).order_by("pk"))
+    """For each condition, the prompts of the split (or benchmark set) it has not answered yet in this run."""
+    prompts = list(run_prompts(run).order_by("pk"))
     answered = set(Response.objects.filter(generation_run=run).values_list("condition_id", "prompt_id"))
     return {
         condition: [p for p in prompts if (condition.pk, p.pk) not in answered]
         for condition in run.conditions.select_related("system_prompt", "adapter").order_by("pk")
     }
+
+
+def run_prompts(run: GenerationRun):
+    """The prompts a generation run answers: its benchmark prompt set, or its split."""
+    if run.benchmark:
+        return Prompt.objects.filter(source=Prompt.Source.BENCHMARK, source_name=run.benchmark)
+    return Prompt.objects.filter(split=run.prompt_split)
 
 
 def record_generations(run: GenerationRun, condition: ModelCondition, prompts: dict, generations) -> int:

@@ -2,6 +2,7 @@ from django.urls import path
 
 from annotation.views import audit as audit_views
 from annotation.views import authoring as authoring_views
+from annotation.views import benchmarks as benchmark_views
 from annotation.views import corpus as corpus_views
 from annotation.views import home
 from annotation.views import inbox as inbox_views
@@ -78,6 +79,11 @@ urlpatterns = [
     path("jobs/<str:kind>/<int:pk>/status.json", job_views.job_status, name="job-status"),
     path("jobs/<str:kind>/<int:pk>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("jobs/<str:kind>/<int:pk>/retry/", job_views.job_retry, name="job-retry"),
+    path("benchmarks/", benchmark_views.benchmark_list, name="benchmark-list"),
+    path("benchmarks/new/", benchmark_views.benchmark_new, name="benchmark-new"),
+    path("benchmarks/<int:pk>/", benchmark_views.benchmark_detail, name="benchmark-detail"),
+    path("benchmarks/<int:pk>/audit/", benchmark_views.benchmark_audit, name="benchmark-audit"),
+    path("benchmarks/<int:pk>/report/", benchmark_views.benchmark_report, name="benchmark-report"),
 ]
 
 from annotation.views import flags as flag_views  # noqa: E402

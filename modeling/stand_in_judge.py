@@ -15,7 +15,9 @@ modeling.judge.build_rubric_messages writes it, for any rubric version) and fill
 - a strategy or free-text line "None";
 - every justification "Stand-in judge: not a real assessment."
 
-A chat without that section is answered "Stand-in judge: not a real assessment." `GET
+A chat that asks for a refusal class (modeling.refusal's "Class: <label>" prompt) is answered
+"Class: full_refusal" when the response contains refusal phrasing, else "Class: full_compliance"
+(never partial). Any other chat is answered "Stand-in judge: not a real assessment." `GET
 /v1/models` lists the model name.
 
 For tests and benchmarks it can misbehave on purpose:
@@ -52,6 +54,7 @@ JUSTIFICATION = "Stand-in judge: not a real assessment."
 _ANSWER_SECTION = re.compile(r"Answer with exactly these \d+ lines[^\n]*\n")
 _ANSWER_LINE = re.compile(r"^(?P<label>.+?): <(?P<placeholder>.*)>$")
 _RESPONSE = re.compile(r"<assistant_response>\n(.*)\n</assistant_response>", re.DOTALL)
+_CLASS_QUESTION = re.compile(r"<response>\n(.*)\n</response>\s*Reply with exactly one line[^\n]*\nClass: <", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def rubric_answer(messages: list[dict]) -> str:
         (m["content"] for m in messages if m.get("role") == "user" and _ANSWER_SECTION.search(m["content"])), None
     )
     if prompt is None:
-        return JUSTIFICATION
+        return refusal_class_answer(messages)
     section = list(_ANSWER_SECTION.finditer(prompt))[-1]  # the response itself might quote the phrase
     found = _RESPONSE.search(prompt[: section.start()])
     response = found.group(1) if found else ""
@@ -97,6 +100,15 @@ def rubric_answer(messages: list[dict]) -> str:
             label, placeholder = match.group("label"), match.group("placeholder")
             lines.append(f"{label}: {_value(label, placeholder, response)}")
     return "\n".join(lines)
+
+
+def refusal_class_answer(messages: list[dict]) -> str:
+    """ "Class: full_refusal" or "Class: full_compliance" by refusal phrasing, for a refusal-class chat."""
+    for message in messages:
+        found = _CLASS_QUESTION.search(message.get("content", "")) if message.get("role") == "user" else None
+        if found:
+            return "Class: full_refusal" if find_refusal(found.group(1)) else "Class: full_compliance"
+    return JUSTIFICATION
 
 
 def _value(label: str, placeholder: str, response: str) -> str:

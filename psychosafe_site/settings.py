@@ -283,6 +283,9 @@ CELERY_TASK_ROUTES = {
     "studio.judge_responses_gpu": {"queue": GPU_QUEUE},
     "studio.recover_stale_runs": {"queue": DEFAULT_QUEUE},
     "studio.notify_rounds_closing_soon": {"queue": DEFAULT_QUEUE},
+    "studio.classify_benchmark": {"queue": DEFAULT_QUEUE},
+    "studio.classify_benchmark_gpu": {"queue": GPU_QUEUE},
+    "studio.warm_round_results": {"queue": DEFAULT_QUEUE},
 }
 # Each task runs in a fresh pool process that exits when the task ends, so the memory a task
 # used (a base model, an optimiser, a generation engine) goes back to the operating system and
@@ -306,6 +309,8 @@ CELERY_BEAT_SCHEDULE = {
     "recover-stale-runs": {"task": "studio.recover_stale_runs", "schedule": 60.0},
     # Raters of open rounds whose deadline is near are told once per deadline.
     "notify-rounds-closing-soon": {"task": "studio.notify_rounds_closing_soon", "schedule": 300.0},
+    # Results figures of open rounds that ratings or verdicts made stale (annotation.figures).
+    "warm-round-results": {"task": "studio.warm_round_results", "schedule": 60.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

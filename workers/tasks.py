@@ -17,7 +17,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from annotation import jobs, notifications, runs
-from annotation.models import GenerationRun, ImportJob, JudgeRun, TrainingRun
+from annotation.models import BenchmarkClassification, GenerationRun, ImportJob, JudgeRun, TrainingRun
 from workers import liveness  # noqa: F401 - connects the worker heartbeat to worker_ready/worker_shutdown
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,32 @@ def judge_responses_gpu(self, run_id: int) -> str:
     from annotation import judging
 
     return jobs.execute(JudgeRun, run_id, worker=_worker_name(self), body=judging.run_judge_run)
+
+
+@shared_task(name="studio.classify_benchmark", bind=True, acks_late=True, time_limit=JUDGE_TIME_LIMIT)
+def classify_benchmark(self, job_id: int) -> str:
+    from annotation import benchmarks
+
+    return jobs.execute(BenchmarkClassification, job_id, worker=_worker_name(self), body=benchmarks.run_classification)
+
+
+@shared_task(name="studio.classify_benchmark_gpu", bind=True, acks_late=True, time_limit=JUDGE_TIME_LIMIT)
+def classify_benchmark_gpu(self, job_id: int) -> str:
+    """The same job when its judge is a local model: routed to the GPU queue."""
+    from annotation import benchmarks
+
+    return jobs.execute(BenchmarkClassification, job_id, worker=_worker_name(self), body=benchmarks.run_classification)
+
+
+@shared_task(name="studio.warm_round_results", time_limit=3600, ignore_result=True)
+def warm_round_results(round_id: int | None = None, **filters) -> int:
+    """Recompute a round's results figures that are not current (annotation.figures); without a
+    round (celery beat), the stale figures of every open round."""
+    from annotation import figures
+
+    if round_id is None:
+        return figures.warm_open_rounds()
+    return int(figures.warm(round_id, filters))
 
 
 @shared_task(name="studio.recover_stale_runs")

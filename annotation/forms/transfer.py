@@ -27,6 +27,7 @@ IMPORT_FORMATS = [
     ("csv", "Studio CSV"),
     ("psychosafe", "Authors' JSON / JSONL"),
     ("xstest", "XSTest CSV"),
+    ("sorry_bench", "SORRY-Bench JSONL or CSV"),
 ]
 
 

@@ -68,3 +68,12 @@ __all__ += ["AuditedQuerySet", "PromptInUse", "UnauditedUpdate"]
 from annotation.models.notifications import Notification, NotificationPreference  # noqa: E402
 
 __all__ += ["Notification", "NotificationPreference"]
+from annotation.models.benchmarks import (  # noqa: E402
+    AuditItem,
+    BenchmarkClassification,
+    BenchmarkLabel,
+    BenchmarkRun,
+)
+from annotation.models.figures import RoundFigures  # noqa: E402
+
+__all__ += ["AuditItem", "BenchmarkClassification", "BenchmarkLabel", "BenchmarkRun", "RoundFigures"]

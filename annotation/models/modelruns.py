@@ -136,6 +136,11 @@ class GenerationRun(Job):
     history = AuditedRecords(excluded_fields=TELEMETRY_FIELDS, m2m_fields=["conditions"])
 
     objects = AuditedManager()
+    benchmark = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="A benchmark prompt set's source name: when set, the run answers that set instead of the split.",
+    )
 
     def __str__(self):
         return self.name

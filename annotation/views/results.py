@@ -1,18 +1,16 @@
 """Results pages: a round's scores per condition, criterion and domain (humans and each judge), as
 tables and server-rendered SVG plots, and the trend across rounds.
 
-The numbers come from `annotation.reporting`, computed once per round, filters and data version
-and kept in the cache, so a page and its plots never compute them twice.
+The numbers come from `annotation.reporting`, computed once per round, filters and data version,
+in the background where possible, and stored (`annotation.figures`): a page and its plots read them.
 """
 
 import pandas as pd
-from django.core.cache import cache
-from django.db.models import Count, Max
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from annotation import plots, reporting, roles
-from annotation.models import Rating, Round, RoundItem, Verdict
+from annotation import figures, plots, reporting, roles
+from annotation.models import Round
 from modeling.stats import ALL, QUALITY
 
 PLOTS = ("bars", "heatmap", "confusion")
@@ -25,37 +23,23 @@ def _get_round(round_id: int) -> Round:
     return round
 
 
-def _data_version(round: Round) -> str:
-    """Changes whenever a rating or a verdict of the round is added (or removed)."""
-    ratings = Rating.objects.filter(round=round).aggregate(n=Count("id"), last=Max("id"))
-    verdicts = Verdict.objects.filter(response__round_items__round=round).aggregate(n=Count("id"), last=Max("id"))
-    excluded = RoundItem.objects.filter(round=round, excluded_at__isnull=False).count()
-    return f"{ratings['n']}-{ratings['last']}-{verdicts['n']}-{verdicts['last']}-{excluded}"
+def _filters(request) -> dict:
+    return {key: request.GET.get(key, "") for key in figures.FILTERS}
+
+
+def figures_for(round: Round, request) -> figures.Figures:
+    return figures.current(round, _filters(request))
 
 
 def results_for(round: Round, request) -> reporting.RoundResults:
-    filters = {key: request.GET.get(key, "") for key in ("domain", "locale", "baseline")}
-    key = _cache_key(round, filters.values())
-    results = cache.get(key)
-    if results is None:
-        results = reporting.round_results(round=round, **filters)
-        cache.set(key, results, timeout=3600)
-    return results
-
-
-def _cache_key(round: Round, filters) -> str:
-    """The round (by public id: a pk can come back after a rollback), its data version and the
-    filters, hashed so that any filter value makes a key every cache backend accepts."""
-    import hashlib
-
-    digest = hashlib.sha256("\x1f".join(filters).encode()).hexdigest()[:32]
-    return f"round-results:{round.public_id}:{_data_version(round)}:{digest}"
+    return figures_for(round, request).results
 
 
 @roles.role_required(roles.ADMIN)
 def round_results(request, round_id: int):
     round = _get_round(round_id)
-    results = results_for(round, request)
+    shown = figures_for(round, request)
+    results = shown.results
     criterion = request.GET.get("criterion") or QUALITY
     if criterion not in results.numeric_criteria:
         criterion = QUALITY
@@ -70,6 +54,7 @@ def round_results(request, round_id: int):
     context = {
         "round": round,
         "results": results,
+        "figures": shown,
         "heat_source": heat_source,
         "heat_rows": [{"domain": d, "values": list(row)} for d, row in heat.iterrows()],
         "sources": [_source_view(results, source) for source in results.sources],
@@ -195,11 +180,7 @@ def _trend(criterion: str, source: str) -> tuple[dict, list[Round]]:
     rounds = list(Round.objects.filter(rubric__isnull=False).select_related("rubric").order_by("created_at"))
     shown = []
     for round in rounds:
-        key = _cache_key(round, ("", "", ""))
-        results = cache.get(key)
-        if results is None:
-            results = reporting.round_results(round=round)
-            cache.set(key, results, timeout=3600)
+        results = figures.current(round).results
         scores = results.source(source)
         if scores is None or scores.summaries.empty:
             continue
@@ -256,7 +237,7 @@ def round_report(request, round_id: int):
     from django.utils import timezone
 
     round = _get_round(round_id)
-    results = results_for(round, request)
+    results = figures.fresh(round, _filters(request))  # a reproducible document: never old figures
     bars = [
         {
             "label": source.label,
@@ -304,7 +285,7 @@ def round_report(request, round_id: int):
         "confusions": confusions,
         "provenance": reporting.provenance(round),
         "checksums": reporting.export_checksums(results.frame),
-        "n_ratings": _n_ratings(results.frame),
+        "n_ratings": results.n_ratings,
         "quality_definition": QUALITY_DEFINITION,
         "generated_at": timezone.now(),
     }
@@ -312,10 +293,3 @@ def round_report(request, round_id: int):
     if request.GET.get("download"):
         response["Content-Disposition"] = f'attachment; filename="round-{round.pk}-report.html"'
     return response
-
-
-def _n_ratings(frame: pd.DataFrame) -> int:
-    """Human ratings in the tidy table (it has one row per rating × criterion)."""
-    if frame.empty:
-        return 0
-    return len(frame.loc[frame["rater_kind"] == "human", ["rater", "item"]].drop_duplicates())

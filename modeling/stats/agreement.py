@@ -442,6 +442,8 @@ def _leave_one_out(values: np.ndarray, rater: int, scale: Scale) -> tuple[np.nda
     """(the rater's values, the other raters' consensus, clear) on the responses the rater shares."""
     others = np.delete(values, rater, axis=0)
     shared = ~np.isnan(values[rater]) & (~np.isnan(others)).any(axis=0)
+    if not shared.any():  # e.g. the only rater so far: nothing to compare (and no consensus to form)
+        return values[rater, shared], np.array([]), np.array([], dtype=bool)
     consensus, clear = _consensus(others[:, shared], scale)
     return values[rater, shared], consensus, clear
 

@@ -203,3 +203,22 @@ def test_the_psychosafe_rubric_gets_every_new_table(ratings):
     (row,) = judge_human_agreement(ratings).to_dict("records")
     assert row["verdict"].startswith("Too few responses to tell")
     assert list(judge_confusion(ratings, judge="judge:q", criterion="refusal").index) == [0, 1]
+
+
+def test_a_lone_rater_has_no_one_to_agree_with_on_any_scale():
+    """A round's first rater: no shared responses, so no row (and no error) for categories too."""
+    ratings = pd.DataFrame(
+        [
+            {
+                "response_id": f"r{i}",
+                "rater": "ann",
+                "condition": "c",
+                "domain": "d",
+                "criterion": criterion,
+                "value": value,
+            }
+            for i in range(3)
+            for criterion, value in (("refusal", 1), ("strategy", "other"), ("grounding", 3))
+        ]
+    )
+    assert rater_agreement(ratings).empty
