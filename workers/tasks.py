@@ -28,7 +28,9 @@ IMPORT_TIME_LIMIT = 3600
 JUDGE_TIME_LIMIT = 12 * 3600
 #: Loss points kept for the training page's curve (the newest; older ones are thinned out).
 LOSS_POINTS = 400
-GENERATION_BATCH = 16
+#: Prompts per stored batch, by backend. Small on transformers (a CPU takes a while per batch,
+#: and progress is reported per batch); vLLM runs its batch concurrently, so it gets more.
+GENERATION_BATCH = {"transformers": 8, "vllm": 128}
 
 
 def _worker_name(task) -> str:
@@ -47,11 +49,13 @@ def _train(run: TrainingRun, context: jobs.JobContext) -> None:
     from modeling.training import LoraTrainConfig, TrainingCancelled, train_lora
 
     resumed = []
-    # The loss curve survives a resume: steps before the checkpoint come from the earlier attempt.
+    # The loss curve ([step, loss, learning rate] per step) survives a resume: steps before the
+    # checkpoint come from the earlier attempt.
     losses = list(run.progress_detail.get("loss_history", []))
 
     def progress(report) -> None:
-        losses[:] = [point for point in losses if point[0] < report.step] + [[report.step, round(report.loss, 5)]]
+        point = [report.step, round(report.loss, 5), float(f"{report.learning_rate:.4g}")]
+        losses[:] = [earlier for earlier in losses if earlier[0] < report.step] + [point]
         if len(losses) > LOSS_POINTS:
             losses[:] = losses[::2]
         detail = {**asdict(report), "peak_rss_mb": _peak_rss_mb(), "loss_history": list(losses)}
@@ -89,32 +93,44 @@ def generate_responses(self, run_id: int) -> str:
 
 
 def _generate(run: GenerationRun, context: jobs.JobContext) -> None:
-    from modeling.generation import Condition, PromptItem, Sampling, load_backend
+    from modeling.generation import Condition, GenerationCancelled, PromptItem, Sampling, load_backend
 
     pending = runs.pending_generation(run)
     left = sum(len(prompts) for prompts in pending.values())
     total = left + run.responses.count()
     done = total - left
-    context.report(done=done, total=total)
+    context.report(done=done, total=total, detail={"activity": "loading the model"})
     sampling = Sampling(**run.sampling)
-    for base_model in sorted({condition.base_model for condition in pending}):
-        backend = load_backend(run.backend, base_model)
-        for condition, prompts in pending.items():
-            if condition.base_model != base_model or not prompts:
-                continue
-            spec = Condition(
-                key=str(condition.pk),
-                system_prompt=condition.system_prompt.text or None,
-                adapter_path=condition.adapter.path if condition.adapter else None,
-            )
-            by_id = {str(p.pk): p for p in prompts}
-            # Store in batches so progress shows, cancel takes effect and a killed worker loses one batch.
-            for start in range(0, len(prompts), GENERATION_BATCH):
-                context.check_cancel()
-                batch = [PromptItem(id=str(p.pk), text=p.text) for p in prompts[start : start + GENERATION_BATCH]]
-                runs.record_generations(run, condition, by_id, backend.generate([spec], batch, sampling))
-                done += len(batch)
-                context.report(done=done, total=total)
+    size = GENERATION_BATCH.get(run.backend, GENERATION_BATCH["transformers"])
+    try:
+        for base_model in sorted({condition.base_model for condition in pending}):
+            backend = load_backend(run.backend, base_model)
+            for condition, prompts in pending.items():
+                if condition.base_model != base_model or not prompts:
+                    continue
+                spec = Condition(
+                    key=str(condition.pk),
+                    system_prompt=condition.system_prompt.text or None,
+                    adapter_path=condition.adapter.path if condition.adapter else None,
+                )
+                by_id = {str(p.pk): p for p in prompts}
+                # Longest first, so that a batch pads little and memory peaks early.
+                prompts = sorted(prompts, key=lambda p: -len(p.text))
+                batches = range(0, len(prompts), size)
+                # Store per batch, so progress shows and a killed worker loses one batch; the
+                # backend stops within a token when asked to, so cancel never waits for a batch.
+                for number, start in enumerate(batches, 1):
+                    if context.should_cancel():
+                        raise GenerationCancelled(0)
+                    batch = [PromptItem(id=str(p.pk), text=p.text) for p in prompts[start : start + size]]
+                    generated = backend.generate([spec], batch, sampling, should_cancel=context.should_cancel)
+                    runs.record_generations(run, condition, by_id, generated)
+                    done += len(batch)
+                    activity = f"{condition.name}: batch {number} of {len(batches)} done"
+                    context.report(done=done, total=total, detail={"activity": activity})
+    except GenerationCancelled as stopped:
+        jobs.add_event(run, f"cancelled after {done} of {total} responses")
+        raise jobs.JobCancelled from stopped
 
 
 @shared_task(name="studio.import_pairs", bind=True, acks_late=True, time_limit=IMPORT_TIME_LIMIT)
