@@ -29,6 +29,7 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from annotation.models import GenerationRun, ImportJob, JobState, JudgeRun, TrainingRun
 
@@ -189,6 +190,8 @@ class JobContext:
             self._detail["eta_seconds"] = round(rate * max(total - done, 0), 1)
             detail = self._detail
         if detail is not None:
+            if "eta_seconds" in self._detail:  # pages count it down from here
+                self._detail["eta_at"] = fields["heartbeat_at"].isoformat()
             fields["progress_detail"] = self._detail
         type(self.job).objects.filter(pk=self.job.pk).update(**fields)
 
@@ -348,6 +351,7 @@ def status(job) -> dict:
         silent_since = job.heartbeat_at.isoformat(timespec="seconds")
     cancelling = job.cancel_requested and job.is_active
     queue = queue_of(type(job), job.pk) if job.is_active else ""
+    eta = _eta_now(detail, now) if running else None
     ahead = jobs_ahead(job, queue=queue) if queued else None
     return {
         "id": f"{job.KIND}-{job.pk}",
@@ -361,8 +365,8 @@ def status(job) -> dict:
         "percent": job.percent,
         "done": job.progress_done,
         "total": job.progress_total,
-        "eta_seconds": detail.get("eta_seconds") if running else None,
-        "eta_text": eta_text(detail.get("eta_seconds")) if running and not cancelling else "",
+        "eta_seconds": max(0.0, eta) if eta is not None else None,
+        "eta_text": eta_text(eta) if eta is not None and not cancelling else "",
         "activity": _activity(job, detail) if running else "",
         "detail": detail,
         "queue": queue.removeprefix(settings.QUEUE_PREFIX),
@@ -400,9 +404,21 @@ def jobs_ahead(job, *, queue: str | None = None) -> int:
     return ahead
 
 
+def _eta_now(detail: dict, now) -> float | None:
+    """The last estimate of the time left, less the time since it was made."""
+    if detail.get("eta_seconds") is None:
+        return None
+    made = parse_datetime(detail["eta_at"]) if detail.get("eta_at") else None
+    return float(detail["eta_seconds"]) - ((now - made).total_seconds() if made else 0.0)
+
+
 def eta_text(seconds) -> str:
+    """ "about 3 min left"; past the estimate (the current step runs longer than the pace so far
+    predicted) it says so rather than "0 s"."""
     if seconds is None:
         return ""
+    if seconds < -5:
+        return "taking longer than estimated"
     seconds = max(0, round(float(seconds)))
     if seconds < 90:
         return f"about {seconds} s left"

@@ -215,9 +215,18 @@ class StatusTests(JobFixtures):
         assert jobs.status(run)["state_label"] == "Cancelled"
 
     def test_eta_text_reads_naturally(self):
-        assert [jobs.eta_text(s) for s in (None, 40, 600, 7300)] == [
+        assert [jobs.eta_text(s) for s in (None, 40, 600, 7300, -60)] == [
             "",
             "about 40 s left",
             "about 10 min left",
             "about 2 h 02 min left",
+            "taking longer than estimated",
         ]
+
+    def test_the_eta_counts_down_from_when_it_was_estimated(self):
+        made = (timezone.now() - timedelta(seconds=60)).isoformat()
+        run = self.training(state="running", progress_detail={"eta_seconds": 300, "eta_at": made})
+        assert 235 <= jobs.status(run)["eta_seconds"] <= 240
+        assert jobs.status(run)["eta_text"] == "about 4 min left"
+        run.progress_detail = {"eta_seconds": 30, "eta_at": made}
+        assert jobs.status(run)["eta_text"] == "taking longer than estimated"
