@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 from celery import shared_task
 from celery.signals import worker_ready
@@ -107,6 +108,7 @@ def _generate(run: GenerationRun, context: jobs.JobContext) -> None:
     left = sum(len(prompts) for prompts in pending.values())
     total = left + run.responses.count()
     done = total - left
+    cpu_started = time.process_time()  # CPU time is steadier than wall time on a shared machine
     context.report(done=done, total=total, detail={"activity": "loading the model"})
     sampling = Sampling(**run.sampling)
     size = GENERATION_BATCH.get(run.backend, GENERATION_BATCH["transformers"])
@@ -135,7 +137,8 @@ def _generate(run: GenerationRun, context: jobs.JobContext) -> None:
                     runs.record_generations(run, condition, by_id, generated)
                     done += len(batch)
                     activity = f"{condition.name}: batch {number} of {len(batches)} done"
-                    context.report(done=done, total=total, detail={"activity": activity})
+                    cpu_seconds = round(time.process_time() - cpu_started, 1)
+                    context.report(done=done, total=total, detail={"activity": activity, "cpu_seconds": cpu_seconds})
     except GenerationCancelled as stopped:
         jobs.add_event(run, f"cancelled after {done} of {total} responses")
         raise jobs.JobCancelled from stopped
