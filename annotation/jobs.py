@@ -336,11 +336,13 @@ def recover() -> int:
 # --- the status JSON every progress script reads --------------------------------------------
 
 
-def status(job) -> dict:
+def status(job, *, place: bool = True) -> dict:
     """One shape for every job kind; the browser's progress script reads only this.
 
     The sentences (`waiting_text`, `eta_text`, `alive_text`, `silent_text`) are made here, so
-    the first render and every poll say the same thing.
+    the first render and every poll say the same thing. Placing a queued job in its queue (the
+    jobs ahead, a live worker on the queue) costs a few queries: list pages render without it
+    (`place=False`, no query per job) and their first poll, half a second later, adds it.
     """
     detail = job.progress_detail or {}
     now = timezone.now()
@@ -350,9 +352,9 @@ def status(job) -> dict:
     if running and job.heartbeat_at and job.heartbeat_at < now - timedelta(seconds=3 * _beat_every()):
         silent_since = job.heartbeat_at.isoformat(timespec="seconds")
     cancelling = job.cancel_requested and job.is_active
-    queue = queue_of(type(job), job.pk) if job.is_active else ""
+    queue = queue_of(type(job), job.pk) if queued and place else ""
     eta = _eta_now(detail, now) if running else None
-    ahead = jobs_ahead(job, queue=queue) if queued else None
+    ahead = jobs_ahead(job, queue=queue) if queued and place else None
     return {
         "id": f"{job.KIND}-{job.pk}",
         "kind": job.KIND,
@@ -371,9 +373,9 @@ def status(job) -> dict:
         "detail": detail,
         "queue": queue.removeprefix(settings.QUEUE_PREFIX),
         "ahead": ahead,
-        "waiting_text": _waiting_text(ahead, queue) if queued else "",
+        "waiting_text": _waiting_text(ahead, queue) if queued and place else "",
         "alive_text": _alive_text(job, now) if running and not silent_since else "",
-        "silent_text": _silent_text(job, silent_since, queue, now),
+        "silent_text": _silent_text(job, silent_since, queue, now) if place or not queued else "",
         "error": job.error.splitlines()[0] if job.error else "",
         "finished": not job.is_active,
         "can_cancel": job.is_active and not job.cancel_requested,

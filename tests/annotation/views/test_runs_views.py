@@ -107,15 +107,17 @@ class RunPageTests(RunFixtures):
         from annotation.models import WorkerHeartbeat
 
         TrainingRun.objects.create(name="busy", base_model="b", system_prompt=self.psychosafe, state="running")
-        GenerationRun.objects.create(name="waiting")
+        waiting = GenerationRun.objects.create(name="waiting")
         self.client.force_login(self.ada)
         page = self.client.get(reverse("run-list"))
-        self.assertContains(page, "Waiting for a worker on the gpu queue — 1 job ahead.")
-        self.assertContains(page, "No worker is taking jobs from the gpu queue")
+        self.assertContains(page, f'data-job="generation-{waiting.pk}"')
+        url = reverse("job-status", args=["generation", waiting.pk])
+        (shown,) = self.client.get(url).json()["jobs"]  # what the page's first poll shows
+        assert shown["waiting_text"] == "Waiting for a worker on the gpu queue — 1 job ahead."
+        assert shown["silent_text"].startswith("No worker is taking jobs from the gpu queue")
         WorkerHeartbeat.objects.create(hostname="gpu1@host", queues=[settings.GPU_QUEUE], last_seen=timezone.now())
-        page = self.client.get(reverse("run-list"))
-        self.assertNotContains(page, "No worker is taking jobs")
-        self.assertNotContains(page, "silent since")
+        (shown,) = self.client.get(url).json()["jobs"]
+        assert shown["silent_text"] == "" and shown["ahead"] == 1
 
     def test_a_running_training_run_shows_its_loss_and_learning_rate_curve_so_far(self):
         history = [[1, 2.5, 0.0001], [2, 2.1, 0.0002], [3, 1.7, 0.0002]]
