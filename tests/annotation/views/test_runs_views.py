@@ -141,3 +141,12 @@ class RunPageTests(RunFixtures):
         page = self.client.get(reverse("run-list"))
         assert b"<script>alert(1)</script>" not in page.content
         assert b"&lt;script&gt;" in page.content
+
+    def test_the_demo_proposes_answers_a_cpu_generates_in_minutes(self):
+        from annotation.forms.runs import DEMO_MAX_NEW_TOKENS
+
+        self.client.force_login(self.ada)
+        assert self.client.get(reverse("generation-new")).context["form"]["max_new_tokens"].initial == 512
+        with self.settings(DEMO=True):
+            form = self.client.get(reverse("generation-new")).context["form"]
+        assert form["max_new_tokens"].initial == DEMO_MAX_NEW_TOKENS == 128
