@@ -29,6 +29,7 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from annotation.audit import audited_update
 from annotation.models import BenchmarkClassification, GenerationRun, ImportJob, JobState, JudgeRun, TrainingRun
@@ -113,11 +114,15 @@ def retry(job) -> bool:
 
 
 def request_cancel(job) -> None:
-    """A queued job stops at once; a running one at its next step (its body polls should_cancel)."""
+    """A queued job stops at once; a running one within seconds: the heartbeat thread sees the
+    flag within a second and the body, which polls should_cancel between (and inside) its steps,
+    stops. Until then the job's status says "Cancelling…"."""
     model = type(job)
     queued = model.objects.filter(pk=job.pk, state=JobState.QUEUED)
     audited_update(queued, reason="cancelled", state=JobState.CANCELLED, finished_at=timezone.now())
-    audited_update(model.objects.filter(pk=job.pk, state=JobState.RUNNING), reason="cancel", cancel_requested=True)
+    running = model.objects.filter(pk=job.pk, state=JobState.RUNNING, cancel_requested=False)
+    if audited_update(running, reason="cancel", cancel_requested=True):
+        add_event(job, "cancel requested")
     follow(job)
 
 
@@ -197,6 +202,8 @@ class JobContext:
             self._detail["eta_seconds"] = round(rate * max(total - done, 0), 1)
             detail = self._detail
         if detail is not None:
+            if "eta_seconds" in self._detail:  # pages count it down from here
+                self._detail["eta_at"] = fields["heartbeat_at"].isoformat()
             fields["progress_detail"] = self._detail
         type(self.job).objects.filter(pk=self.job.pk).update(**fields)
 
@@ -229,7 +236,7 @@ class _Heartbeat(threading.Thread):
         super().__init__(name=f"heartbeat-{model.KIND}-{job_id}", daemon=True)
         self.model, self.job_id, self.cancel = model, job_id, cancel
         self.stopped = threading.Event()
-        self.beat_every = max(0.5, min(10.0, settings.RUN_STALE_AFTER_SECONDS / 6))
+        self.beat_every = _beat_every()
 
     def run(self):
         last_beat = time.monotonic()
@@ -259,6 +266,12 @@ class _Heartbeat(threading.Thread):
             log.warning("heartbeat for %s %s failed", self.model.KIND, self.job_id, exc_info=True)
             close_old_connections()
             return None
+
+
+def _beat_every() -> float:
+    """Seconds between a running job's heartbeats: often enough that a few missed beats are
+    noticed long before the stale window hands the job to another worker."""
+    return max(0.5, min(10.0, settings.RUN_STALE_AFTER_SECONDS / 6))
 
 
 def execute(model, job_id: int, *, worker: str, body) -> str:
@@ -355,25 +368,46 @@ def recover() -> int:
 # --- the status JSON every progress script reads --------------------------------------------
 
 
-def status(job) -> dict:
-    """One shape for every job kind; the browser's progress script reads only this."""
+def status(job, *, place: bool = True) -> dict:
+    """One shape for every job kind; the browser's progress script reads only this.
+
+    The sentences (`waiting_text`, `eta_text`, `alive_text`, `silent_text`) are made here, so
+    the first render and every poll say the same thing. Placing a queued job in its queue (the
+    jobs ahead, a live worker on the queue) costs a few queries: list pages render without it
+    (`place=False`, no query per job) and their first poll, half a second later, adds it.
+    """
     detail = job.progress_detail or {}
+    now = timezone.now()
+    running = job.state == JobState.RUNNING
+    queued = job.state == JobState.QUEUED
     silent_since = None
-    if job.state == JobState.RUNNING and job.heartbeat_at and job.heartbeat_at < _stale_before(timezone.now()):
+    if running and job.heartbeat_at and job.heartbeat_at < now - timedelta(seconds=3 * _beat_every()):
         silent_since = job.heartbeat_at.isoformat(timespec="seconds")
+    cancelling = job.cancel_requested and job.is_active
+    queue = queue_of(type(job), job.pk) if queued and place else ""
+    eta = _eta_now(detail, now) if running else None
+    ahead = jobs_ahead(job, queue=queue) if queued and place else None
     return {
         "id": f"{job.KIND}-{job.pk}",
         "kind": job.KIND,
         "name": job.name,
         "state": job.state,
-        "state_label": "Cancelling" if job.cancel_requested and job.is_active else job.get_state_display(),
+        "badge": "cancelling" if cancelling else job.state,
+        "state_label": "Cancelling…" if cancelling else job.get_state_display(),
         "phase": getattr(job, "phase", ""),
         "phase_label": job.get_phase_display() if hasattr(job, "get_phase_display") else "",
         "percent": job.percent,
         "done": job.progress_done,
         "total": job.progress_total,
-        "eta_seconds": detail.get("eta_seconds"),
+        "eta_seconds": max(0.0, eta) if eta is not None else None,
+        "eta_text": eta_text(eta) if eta is not None and not cancelling else "",
+        "activity": _activity(job, detail) if running else "",
         "detail": detail,
+        "queue": queue.removeprefix(settings.QUEUE_PREFIX),
+        "ahead": ahead,
+        "waiting_text": _waiting_text(ahead, queue) if queued and place else "",
+        "alive_text": _alive_text(job, now) if running and not silent_since else "",
+        "silent_text": _silent_text(job, silent_since, queue, now) if place or not queued else "",
         "error": job.error.splitlines()[0] if job.error else "",
         "finished": not job.is_active,
         "can_cancel": job.is_active and not job.cancel_requested,
@@ -381,3 +415,101 @@ def status(job) -> dict:
         "silent_since": silent_since,
         "events": job.events[-5:],
     }
+
+
+def queue_of(model, job_id: int) -> str:
+    """The Celery queue (with its prefix) that the job's task is routed to."""
+    route = settings.CELERY_TASK_ROUTES.get(model.task_name_for(job_id), {})
+    return route.get("queue", settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def jobs_ahead(job, *, queue: str | None = None) -> int:
+    """Active jobs on the job's queue that a worker takes before it: the running ones, and the
+    queued ones created earlier. (A handful of rows: routes are read per row, because a judge
+    run's queue depends on its judge.)"""
+    queue = queue or queue_of(type(job), job.pk)
+    earlier = Q(created_at__lt=job.created_at) | Q(created_at=job.created_at, pk__lt=job.pk)
+    ahead = 0
+    for model in JOB_MODELS.values():
+        rows = model.objects.filter(Q(state=JobState.RUNNING) | (Q(state=JobState.QUEUED) & earlier))
+        if model is type(job):
+            rows = rows.exclude(pk=job.pk)
+        ahead += sum(1 for pk in rows.values_list("pk", flat=True) if queue_of(model, pk) == queue)
+    return ahead
+
+
+def _eta_now(detail: dict, now) -> float | None:
+    """The last estimate of the time left, less the time since it was made."""
+    if detail.get("eta_seconds") is None:
+        return None
+    made = parse_datetime(detail["eta_at"]) if detail.get("eta_at") else None
+    return float(detail["eta_seconds"]) - ((now - made).total_seconds() if made else 0.0)
+
+
+def eta_text(seconds) -> str:
+    """ "about 3 min left"; past the estimate (the current step runs longer than the pace so far
+    predicted) it says so rather than "0 s"."""
+    if seconds is None:
+        return ""
+    if seconds < -5:
+        return "taking longer than estimated"
+    seconds = max(0, round(float(seconds)))
+    if seconds < 90:
+        return f"about {seconds} s left"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60:02d} min left"
+
+
+def _activity(job, detail: dict) -> str:
+    """What the job is doing now, in a few words (a training step's loss and learning rate)."""
+    if "loss" in detail and "step" in detail:
+        text = f"step {detail['step']} of {detail.get('total_steps', job.progress_total)} · loss {detail['loss']:.4f}"
+        if detail.get("learning_rate"):
+            text += f" · learning rate {detail['learning_rate']:.2e}"
+        return text
+    return str(detail.get("activity", ""))
+
+
+def _waiting_text(ahead: int, queue: str) -> str:
+    name = queue.removeprefix(settings.QUEUE_PREFIX)
+    if not ahead:
+        return f"Waiting for a worker on the {name} queue — next in line."
+    return f"Waiting for a worker on the {name} queue — {ahead} job{'s' if ahead != 1 else ''} ahead."
+
+
+def _alive_text(job, now) -> str:
+    if not job.heartbeat_at:
+        return ""
+    seconds = max(0, round((now - job.heartbeat_at).total_seconds()))
+    return f"Worker {job.worker or 'unknown'} heard from {seconds} s ago."
+
+
+def _silent_text(job, silent_since, queue: str, now) -> str:
+    """A running job's worker that stopped beating, or a queued job's queue without a live worker."""
+    if silent_since:
+        text = f"Worker {job.worker or 'unknown'} silent since {_clock(job.heartbeat_at, now)}"
+        if job.heartbeat_at < _stale_before(now):
+            return text + "; the job will be taken over when a worker is free."
+        return (
+            text + f"; if it stays silent for {settings.RUN_STALE_AFTER_SECONDS} s, another worker takes the job over."
+        )
+    if job.state != JobState.QUEUED:
+        return ""
+    from annotation.models import WorkerHeartbeat
+
+    seen = [row for row in WorkerHeartbeat.objects.values("hostname", "queues", "last_seen") if queue in row["queues"]]
+    live_after = now - timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
+    if any(row["last_seen"] >= live_after for row in seen):
+        return ""
+    name = queue.removeprefix(settings.QUEUE_PREFIX)
+    if not seen:
+        return f"No worker is taking jobs from the {name} queue: start one, or the job waits."
+    last = max(seen, key=lambda row: row["last_seen"])
+    return f"Worker {last['hostname']} silent since {_clock(last['last_seen'], now)}: no live worker takes jobs from the {name} queue."
+
+
+def _clock(moment, now) -> str:
+    local = timezone.localtime(moment)
+    return local.strftime("%H:%M:%S" if local.date() == timezone.localtime(now).date() else "%Y-%m-%d %H:%M:%S")

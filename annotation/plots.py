@@ -25,13 +25,22 @@ def _svg(figure) -> str:
 
 
 def loss_curve_svg(points, *, title: str = "Training loss") -> str:
-    """The training loss per optimiser step; `points` is [[step, loss], ...]. An empty plot says so."""
+    """The training loss per optimiser step, and the learning rate on a second axis when the
+    points carry it: `points` is [[step, loss], ...] or [[step, loss, learning rate], ...].
+    An empty plot says so."""
     figure = _figure()
     axes = figure.add_subplot()
     if points:
-        steps, losses = zip(*points, strict=True)
-        axes.plot(steps, losses, color="#3b5b92", linewidth=1.5)
+        steps, losses = [p[0] for p in points], [p[1] for p in points]
+        axes.plot(steps, losses, color="#3b5b92", linewidth=1.5, label="loss")
         axes.set_xlim(left=0)
+        rates = [(p[0], p[2]) for p in points if len(p) > 2 and p[2] is not None]
+        if rates:
+            rate_axes = axes.twinx()
+            rate_axes.plot(*zip(*rates, strict=True), color="#d9822b", linewidth=1.0, linestyle="--")
+            rate_axes.set_ylabel("learning rate (dashed)", color="#d9822b")
+            rate_axes.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+            rate_axes.set_ylim(bottom=0)
     else:
         axes.text(0.5, 0.5, "No loss reported yet", ha="center", va="center", transform=axes.transAxes)
     axes.set_title(title)

@@ -62,6 +62,7 @@ urlpatterns = [
     path("runs/", run_views.run_list, name="run-list"),
     path("runs/training/new/", run_views.training_new, name="training-new"),
     path("runs/generation/new/", run_views.generation_new, name="generation-new"),
+    path("runs/training/<int:pk>/loss.svg", run_views.training_loss_svg, name="training-loss"),
     path("judges/", judge_views.judge_list, name="judge-list"),
     path("judges/new/", judge_views.judge_new, name="judge-new"),
     path("judges/<int:pk>/edit/", judge_views.judge_edit, name="judge-edit"),

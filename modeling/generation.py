@@ -57,6 +57,18 @@ class Generation:
     extra: dict = field(default_factory=dict)
 
 
+class GenerationCancelled(Exception):
+    """`should_cancel()` turned true: generation stopped, and what was cut short was dropped.
+
+    `done` counts the (condition, prompt) pairs of this call that had finished before the stop;
+    their generations are lost with the call, so callers store results per call (per batch).
+    """
+
+    def __init__(self, done: int):
+        super().__init__(f"generation cancelled after {done} responses")
+        self.done = done
+
+
 class GenerationBackend(Protocol):
     name: str
 
@@ -66,10 +78,13 @@ class GenerationBackend(Protocol):
         prompts: Sequence[PromptItem],
         sampling: Sampling,
         progress=None,
+        should_cancel=None,
     ) -> list[Generation]:
         """Return one Generation per (condition, prompt), conditions outermost.
 
-        `progress(done, total)` is called as batches finish, if given.
+        `progress(done, total)` is called as batches finish, if given. `should_cancel()`, if
+        given, is polled while generating (the transformers backend: at every new token) and
+        a True answer raises GenerationCancelled.
         """
         ...
 

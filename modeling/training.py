@@ -141,6 +141,7 @@ class TrainProgress:
     tokens_per_second: float
     eta_seconds: float
     resumed_from_step: int = 0  # the checkpoint this process started from; 0 = from scratch
+    learning_rate: float = 0.0  # the rate the step just taken used (after warm-up and decay)
 
 
 @dataclass
@@ -339,6 +340,7 @@ class _Loop:
                 loss = response_loss(model, {key: value.to(device, non_blocking=True) for key, value in batch.items()})
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                learning_rate = optimizer.param_groups[0]["lr"]
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -348,7 +350,7 @@ class _Loop:
                 if progress is not None and (self.step % config.log_every == 0 or self.step == self.total_steps):
                     self.losses += _drain(pending)
                     self.seconds = time.perf_counter() - started
-                    progress(self._progress(epoch))
+                    progress(self._progress(epoch, learning_rate))
                 if self.step < self.total_steps and self._checkpoint_due():
                     self._checkpoint(checkpoint)
             if self.step >= self.total_steps:
@@ -368,7 +370,7 @@ class _Loop:
             checkpoint(self.step)
         self.checkpointed_step, self.checkpointed_at = self.step, time.monotonic()
 
-    def _progress(self, epoch: int) -> TrainProgress:
+    def _progress(self, epoch: int, learning_rate: float) -> TrainProgress:
         steps_per_second = (self.step - self.resumed_from_step) / self.seconds
         return TrainProgress(
             step=self.step,
@@ -378,6 +380,7 @@ class _Loop:
             tokens_per_second=self.tokens / self.seconds,
             eta_seconds=(self.total_steps - self.step) / steps_per_second,
             resumed_from_step=self.resumed_from_step,
+            learning_rate=learning_rate,
         )
 
     def metrics(self) -> dict:

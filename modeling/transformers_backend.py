@@ -11,6 +11,8 @@ Traps:
   seed fixes the whole run, but a prompt's sample depends on which batch it landed in.
 - A condition without a system prompt sends no system message, but some chat templates
   (SmolLM2's) then insert their own default system turn; that is the model's behaviour.
+- A batch on a CPU can take minutes, so `should_cancel` is asked at every new token (a stopping
+  criterion), not only between batches: a cancel stops generation within one decoding step.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from modeling.adapters import verify_if_checksummed
-from modeling.generation import Condition, Generation, PromptItem, Sampling
+from modeling.generation import Condition, Generation, GenerationCancelled, PromptItem, Sampling
 
 
 class TransformersBackend:
@@ -47,19 +49,24 @@ class TransformersBackend:
         prompts: Sequence[PromptItem],
         sampling: Sampling,
         progress=None,
+        should_cancel=None,
     ) -> list[Generation]:
-        """One Generation per (condition, prompt), conditions outermost, prompts in given order."""
+        """One Generation per (condition, prompt), conditions outermost, prompts in given order.
+
+        Raises GenerationCancelled as soon as `should_cancel()` is true (checked at every token).
+        """
         self._load()
         total, done, results = len(conditions) * len(prompts), 0, []
         for condition in conditions:
             by_prompt: dict[int, Generation] = {}
             with self._adapter_for(condition):
                 for number, batch in enumerate(self._batches(condition, prompts)):
-                    for index, generation in zip(
-                        batch,
-                        self._generate_batch(condition, [prompts[i] for i in batch], sampling, number),
-                        strict=True,
-                    ):
+                    _stop_if_cancelled(should_cancel, done)
+                    generations = self._generate_batch(
+                        condition, [prompts[i] for i in batch], sampling, number, should_cancel
+                    )
+                    _stop_if_cancelled(should_cancel, done)  # the batch was cut short: drop it
+                    for index, generation in zip(batch, generations, strict=True):
                         by_prompt[index] = generation
                     done += len(batch)
                     if progress is not None:
@@ -125,7 +132,7 @@ class TransformersBackend:
         return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
     def _generate_batch(
-        self, condition: Condition, prompts: list[PromptItem], sampling: Sampling, number: int
+        self, condition: Condition, prompts: list[PromptItem], sampling: Sampling, number: int, should_cancel=None
     ) -> list[Generation]:
         import torch
 
@@ -143,6 +150,7 @@ class TransformersBackend:
                 max_new_tokens=sampling.max_new_tokens,
                 pad_token_id=self._tokenizer.pad_token_id,
                 eos_token_id=self._eos_ids,
+                stopping_criteria=_cancel_criteria(should_cancel),
                 **options,
             )
         seconds = time.perf_counter() - started
@@ -173,6 +181,25 @@ class TransformersBackend:
                 "finished": len(completion) < len(tokens),
             },
         )
+
+
+def _stop_if_cancelled(should_cancel, done: int) -> None:
+    if should_cancel is not None and should_cancel():
+        raise GenerationCancelled(done)
+
+
+def _cancel_criteria(should_cancel):
+    """A stopping criterion that ends every sequence of the batch once `should_cancel()` is true."""
+    if should_cancel is None:
+        return None
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Cancel(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), bool(should_cancel()), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([_Cancel()])
 
 
 def _eos_ids(generation_config, tokenizer) -> list[int]:

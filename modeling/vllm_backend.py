@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modeling.adapters import MAX_LORA_RANK, adapter_rank, verify_if_checksummed, vllm_lora_rank
-from modeling.generation import Condition, Generation, PromptItem, Sampling
+from modeling.generation import Condition, Generation, GenerationCancelled, PromptItem, Sampling
 
 CPU_KV_CACHE_BYTES = 512 * 2**20
 
@@ -150,8 +150,12 @@ class VllmBackend:
         prompts: Sequence[PromptItem],
         sampling: Sampling,
         progress=None,
+        should_cancel=None,
     ) -> list[Generation]:
         """One Generation per (condition, prompt), conditions outermost.
+
+        `should_cancel()` is asked between engine calls (an engine call cannot be interrupted):
+        a True answer raises GenerationCancelled.
 
         Requests in one engine call run concurrently, so a per-request time does not exist:
         `seconds` is the call's wall time divided by its requests, and `extra` holds the call's
@@ -161,6 +165,8 @@ class VllmBackend:
         params = self.sampling_params(sampling)
         results: list[Generation] = []
         for start in range(0, len(pairs), self.chunk_size):
+            if should_cancel is not None and should_cancel():
+                raise GenerationCancelled(len(results))
             chunk = pairs[start : start + self.chunk_size]
             results.extend(self._generate_chunk(chunk, params, sampling))
             if progress is not None:

@@ -10,7 +10,9 @@ Routing (queue names, with their prefix) comes from settings.CELERY_TASK_ROUTES 
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import time
 
 from celery import shared_task
 from celery.signals import worker_ready
@@ -22,13 +24,22 @@ from workers import liveness  # noqa: F401 - connects the worker heartbeat to wo
 
 log = logging.getLogger(__name__)
 
+# Torch's OpenMP threads spin while they wait for each other. Where cores are shared (a 2-core
+# laptop running the demo's web server too, a busy host), a spinning thread holds the core the
+# thread it waits for needs: on a loaded 2-core machine the demo model took 210 s instead of 30 s
+# for 256 new tokens. Passive waiting costs next to nothing on an idle machine. Read when torch
+# is first imported, which in a worker happens inside a task, after this module is loaded.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 TRAIN_TIME_LIMIT = 24 * 3600
 GENERATE_TIME_LIMIT = 12 * 3600
 IMPORT_TIME_LIMIT = 3600
 JUDGE_TIME_LIMIT = 12 * 3600
 #: Loss points kept for the training page's curve (the newest; older ones are thinned out).
 LOSS_POINTS = 400
-GENERATION_BATCH = 16
+#: Prompts per stored batch, by backend. Small on transformers (a CPU takes a while per batch,
+#: and progress is reported per batch); vLLM runs its batch concurrently, so it gets more.
+GENERATION_BATCH = {"transformers": 8, "vllm": 128}
 
 
 def _worker_name(task) -> str:
@@ -47,11 +58,13 @@ def _train(run: TrainingRun, context: jobs.JobContext) -> None:
     from modeling.training import LoraTrainConfig, TrainingCancelled, train_lora
 
     resumed = []
-    # The loss curve survives a resume: steps before the checkpoint come from the earlier attempt.
+    # The loss curve ([step, loss, learning rate] per step) survives a resume: steps before the
+    # checkpoint come from the earlier attempt.
     losses = list(run.progress_detail.get("loss_history", []))
 
     def progress(report) -> None:
-        losses[:] = [point for point in losses if point[0] < report.step] + [[report.step, round(report.loss, 5)]]
+        point = [report.step, round(report.loss, 5), float(f"{report.learning_rate:.4g}")]
+        losses[:] = [earlier for earlier in losses if earlier[0] < report.step] + [point]
         if len(losses) > LOSS_POINTS:
             losses[:] = losses[::2]
         detail = {**asdict(report), "peak_rss_mb": _peak_rss_mb(), "loss_history": list(losses)}
@@ -89,32 +102,46 @@ def generate_responses(self, run_id: int) -> str:
 
 
 def _generate(run: GenerationRun, context: jobs.JobContext) -> None:
-    from modeling.generation import Condition, PromptItem, Sampling, load_backend
+    from modeling.generation import Condition, GenerationCancelled, PromptItem, Sampling, load_backend
 
     pending = runs.pending_generation(run)
     left = sum(len(prompts) for prompts in pending.values())
     total = left + run.responses.count()
     done = total - left
-    context.report(done=done, total=total)
+    cpu_started = time.process_time()  # CPU time is steadier than wall time on a shared machine
+    context.report(done=done, total=total, detail={"activity": "loading the model"})
     sampling = Sampling(**run.sampling)
-    for base_model in sorted({condition.base_model for condition in pending}):
-        backend = load_backend(run.backend, base_model)
-        for condition, prompts in pending.items():
-            if condition.base_model != base_model or not prompts:
-                continue
-            spec = Condition(
-                key=str(condition.pk),
-                system_prompt=condition.system_prompt.text or None,
-                adapter_path=condition.adapter.path if condition.adapter else None,
-            )
-            by_id = {str(p.pk): p for p in prompts}
-            # Store in batches so progress shows, cancel takes effect and a killed worker loses one batch.
-            for start in range(0, len(prompts), GENERATION_BATCH):
-                context.check_cancel()
-                batch = [PromptItem(id=str(p.pk), text=p.text) for p in prompts[start : start + GENERATION_BATCH]]
-                runs.record_generations(run, condition, by_id, backend.generate([spec], batch, sampling))
-                done += len(batch)
-                context.report(done=done, total=total)
+    size = GENERATION_BATCH.get(run.backend, GENERATION_BATCH["transformers"])
+    try:
+        for base_model in sorted({condition.base_model for condition in pending}):
+            backend = load_backend(run.backend, base_model)
+            for condition, prompts in pending.items():
+                if condition.base_model != base_model or not prompts:
+                    continue
+                spec = Condition(
+                    key=str(condition.pk),
+                    system_prompt=condition.system_prompt.text or None,
+                    adapter_path=condition.adapter.path if condition.adapter else None,
+                )
+                by_id = {str(p.pk): p for p in prompts}
+                # Longest first, so that a batch pads little and memory peaks early.
+                prompts = sorted(prompts, key=lambda p: -len(p.text))
+                batches = range(0, len(prompts), size)
+                # Store per batch, so progress shows and a killed worker loses one batch; the
+                # backend stops within a token when asked to, so cancel never waits for a batch.
+                for number, start in enumerate(batches, 1):
+                    if context.should_cancel():
+                        raise GenerationCancelled(0)
+                    batch = [PromptItem(id=str(p.pk), text=p.text) for p in prompts[start : start + size]]
+                    generated = backend.generate([spec], batch, sampling, should_cancel=context.should_cancel)
+                    runs.record_generations(run, condition, by_id, generated)
+                    done += len(batch)
+                    activity = f"{condition.name}: batch {number} of {len(batches)} done"
+                    cpu_seconds = round(time.process_time() - cpu_started, 1)
+                    context.report(done=done, total=total, detail={"activity": activity, "cpu_seconds": cpu_seconds})
+    except GenerationCancelled as stopped:
+        jobs.add_event(run, f"cancelled after {done} of {total} responses")
+        raise jobs.JobCancelled from stopped
 
 
 @shared_task(name="studio.import_pairs", bind=True, acks_late=True, time_limit=IMPORT_TIME_LIMIT)

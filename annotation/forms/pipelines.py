@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 
 from annotation import rubrics
-from annotation.forms.runs import TrainingRunForm
+from annotation.forms.runs import DEMO_MAX_NEW_TOKENS, TrainingRunForm
 from annotation.models import Judge, ModelCondition, Pipeline, Prompt, Round, Rubric
 
 #: What the Retrain form proposes in `make demo`: a cycle the demo model finishes on a CPU in minutes.
@@ -13,7 +13,7 @@ DEMO_CYCLE = {
     "warmup_steps": 2,
     "max_length": 512,
     "batch_size": 2,
-    "max_new_tokens": 64,
+    "max_new_tokens": DEMO_MAX_NEW_TOKENS,
     "learning_rate": 2e-4,
 }
 

@@ -143,6 +143,11 @@ class TrainingRunForm(forms.Form):
         return overrides
 
 
+#: New tokens per answer that `make demo` proposes: a CPU answers the demo conditions' validation
+#: prompts in a few minutes (bench/bench_demo_loop.py); the full default suits a GPU.
+DEMO_MAX_NEW_TOKENS = 128
+
+
 class GenerationRunForm(forms.Form):
     name = forms.CharField(max_length=150)
     conditions = forms.ModelMultipleChoiceField(
@@ -156,6 +161,8 @@ class GenerationRunForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["conditions"].queryset = ModelCondition.objects.select_related("system_prompt", "adapter")
+        if settings.DEMO:
+            self.fields["max_new_tokens"].initial = DEMO_MAX_NEW_TOKENS
 
     def clean_name(self):
         name = self.cleaned_data["name"]

@@ -9,4 +9,5 @@ register = template.Library()
 
 @register.filter
 def job_status(job) -> dict:
-    return jobs.status(job)
+    # No query per job on list pages: the first poll places a queued job in its queue.
+    return jobs.status(job, place=False)

@@ -5,9 +5,10 @@ Cancel and retry are the job views' (`annotation.views.jobs`), shared with impor
 
 from django.contrib import messages
 from django.db.models import Count
-from django.shortcuts import redirect, render
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 
-from annotation import roles, runs, splits
+from annotation import plots, roles, runs, splits
 from annotation.forms.runs import GenerationRunForm, TrainingRunForm
 from annotation.models import GenerationRun, JobState, ModelCondition, Pipeline, RiskDomain, TrainingRun
 
@@ -86,6 +87,18 @@ def generation_new(request):
             _say_queued(request, run, f"Generation run “{run.name}” is queued.")
             return redirect("run-list")
     return render(request, "annotation/runs/generation_new.html", {"form": form})
+
+
+@roles.role_required(roles.ADMIN)
+def training_loss_svg(request, pk: int):
+    """The run's loss and learning rate per step so far; the runs page reloads it while it trains."""
+    run = get_object_or_404(TrainingRun.objects.only("name", "progress_detail"), pk=pk)
+    svg = plots.loss_curve_svg(run.progress_detail.get("loss_history", []), title=f"Training loss · {run.name}")
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Cache-Control"] = "no-store"  # it changes at every step
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="loss-training-{run.pk}.svg"'
+    return response
 
 
 def refusal_on_form(form, error: Exception) -> int:

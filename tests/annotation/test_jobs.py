@@ -2,11 +2,13 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
 from annotation import jobs
-from annotation.models import GenerationRun, ImportJob, JobState, SystemPrompt, TrainingRun
+from annotation.audit import audited_update
+from annotation.models import GenerationRun, ImportJob, JobState, SystemPrompt, TrainingRun, WorkerHeartbeat
 from tests.personas import PersonaTestCase
 
 
@@ -156,3 +158,76 @@ class StatusTests(JobFixtures):
             assert shape == keys
         run = self.training(state="running", heartbeat_at=timezone.now() - timedelta(minutes=3))
         assert jobs.status(run)["silent_since"]
+
+    def test_a_queued_job_counts_the_jobs_ahead_of_it_on_its_own_queue(self):
+        start = timezone.now() - timedelta(minutes=10)
+        running = GenerationRun.objects.create(name="running", state="running", heartbeat_at=timezone.now())
+        earlier = self.training()
+        other_queue = ImportJob.objects.create(format="csv")  # the default queue: not in the way
+        waiting = GenerationRun.objects.create(name="waiting")
+        later = GenerationRun.objects.create(name="later")
+        for minutes, job in enumerate((running, earlier, other_queue, waiting, later)):
+            audited_update(type(job).objects.filter(pk=job.pk), created_at=start + timedelta(minutes=minutes))
+            job.refresh_from_db()
+        assert jobs.jobs_ahead(waiting) == 2
+        assert jobs.status(waiting)["waiting_text"] == "Waiting for a worker on the gpu queue — 2 jobs ahead."
+        assert jobs.status(later)["ahead"] == 3
+        assert jobs.status(other_queue)["waiting_text"].endswith("default queue — next in line.")
+        assert jobs.status(running)["waiting_text"] == "" and jobs.status(running)["ahead"] is None
+
+    def test_a_queued_job_says_when_no_live_worker_takes_its_queue(self):
+        waiting = GenerationRun.objects.create(name="waiting")
+        assert "No worker is taking jobs from the gpu queue" in jobs.status(waiting)["silent_text"]
+        last_beat = timezone.now() - timedelta(minutes=10)
+        beat = WorkerHeartbeat.objects.create(hostname="gpu1@host", queues=[settings.GPU_QUEUE], last_seen=last_beat)
+        text = jobs.status(waiting)["silent_text"]
+        assert text.startswith("Worker gpu1@host silent since ") and "gpu queue" in text
+        WorkerHeartbeat.objects.create(hostname="cpu1@host", queues=[settings.DEFAULT_QUEUE], last_seen=timezone.now())
+        assert jobs.status(waiting)["silent_text"].startswith("Worker gpu1@host silent since")  # wrong queue
+        WorkerHeartbeat.objects.filter(pk=beat.pk).update(last_seen=timezone.now())
+        assert jobs.status(waiting)["silent_text"] == ""
+
+    @override_settings(RUN_STALE_AFTER_SECONDS=300)
+    def test_a_running_job_says_when_its_worker_was_heard_from_or_since_when_it_is_silent(self):
+        run = self.training(state="running", worker="gpu1@host", heartbeat_at=timezone.now())
+        shown = jobs.status(run)
+        assert shown["alive_text"].startswith("Worker gpu1@host heard from") and shown["silent_text"] == ""
+        # Three missed beats (one every 10 s) are noticed long before the job is taken over.
+        TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=45))
+        run.refresh_from_db()
+        shown = jobs.status(run)
+        assert shown["alive_text"] == "" and shown["silent_since"]
+        assert shown["silent_text"].startswith("Worker gpu1@host silent since ")
+        assert "if it stays silent for 300 s, another worker takes the job over" in shown["silent_text"]
+        TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=6))
+        run.refresh_from_db()
+        assert jobs.status(run)["silent_text"].endswith("the job will be taken over when a worker is free.")
+
+    def test_a_running_job_shows_its_eta_and_cancelling_until_the_worker_stops(self):
+        run = self.training(state="running", heartbeat_at=timezone.now(), progress_detail={"eta_seconds": 125})
+        assert jobs.status(run)["eta_text"] == "about 2 min left"
+        jobs.request_cancel(run)
+        run.refresh_from_db()
+        shown = jobs.status(run)
+        assert (shown["state_label"], shown["badge"], shown["state"]) == ("Cancelling…", "cancelling", "running")
+        assert shown["eta_text"] == "" and run.events[-1]["message"] == "cancel requested"
+        jobs.finish(run, state=JobState.CANCELLED)
+        run.refresh_from_db()
+        assert jobs.status(run)["state_label"] == "Cancelled"
+
+    def test_eta_text_reads_naturally(self):
+        assert [jobs.eta_text(s) for s in (None, 40, 600, 7300, -60)] == [
+            "",
+            "about 40 s left",
+            "about 10 min left",
+            "about 2 h 02 min left",
+            "taking longer than estimated",
+        ]
+
+    def test_the_eta_counts_down_from_when_it_was_estimated(self):
+        made = (timezone.now() - timedelta(seconds=60)).isoformat()
+        run = self.training(state="running", progress_detail={"eta_seconds": 300, "eta_at": made})
+        assert 235 <= jobs.status(run)["eta_seconds"] <= 240
+        assert jobs.status(run)["eta_text"] == "about 4 min left"
+        run.progress_detail = {"eta_seconds": 30, "eta_at": made}
+        assert jobs.status(run)["eta_text"] == "taking longer than estimated"

@@ -130,6 +130,9 @@ def test_progress_reports_every_step_with_total_and_eta(tiny_model_dir, tmp_path
     assert {r.total_steps for r in reports} == {6}
     assert {r.resumed_from_step for r in reports} == {0}
     assert reports[-1].eta_seconds == 0 and all(r.tokens_per_second > 0 for r in reports)
+    # Each report carries the learning rate its step used: up through the 2 warm-up steps, then down.
+    rates = [r.learning_rate for r in reports]
+    assert rates[0] < rates[1] < rates[2] == pytest.approx(2e-2) and rates[2] > rates[-1] > 0
 
 
 def test_trains_from_chat_jsonl(tiny_model_dir, tmp_path):

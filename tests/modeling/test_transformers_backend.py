@@ -112,3 +112,38 @@ def test_a_base_model_with_pickled_weights_is_refused(tiny_model_dir, tmp_path):
     assert (pickled / "pytorch_model.bin").exists() and not (pickled / "model.safetensors").exists()
     with pytest.raises(OSError, match="safetensors"):
         TransformersBackend(pickled, batch_size=1).generate([BASE], PROMPTS[:1], GREEDY)
+
+
+class _CancelAfter:
+    """should_cancel() that turns true on its n-th call, counting every call."""
+
+    def __init__(self, n: int):
+        self.n, self.calls = n, 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        return self.calls >= self.n
+
+
+def test_a_cancel_stops_generation_inside_a_batch_within_a_token(tiny_model_dir):
+    from modeling.generation import GenerationCancelled
+
+    backend = TransformersBackend(tiny_model_dir, batch_size=8)
+    should_cancel = _CancelAfter(4)  # 1 check before the batch, then one per generated token
+    with pytest.raises(GenerationCancelled) as stopped:
+        backend.generate([BASE], PROMPTS, Sampling(max_new_tokens=400), should_cancel=should_cancel)
+    assert stopped.value.done == 0
+    # Asked a few more times (the check after the batch), never 400 tokens' worth.
+    assert should_cancel.calls <= 6
+
+
+def test_a_cancel_between_batches_keeps_count_of_the_finished_ones(tiny_model_dir):
+    from modeling.generation import GenerationCancelled
+
+    backend = TransformersBackend(tiny_model_dir, batch_size=2)
+    max_new_tokens = 3
+    # Batch 1: a check before, one per token, one after; then the check before batch 2 stops it.
+    should_cancel = _CancelAfter(1 + max_new_tokens + 1 + 1)
+    with pytest.raises(GenerationCancelled) as stopped:
+        backend.generate([BASE], PROMPTS, Sampling(max_new_tokens=max_new_tokens), should_cancel=should_cancel)
+    assert stopped.value.done == 2

@@ -122,3 +122,36 @@ def test_cancel_during_training_stops_at_the_next_step(workers, tiny_base):
     assert asked <= run.progress_done < run.progress_total == 800
     assert any(e["message"].startswith("cancelled at step") for e in run.events)
     assert not run.adapter
+
+
+def test_training_writes_per_step_loss_and_learning_rate_that_the_runs_page_shows_while_running(
+    client, admin, workers, tiny_base
+):
+    from django.urls import reverse
+
+    user = make_corpus(n_train=40, n_validation=0)
+    workers.start("gpu-1")
+    config = {**SMALL_CONFIG, "batch_size": 1, "epochs": 20, "warmup_steps": 10, "log_every": 1}
+    run = runs.start_training_run(
+        name="live curve",
+        system_prompt=SystemPrompt.objects.get(key="generic", version=1),
+        created_by=user,
+        config=config,
+        base_model=tiny_base,
+    )
+    wait_for(lambda: _refresh(run).progress_done >= 3, timeout=240, interval=0.2, what="three training steps")
+    page = client.get(reverse("run-list")).content.decode()
+    svg = client.get(reverse("training-loss", args=[run.pk])).content
+    (shown,) = client.get(reverse("job-status", args=["training", run.pk])).json()["jobs"]
+    assert shown["state"] == JobState.RUNNING  # so the page and the plot above were read mid-run
+
+    history = shown["detail"]["loss_history"]
+    assert [point[0] for point in history[:3]] == [1, 2, 3] and all(len(point) == 3 for point in history)
+    assert history[0][2] < history[1][2] < history[2][2]  # warm-up: the learning rate climbs step by step
+    assert shown["activity"].startswith("step ") and " · loss " in shown["activity"]
+    assert shown["eta_text"].startswith("about ")
+    assert f'data-live-plot-for="training-{run.pk}"' in page and " · loss " in page
+    assert b"learning rate (dashed)" in svg  # the live plot draws both curves
+
+    jobs.request_cancel(run)
+    wait_for(lambda: _refresh(run).state == JobState.CANCELLED, timeout=60, interval=0.2, what="the cancel")

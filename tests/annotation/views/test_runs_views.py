@@ -1,7 +1,9 @@
 """Run pages: admins starting, following and cancelling training and generation runs."""
 
+from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from annotation.models import GenerationRun, ModelCondition, TrainingRun
 from tests.annotation.test_runs import RunFixtures
@@ -113,7 +115,39 @@ class RunPageTests(RunFixtures):
         run.refresh_from_db()
         assert run.cancel_requested and run.state == "running"  # stops after its current step
         feed = self.client.get(reverse("job-status", args=["training", run.pk])).json()["jobs"]
-        assert feed[0]["state_label"] == "Cancelling" and not feed[0]["can_cancel"]
+        assert feed[0]["state_label"] == "Cancelling…" and not feed[0]["can_cancel"]
+        page = self.client.get(reverse("run-list"))
+        self.assertContains(page, "Cancelling…")  # until the worker acknowledges, not "Running"
+
+    def test_a_queued_run_says_how_many_jobs_are_ahead_and_that_no_worker_listens(self):
+        from annotation.models import WorkerHeartbeat
+
+        TrainingRun.objects.create(name="busy", base_model="b", system_prompt=self.psychosafe, state="running")
+        waiting = GenerationRun.objects.create(name="waiting")
+        self.client.force_login(self.ada)
+        page = self.client.get(reverse("run-list"))
+        self.assertContains(page, f'data-job="generation-{waiting.pk}"')
+        url = reverse("job-status", args=["generation", waiting.pk])
+        (shown,) = self.client.get(url).json()["jobs"]  # what the page's first poll shows
+        assert shown["waiting_text"] == "Waiting for a worker on the gpu queue — 1 job ahead."
+        assert shown["silent_text"].startswith("No worker is taking jobs from the gpu queue")
+        WorkerHeartbeat.objects.create(hostname="gpu1@host", queues=[settings.GPU_QUEUE], last_seen=timezone.now())
+        (shown,) = self.client.get(url).json()["jobs"]
+        assert shown["silent_text"] == "" and shown["ahead"] == 1
+
+    def test_a_running_training_run_shows_its_loss_and_learning_rate_curve_so_far(self):
+        history = [[1, 2.5, 0.0001], [2, 2.1, 0.0002], [3, 1.7, 0.0002]]
+        detail = {"step": 3, "total_steps": 20, "loss": 1.7, "learning_rate": 0.0002, "loss_history": history}
+        run = TrainingRun.objects.create(
+            name="r", base_model="b", system_prompt=self.psychosafe, state="running", progress_detail=detail
+        )
+        self.client.force_login(self.ada)
+        page = self.client.get(reverse("run-list"))
+        self.assertContains(page, f'data-live-plot-for="training-{run.pk}"')
+        self.assertContains(page, "step 3 of 20 · loss 1.7000 · learning rate 2.00e-04")
+        svg = self.client.get(reverse("training-loss", args=[run.pk]))
+        assert svg["Content-Type"] == "image/svg+xml" and svg["Cache-Control"] == "no-store"
+        assert b"learning rate (dashed)" in svg.content
 
     def test_run_list_escapes_error_text(self):
         TrainingRun.objects.create(
@@ -125,6 +159,7 @@ class RunPageTests(RunFixtures):
         assert b"&lt;script&gt;" in page.content
 
 
+@override_settings(BASE_MODELS=["registered", "base"])
 class TrainingSchedulePageTests(RunFixtures):
     def setUp(self):
         for i in range(6):
@@ -166,3 +201,12 @@ class TrainingSchedulePageTests(RunFixtures):
         assert TrainingRun.objects.get(name="tiny").config == {"warmup_steps": 1}
         self.client.post(reverse("training-new"), self.data(name="explicit", warmup_steps=3, allow_parallel="on"))
         assert TrainingRun.objects.get(name="explicit").config == {"warmup_steps": 3}
+
+    def test_the_demo_proposes_answers_a_cpu_generates_in_minutes(self):
+        from annotation.forms.runs import DEMO_MAX_NEW_TOKENS
+
+        self.client.force_login(self.ada)
+        assert self.client.get(reverse("generation-new")).context["form"]["max_new_tokens"].initial == 512
+        with self.settings(DEMO=True):
+            form = self.client.get(reverse("generation-new")).context["form"]
+        assert form["max_new_tokens"].initial == DEMO_MAX_NEW_TOKENS == 128
