@@ -2,6 +2,7 @@
 
 from django import forms
 
+from annotation import rating_sheets
 from annotation.models import Criterion, Flag, RaterPreference, Skip
 from annotation.queues import PAIRWISE_PREFERENCES
 
@@ -16,8 +17,9 @@ class RatingForm(LeaseForm):
     def __init__(self, *args, rubric, domain_id=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.criteria = []
-        for criterion in rubric.criteria.all():
-            options = criterion.choices(domain_id=domain_id)
+        sheet = rating_sheets.sheet_for(rubric_id=rubric.pk)
+        for criterion in sheet.criteria:
+            options = sheet.options(criterion, domain_id=domain_id)
             if criterion.kind == Criterion.Kind.TEXT:
                 field = forms.CharField(
                     label=criterion.label,

@@ -112,8 +112,12 @@ class Criterion(models.Model):
             if not isinstance(entry, dict) or "value" not in entry:
                 raise ValidationError({"options": 'Each option is an object with at least a "value".'})
 
-    def choices(self, *, domain_id=None) -> list[Option]:
-        """The options a rater picks from, in display order, each with its shortcut key."""
+    def choices(self, *, domain_id=None, strategies=None) -> list[Option]:
+        """The options a rater picks from, in display order, each with its shortcut key.
+
+        A strategy criterion lists the registry's strategies for the domain, or the (key, name)
+        pairs given as `strategies` (annotation/rating_sheets.py caches them).
+        """
         given = {str(o["value"]): o for o in self.options or []}
 
         def option(value, label, key):
@@ -135,10 +139,12 @@ class Criterion(models.Model):
                 for i, o in enumerate(self.options[:9], start=1)
             ]
         if self.kind == self.Kind.STRATEGY:
-            strategies = InterventionStrategy.objects.all()
-            if domain_id:
-                strategies = strategies.filter(domains=domain_id)
-            values = [(s.key, s.name) for s in strategies.order_by("name")[:7]]
+            if strategies is None:
+                registry = InterventionStrategy.objects.all()
+                if domain_id:
+                    registry = registry.filter(domains=domain_id)
+                strategies = registry.order_by("name").values_list("key", "name")[:7]
+            values = list(strategies)
             values += [("other", "Another strategy"), ("none", "No recognisable strategy")]
             return [option(value, label, str(i)) for i, (value, label) in enumerate(values, start=1)]
         return []

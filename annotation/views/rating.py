@@ -9,6 +9,7 @@ import time
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -29,34 +30,36 @@ from annotation.models import Flag, RaterPreference, RiskDomain, Round, Skip
 # A gap this long between ratings counts as a rest: the break timer starts again.
 REST_SECONDS = 10 * 60
 STRETCH_KEY = "rating_stretch"
+ACTIVITY_RESOLUTION_SECONDS = 60
 
 
 def _round_for_rater(request, round_token):
-    """The round (by opaque id) and the rater's membership; 404 for anyone outside it."""
-    round = (
-        Round.objects.select_related("rubric").filter(public_id=round_token).exclude(state=Round.State.DRAFT).first()
-    )
-    membership = round and rounds.join_round(round=round, rater=request.user)
+    """The round (by opaque id) and the rater's membership, in one query; 404 for anyone outside it."""
+    membership = rounds.rater_membership(public_id=round_token, rater=request.user)
     if membership is None:
         raise Http404("No such round.")
-    return round, membership
+    return membership.round, membership
 
 
-def _break_due(request, preference) -> bool:
+def _break_due(request, break_after_minutes) -> bool:
     now = time.time()
     stretch = request.session.get(STRETCH_KEY)
     if stretch is None or now - stretch["last"] > REST_SECONDS:
         stretch = request.session[STRETCH_KEY] = {"start": now, "last": now}
-    return now - stretch["start"] > preference.break_after_minutes * 60
+    return now - stretch["start"] > break_after_minutes * 60
 
 
 def _note_activity(request):
-    stretch = request.session.get(STRETCH_KEY) or {"start": time.time()}
-    stretch["last"] = time.time()
-    request.session[STRETCH_KEY] = stretch
+    """Record that the rater is still at work. Written at most once a minute (a session write is a
+    query), which is all the precision a rest of REST_SECONDS needs."""
+    now = time.time()
+    stretch = request.session.get(STRETCH_KEY) or {"start": now, "last": 0}
+    if now - stretch["last"] >= ACTIVITY_RESOLUTION_SECONDS:
+        request.session[STRETCH_KEY] = {**stretch, "last": now}
 
 
 def _preference(user) -> RaterPreference:
+    """The rater's preferences, for the preferences page (the rating pages read them with the round)."""
     return RaterPreference.objects.filter(user=user).first() or RaterPreference(user=user)
 
 
@@ -68,8 +71,8 @@ def work(request, round_token):
         return render(request, "annotation/rating/closed.html", {"round": round})
     if membership.warned_at is None:
         return _warning(request, round)
-    preference = _preference(request.user)
-    if _break_due(request, preference):
+    if _break_due(request, membership.break_after_minutes):
+        preference = {"break_after_minutes": membership.break_after_minutes}
         return render(request, "annotation/rating/break.html", {"round": round, "preference": preference})
     try:
         slot = queues.claim_next(round=round, rater=request.user)
@@ -96,7 +99,7 @@ def _item_page(request, round, slot, *, form=None, status=200):
     shown = [item.response, item.response_b] if round.is_pairwise else [item.response]
     if round.is_pairwise and slot.swapped:
         shown.reverse()
-    flags = set(Flag.objects.filter(item=item, rater=request.user).values_list("kind", flat=True))
+    progress, flags = queues.slot_page_data(slot, round=round, rater=request.user)
     context = {
         "round": round,
         "slot": slot,
@@ -108,7 +111,7 @@ def _item_page(request, round, slot, *, form=None, status=200):
         "skip_form": SkipForm(initial={"lease": slot.lease_token}),
         "flag_form": FlagForm(initial={"lease": slot.lease_token}),
         "flagged": [label for value, label in Flag.Kind.choices if value in flags],
-        "progress": queues.progress(round=round, rater=request.user),
+        "progress": progress,
         "seconds_left": max(0, int((slot.lease_expires_at - timezone.now()).total_seconds())),
     }
     return render(request, "annotation/rating/item.html", context, status=status)
@@ -139,42 +142,45 @@ def _lost(request, round, error):
 @roles.role_required(roles.RATER)
 @require_POST
 def submit(request, round_token):
+    """Rate the held item: its slot is locked and rated in one short transaction."""
     round, _ = _round_for_rater(request, round_token)
     token = request.POST.get("lease", "")
+    saved = False
     try:
-        slot = queues.held_slot(round=round, rater=request.user, lease_token=token)
-    except queues.LeaseLost as error:
+        with transaction.atomic():
+            slot = queues.held_slot(round=round, rater=request.user, lease_token=token, lock=True)
+            form = _rating_form(round, slot, request.POST)
+            if form.is_valid():
+                queues.record_rating(slot=slot, round=round, rater=request.user, **_answers(round, form))
+                saved = True
+    except (queues.LeaseLost, IntegrityError) as error:
         # Already rated (a double-click or a replay) answers like the first time.
         if round.ratings.filter(idempotency_key=token, rater=request.user).exists():
             return redirect("rating-work", round_token=round.public_id)
-        return _lost(request, round, error)
-    if round.is_pairwise:
-        form = PairwiseForm(request.POST)
-    else:
-        form = RatingForm(request.POST, rubric=round.rubric, domain_id=slot.item.domain_id)
-    if not form.is_valid():
-        return _item_page(request, round, slot, form=form, status=400)
-    try:
-        if round.is_pairwise:
-            queues.submit_rating(
-                round=round,
-                rater=request.user,
-                lease_token=token,
-                answers={"preference": form.cleaned_data["preference"]},
-                reason=form.cleaned_data["reason"],
-            )
-        else:
-            queues.submit_rating(round=round, rater=request.user, lease_token=token, answers=form.answers())
-    except queues.LeaseLost as error:
+        if isinstance(error, IntegrityError):  # a concurrent duplicate won the race: theirs stands
+            error = queues.LeaseLost("Your hold on that item lapsed and it went to another rater.")
         return _lost(request, round, error)
     except queues.RoundNotOpen:
         return render(request, "annotation/rating/closed.html", {"round": round}, status=409)
     except ValidationError as error:
         form.add_error(None, error)
+    if not saved:
         return _item_page(request, round, slot, form=form, status=400)
     _note_activity(request)
     messages.success(request, "Saved.")
     return redirect("rating-work", round_token=round.public_id)
+
+
+def _rating_form(round, slot, data):
+    if round.is_pairwise:
+        return PairwiseForm(data)
+    return RatingForm(data, rubric=round.rubric, domain_id=slot.domain_id)
+
+
+def _answers(round, form) -> dict:
+    if round.is_pairwise:
+        return {"answers": {"preference": form.cleaned_data["preference"]}, "reason": form.cleaned_data["reason"]}
+    return {"answers": form.answers()}
 
 
 @roles.role_required(roles.RATER)

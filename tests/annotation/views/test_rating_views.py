@@ -2,7 +2,6 @@
 
 import time
 
-from django.db import connection
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -199,12 +198,7 @@ class RatingPageTests(PersonaTestCase):
         assert self.url in page and "Validation round" in page
         assert self.round.name not in page
 
-    def test_rating_page_query_count_is_bounded(self):
-        self.start()
-        self.client.get(self.url)
-        # PostgreSQL locks the rater's membership with a statement of its own (see queues._claim).
-        with self.assertNumQueries(16 + (connection.vendor == "postgresql")):
-            self.client.get(self.url)
+    # The rating page's and the submit's query counts: tests/annotation/views/test_rating_queries.py.
 
 
 class PairwisePageTests(PersonaTestCase):
