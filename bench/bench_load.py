@@ -197,6 +197,21 @@ class Rater:
             return self.error(f"warning {answer.status_code}")
         return True
 
+    async def bare(self, deadline, think):
+        """The same pace against a view that does nothing (bench/bare_wsgi.py): Django's own cost."""
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            try:
+                page = await self.client.get("/bench/bare/")
+            except Exception as error:
+                self.error(f"bare {type(error).__name__}")
+                continue
+            self.figures["next"].append(time.perf_counter() - start)
+            self.figures["requests"] += 1
+            if page.status_code != 200:
+                self.error(f"bare {page.status_code}")
+            await asyncio.sleep(random.uniform(0, 2 * think))
+
     async def work(self, deadline, think):
         work = f"/rate/{self.round_id}/"
         while time.perf_counter() < deadline:
@@ -232,14 +247,22 @@ class Rater:
                 self.error(f"submit {answer.status_code}")
 
 
-async def drive(args, round_id, usernames):
+async def drive(args, round_id, usernames, *, bare=False):
+    """Each rater logs in and works until args.seconds have passed; returns the figures.
+    With `bare`, they fetch bench/bare_wsgi.py's do-nothing view at the same pace instead."""
     figures = {"next": [], "submit": [], "errors": [], "requests": 0, "submitted": 0, "ran_out": 0}
     base_url = f"http://127.0.0.1:{args.port}"
     raters = [Rater(base_url, name, round_id, figures) for name in usernames]
-    started = await asyncio.gather(*(rater.start() for rater in raters))
+    started = [True] * len(raters) if bare else await asyncio.gather(*(rater.start() for rater in raters))
     deadline = time.perf_counter() + args.seconds
     began = time.perf_counter()
-    await asyncio.gather(*(rater.work(deadline, args.think) for rater, ok in zip(raters, started, strict=True) if ok))
+    await asyncio.gather(
+        *(
+            (rater.bare if bare else rater.work)(deadline, args.think)
+            for rater, ok in zip(raters, started, strict=True)
+            if ok
+        )
+    )
     figures["seconds"] = time.perf_counter() - began
     await asyncio.gather(*(rater.client.aclose() for rater in raters))
     return figures
@@ -338,7 +361,9 @@ def main():
     var_dir = Path(tempfile.mkdtemp(prefix="psychosafe-load-"))
     env = _environment(args, var_dir)
     _recreate_database(args.database_url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    env["STATIC_ROOT"] = str(var_dir / "static")
+    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
+        subprocess.run([sys.executable, "manage.py", *command, "-v", "0"], cwd=ROOT, env=env, check=True)
     os.environ.update({**env, "DEBUG": "1"})  # this process only reads and checks the database
     import django
 
