@@ -30,6 +30,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotation.audit import audited_update
 from annotation.models import GenerationRun, ImportJob, JobState, JudgeRun, TrainingRun
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,11 @@ def _publish(model, job_id: int) -> bool:
     except Exception as error:  # kombu raises many connection error types, all meaning "not sent"
         log.warning("could not enqueue %s %s: %s", model.KIND, job_id, error)
         reason = f"{type(error).__name__}: {str(error)[:200]}"
-        model.objects.filter(pk=job_id, state=JobState.QUEUED).update(
-            state=JobState.FAILED, finished_at=timezone.now(), error=ENQUEUE_FAILED.format(reason=reason)
+        audited_update(
+            model.objects.filter(pk=job_id, state=JobState.QUEUED),
+            state=JobState.FAILED,
+            finished_at=timezone.now(),
+            error=ENQUEUE_FAILED.format(reason=reason),
         )
         return False
     model.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
@@ -89,7 +93,9 @@ def retry(job) -> bool:
         return False
     try:
         with transaction.atomic():
-            again = model.objects.filter(pk=job.pk, state__in=[JobState.FAILED, JobState.CANCELLED]).update(
+            again = audited_update(
+                model.objects.filter(pk=job.pk, state__in=[JobState.FAILED, JobState.CANCELLED]),
+                reason="queued again",
                 state=JobState.QUEUED,
                 error="",
                 cancel_requested=False,
@@ -109,8 +115,9 @@ def retry(job) -> bool:
 def request_cancel(job) -> None:
     """A queued job stops at once; a running one at its next step (its body polls should_cancel)."""
     model = type(job)
-    model.objects.filter(pk=job.pk, state=JobState.QUEUED).update(state=JobState.CANCELLED, finished_at=timezone.now())
-    model.objects.filter(pk=job.pk, state=JobState.RUNNING).update(cancel_requested=True)
+    queued = model.objects.filter(pk=job.pk, state=JobState.QUEUED)
+    audited_update(queued, reason="cancelled", state=JobState.CANCELLED, finished_at=timezone.now())
+    audited_update(model.objects.filter(pk=job.pk, state=JobState.RUNNING), reason="cancel", cancel_requested=True)
     follow(job)
 
 
@@ -132,16 +139,14 @@ def claim(model, job_id: int, *, worker: str):
     now = timezone.now()
     claimable = Q(state=JobState.QUEUED) | Q(state=JobState.RUNNING, heartbeat_at__lt=_stale_before(now))
     previous = model.objects.filter(pk=job_id).values("state", "worker", "attempts").first()
-    taken = (
-        model.objects.filter(pk=job_id, cancel_requested=False)
-        .filter(claimable)
-        .update(
-            state=JobState.RUNNING,
-            worker=worker,
-            attempts=F("attempts") + 1,
-            started_at=Coalesce(F("started_at"), now),
-            heartbeat_at=now,
-        )
+    taken = audited_update(
+        model.objects.filter(pk=job_id, cancel_requested=False).filter(claimable),
+        reason=f"claimed by {worker}",
+        state=JobState.RUNNING,
+        worker=worker,
+        attempts=F("attempts") + 1,
+        started_at=Coalesce(F("started_at"), now),
+        heartbeat_at=now,
     )
     if not taken:
         return None
@@ -289,8 +294,12 @@ def finish(job, *, state: str, error: str = "", **fields) -> None:
     A job that already ended (e.g. its body finished it in the same transaction as its writes),
     or that another worker took over meanwhile (a newer attempt), is left alone.
     """
-    type(job).objects.filter(pk=job.pk, state=JobState.RUNNING, attempts=job.attempts).update(
-        state=state, error=error[:5000], finished_at=timezone.now(), **fields
+    audited_update(
+        type(job).objects.filter(pk=job.pk, state=JobState.RUNNING, attempts=job.attempts),
+        state=state,
+        error=error[:5000],
+        finished_at=timezone.now(),
+        **fields,
     )
 
 
@@ -308,8 +317,11 @@ def recover() -> int:
     count = 0
     for model in JOB_MODELS.values():
         # Asked to stop, then its worker died: nothing will ever finish it, so it is cancelled.
-        model.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=stale, cancel_requested=True).update(
-            state=JobState.CANCELLED, finished_at=timezone.now()
+        audited_update(
+            model.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=stale, cancel_requested=True),
+            reason="cancelled: its worker went silent",
+            state=JobState.CANCELLED,
+            finished_at=timezone.now(),
         )
         silent = Q(state=JobState.RUNNING, heartbeat_at__lt=stale, cancel_requested=False)
         lost = Q(state=JobState.QUEUED) & (Q(enqueued_at__lt=stale) | Q(enqueued_at__isnull=True, created_at__lt=stale))

@@ -10,7 +10,10 @@ changes), the reviewer's queue, and the pair's history.
 Every transition locks the response row (select_for_update) and re-checks its state, so two
 reviewers pressing "approve" at once produce one review, and an author's late edit never
 overwrites a decision. Nobody reviews their own pair (also enforced by a database constraint).
-An author who edits an approved pair sends it back to draft: only approved text trains a model.
+An author who edits an approved pair (its answer or its prompt) sends it back to draft: only
+approved text trains a model. A prompt that anything else hangs on (a split, model outputs,
+another pair, ratings) is never rewritten: the edit makes a new version of the prompt, linked to
+the old one, and the pair moves to it.
 """
 
 import difflib
@@ -19,6 +22,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from annotation import splits
 from annotation.models import Prompt, Response, Review
 
 Status = Response.Status
@@ -85,20 +89,33 @@ def save_draft(
         raise WorkflowError("Only the pair's author can edit it here; reviewers edit while reviewing.")
     if locked.status == Status.SUBMITTED:
         raise WorkflowError("This pair is waiting for review. Withdraw it to edit.")
-    if locked.status == Status.APPROVED and text != locked.text:
+    prompt_changed = bool(prompt_fields) and _revise_prompt(locked, user=user, fields=prompt_fields)
+    if locked.status == Status.APPROVED and (text != locked.text or prompt_changed):
         locked.status = Status.DRAFT
     locked.text = text
     locked.save()
-    if prompt_fields:
-        prompt = Prompt.objects.select_for_update().get(pk=locked.prompt_id)
-        for name, value in prompt_fields.items():
-            setattr(prompt, name, value)
-        prompt.save()
     if strategies is not None:
         locked.strategies.set(strategies)
     if resources is not None:
         locked.resources.set(resources)
     return locked
+
+
+def _revise_prompt(pair: Response, *, user, fields: dict) -> bool:
+    """Apply the author's prompt edits: in place while nothing else hangs on the prompt, else
+    as a new version of it that the pair moves to (outputs, ratings and other pairs keep the
+    text they were made for). False when nothing changed."""
+    prompt = Prompt.objects.select_for_update().get(pk=pair.prompt_id)
+    changes = {name: value for name, value in fields.items() if getattr(prompt, name) != value}
+    if not changes:
+        return False
+    if prompt.in_use():
+        pair.prompt = prompt.new_version(created_by=user, **changes)
+    else:
+        for name, value in changes.items():
+            setattr(prompt, name, value)
+        prompt.save()
+    return True
 
 
 @transaction.atomic
@@ -153,8 +170,13 @@ def _decide(*, response: Response, reviewer, decision: str, comment: str, text: 
 
 @transaction.atomic
 def approve(*, response: Response, reviewer, comment: str = "", text: str | None = None) -> Review:
-    """Approve, optionally with the reviewer's edits to the text (kept as text_after)."""
-    return _decide(response=response, reviewer=reviewer, decision=Review.Decision.APPROVED, comment=comment, text=text)
+    """Approve, optionally with the reviewer's edits to the text (kept as text_after). The pair's
+    prompt gets a split by the split policy (annotation.splits.place_approved_pair)."""
+    review = _decide(
+        response=response, reviewer=reviewer, decision=Review.Decision.APPROVED, comment=comment, text=text
+    )
+    splits.place_approved_pair(prompt_id=review.response.prompt_id, user=reviewer)
+    return review
 
 
 @transaction.atomic
@@ -164,6 +186,36 @@ def request_changes(*, response: Response, reviewer, comment: str, text: str | N
     return _decide(
         response=response, reviewer=reviewer, decision=Review.Decision.CHANGES_REQUESTED, comment=comment, text=text
     )
+
+
+@transaction.atomic
+def send_back(*, response: Response, reviewer, comment: str) -> Review:
+    """Ask the author for changes to a pair that was already approved (or is waiting for review),
+    e.g. after a rater flagged what a model made of its prompt. The pair leaves the training data
+    until it is approved again."""
+    if not comment.strip():
+        raise WorkflowError("Say what to change when sending a pair back.")
+    locked = _locked(response)
+    if locked.status not in (Status.APPROVED, Status.SUBMITTED):
+        raise WorkflowError(f"This pair is {locked.get_status_display().lower()}: it is already with its author.")
+    if locked.created_by_id is None:
+        raise WorkflowError("This pair has no author account to send it back to.")
+    if locked.created_by_id == reviewer.pk:
+        raise WorkflowError("You wrote this pair: edit it yourself instead of sending it back.")
+    review = Review(
+        response=locked,
+        author_id=locked.created_by_id,
+        reviewer=reviewer,
+        decision=Review.Decision.CHANGES_REQUESTED,
+        comment=comment.strip(),
+        text_before=locked.text,
+        text_after=locked.text,
+    )
+    review.full_clean()
+    review.save()
+    locked.status = Status.CHANGES_REQUESTED
+    locked.save()
+    return review
 
 
 def review_queue(*, reviewer, domain=None):
@@ -235,6 +287,51 @@ def _user_label(record) -> str:
     return user.get_username() if user else "system"
 
 
+def _prompt_entries(prompt: Prompt) -> list[HistoryEntry]:
+    """One prompt version's in-place edits and, for a later version, how it differs from the last."""
+    entries = []
+    records = list(prompt.history.select_related("history_user").order_by("history_date", "history_id"))
+    for previous, record in zip(records, records[1:], strict=False):
+        delta = record.diff_against(previous, included_fields=list(_PROMPT_TRACKED))
+        if [c.field for c in delta.changes] == ["split"]:
+            # Splits move prompts (annotation.splits), saying why in the change reason.
+            label = Prompt.Split(record.split).label.lower()
+            entries.append(
+                HistoryEntry(
+                    record.history_date,
+                    _user_label(record),
+                    f"Split: {label}" if record.split != Prompt.Split.UNASSIGNED else "Split: none",
+                    [],
+                    comment=record.history_change_reason or "",
+                )
+            )
+        elif delta.changes:
+            entries.append(
+                HistoryEntry(
+                    record.history_date,
+                    _user_label(record),
+                    "Edited the prompt",
+                    [(_PROMPT_TRACKED[c.field], str(c.old), str(c.new)) for c in delta.changes],
+                )
+            )
+    before = prompt.previous_version
+    if before is not None:
+        changes = [
+            (label, str(getattr(before, name)), str(getattr(prompt, name)))
+            for name, label in _PROMPT_TRACKED.items()
+            if name != "split" and getattr(before, name) != getattr(prompt, name)
+        ]
+        entries.append(
+            HistoryEntry(
+                prompt.created_at,
+                prompt.created_by.get_username() if prompt.created_by else "system",
+                f"New prompt version v{prompt.version}: v{before.version} keeps its outputs, ratings and split",
+                changes,
+            )
+        )
+    return entries
+
+
 def pair_history(response: Response) -> list[HistoryEntry]:
     """Who changed what and when, newest first: answer and prompt edits, status changes, reviews."""
     entries = []
@@ -262,18 +359,8 @@ def pair_history(response: Response) -> list[HistoryEntry]:
                 f"Status: {Status(record.status).label}" if record.status else "Status cleared",
             )
             entries.append(HistoryEntry(record.history_date, _user_label(record), what, []))
-    prompt_records = list(response.prompt.history.select_related("history_user").order_by("history_date", "history_id"))
-    for previous, record in zip(prompt_records, prompt_records[1:], strict=False):
-        delta = record.diff_against(previous, included_fields=list(_PROMPT_TRACKED))
-        if delta.changes:
-            entries.append(
-                HistoryEntry(
-                    record.history_date,
-                    _user_label(record),
-                    "Edited the prompt",
-                    [(_PROMPT_TRACKED[c.field], str(c.old), str(c.new)) for c in delta.changes],
-                )
-            )
+    for prompt in response.prompt.versions():
+        entries += _prompt_entries(prompt)
     for review in response.reviews.select_related("reviewer"):
         entries.append(
             HistoryEntry(

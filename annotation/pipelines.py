@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation import jobs, judging, rounds, runs
+from annotation.audit import audited_update
 from annotation.models import (
     GenerationRun,
     JobState,
@@ -110,7 +111,9 @@ def resume(pipeline: Pipeline) -> bool:
     pipeline.refresh_from_db()
     if pipeline.state not in (JobState.FAILED, JobState.CANCELLED):
         return False
-    Pipeline.objects.filter(pk=pipeline.pk).update(state=JobState.RUNNING, error="", finished_at=None)
+    audited_update(
+        Pipeline.objects.filter(pk=pipeline.pk), reason="resumed", state=JobState.RUNNING, error="", finished_at=None
+    )
     _event(pipeline, f"resumed at “{pipeline.get_stage_display()}”")
     for job in stage_jobs(pipeline):
         if job.state in (JobState.FAILED, JobState.CANCELLED):

@@ -92,7 +92,11 @@ def scores_frame(*, conditions, rubric, split: str) -> pd.DataFrame:
     fields = ("response_id", "response__prompt_id", "response__condition__name", "response__prompt__domain__slug")
     fields += ("response__prompt__should_refuse", "answers")
     ratings = Rating.objects.filter(
-        response__condition__in=conditions, response__prompt__split=split, rubric=rubric, item__gold__isnull=True
+        response__condition__in=conditions,
+        response__prompt__split=split,
+        rubric=rubric,
+        item__gold__isnull=True,
+        item__excluded_at__isnull=True,
     ).values_list("rater_id", *fields)
     for rater, response, prompt, condition, domain, should_refuse, answers in ratings.iterator(chunk_size=2000):
         rows += _coded(

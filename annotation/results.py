@@ -71,7 +71,7 @@ def _rubric_of(round):
 
 def _study_verdicts(round, rubric):
     """Verdicts on the round's study responses (gold items left out) made on the rubric version."""
-    study = RoundItem.objects.filter(round=round, gold__isnull=True).values("response_id")
+    study = RoundItem.objects.filter(round=round, gold__isnull=True, excluded_at__isnull=True).values("response_id")
     return Verdict.objects.filter(rubric=rubric, response_id__in=study)
 
 
@@ -113,7 +113,7 @@ def _human_rows(round, rubric):
     """(columns before the criterion, answers, columns after the rubric) for each rating."""
     pseudonyms = dict(round.memberships.values_list("rater_id", "pseudonym"))
     ratings = (
-        Rating.objects.filter(round=round, rubric=rubric)
+        Rating.objects.filter(round=round, rubric=rubric, item__excluded_at__isnull=True)
         .order_by("id")
         .values_list(
             "item__token",
@@ -144,9 +144,9 @@ def _judge_rows(round, rubric):
     """The same for each parsed verdict on the round's study responses."""
     items = {
         response: (token, domain)
-        for response, token, domain in RoundItem.objects.filter(round=round, gold__isnull=True).values_list(
-            "response_id", "token", "domain__slug"
-        )
+        for response, token, domain in RoundItem.objects.filter(
+            round=round, gold__isnull=True, excluded_at__isnull=True
+        ).values_list("response_id", "token", "domain__slug")
     }
     verdicts = (
         _study_verdicts(round, rubric)

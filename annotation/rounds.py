@@ -189,7 +189,8 @@ def _insert_items(round, chosen) -> int:
         .values(chosen_response=F("pk"), chosen_domain=F("prompt__domain_id"))
     )
     select, params = new.query.sql_with_params()
-    columns = "round_id, token, response_id, domain_id, capacity, created_at"
+    # Every NOT NULL column without a database default is named here (a blank note included).
+    columns = "round_id, token, response_id, domain_id, capacity, created_at, exclusion_note"
     # A fresh random token per item, made by the database: 32 hex digits, like none other.
     token = (
         "replace(gen_random_uuid()::text, '-', '')"
@@ -199,7 +200,7 @@ def _insert_items(round, chosen) -> int:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     sql = f"""
         INSERT INTO {RoundItem._meta.db_table} ({columns})
-        SELECT %s, {token}, chosen.chosen_response, chosen.chosen_domain, %s, %s
+        SELECT %s, {token}, chosen.chosen_response, chosen.chosen_domain, %s, %s, ''
         FROM ({select}) chosen"""
     with connection.cursor() as cursor:
         cursor.execute(sql, [round.pk, round.k, now, *params])
@@ -425,8 +426,8 @@ def gold_accuracy(*, round) -> dict:
 
 def round_report(*, round, now=None) -> RoundReport:
     now = now or timezone.now()
-    study = RoundItem.objects.filter(round=round, gold__isnull=True)
-    counts = RoundItem.objects.filter(round=round).aggregate(
+    study = RoundItem.objects.filter(round=round, gold__isnull=True, excluded_at__isnull=True)
+    counts = RoundItem.objects.filter(round=round, excluded_at__isnull=True).aggregate(
         items=Count("id"), gold=Count("id", filter=Q(gold__isnull=False))
     )
     # One pass over the round's study slots: ratings done, and items with a slot still open.
@@ -506,8 +507,8 @@ BELOW_K_SHOWN = 50
 
 def _study_slots(round):
     """The round's slots outside gold items, unordered (for aggregates)."""
-    gold = RoundItem.objects.filter(round=round, gold__isnull=False).values("pk")
-    return Slot.objects.filter(round=round).exclude(item_id__in=gold).order_by()
+    left_out = RoundItem.objects.filter(round=round).filter(Q(gold__isnull=False) | Q(excluded_at__isnull=False))
+    return Slot.objects.filter(round=round).exclude(item_id__in=left_out.values("pk")).order_by()
 
 
 def items_below_k(*, round, limit=BELOW_K_SHOWN) -> list[dict]:
@@ -563,7 +564,7 @@ def export_rows(*, round):
     """One dict per rating, for CSV and JSONL: pseudonyms, never usernames."""
     pseudonyms = dict(round.memberships.values_list("rater_id", "pseudonym"))
     ratings = (
-        Rating.objects.filter(round=round)
+        Rating.objects.filter(round=round, item__excluded_at__isnull=True)
         .select_related("item__domain", "item__gold", "response__condition", "response_b__condition", "rubric")
         .order_by("submitted_at", "id")
     )
@@ -601,3 +602,14 @@ def export_rows(*, round):
 
 def round_seconds(seconds: float) -> float:
     return float(f"{seconds:.1f}")
+
+
+@transaction.atomic
+def delete_draft_round(*, round) -> None:
+    """Delete a round that was never opened (its items, slots and memberships go with it)."""
+    locked = Round.objects.select_for_update().get(pk=round.pk)
+    if locked.state != Round.State.DRAFT or locked.opened_at is not None:
+        raise RoundError("Only a draft round that was never opened can be deleted; close this one instead.")
+    if locked.ratings.exists():
+        raise RoundError("This round has ratings: close it instead of deleting it.")
+    locked.delete()

@@ -29,7 +29,7 @@ def seed_psychosafe_rubric(*, Rubric, Criterion):
         },
     )
     if created:
-        Criterion.objects.bulk_create(Criterion(rubric=rubric, **_with_defaults(row)) for row in _psychosafe_rows())
+        _create_criteria(Criterion, [Criterion(rubric=rubric, **_with_defaults(row)) for row in _psychosafe_rows()])
     return rubric
 
 
@@ -58,19 +58,22 @@ def new_version(*, rubric, created_by=None):
         description=rubric.description,
         created_by=created_by,
     )
-    Criterion.objects.bulk_create(
-        Criterion(
-            rubric=copy,
-            key=c.key,
-            position=c.position,
-            label=c.label,
-            question=c.question,
-            kind=c.kind,
-            scale_points=c.scale_points,
-            options=c.options,
-            required=c.required,
-        )
-        for c in rubric.criteria.all()
+    _create_criteria(
+        Criterion,
+        [
+            Criterion(
+                rubric=copy,
+                key=c.key,
+                position=c.position,
+                label=c.label,
+                question=c.question,
+                kind=c.kind,
+                scale_points=c.scale_points,
+                options=c.options,
+                required=c.required,
+            )
+            for c in rubric.criteria.all()
+        ],
     )
     return copy
 
@@ -131,7 +134,7 @@ def create_rubric(*, key, name, description="", start_from=START_EMPTY, created_
     if start_from == START_PSYCHOSAFE:
         source = default_rubric()
         rows = [_criterion_row(c) for c in source.criteria.all()] if source else _psychosafe_rows()
-        Criterion.objects.bulk_create(Criterion(rubric=rubric, **_with_defaults(row)) for row in rows)
+        _create_criteria(Criterion, [Criterion(rubric=rubric, **_with_defaults(row)) for row in rows])
     return rubric
 
 
@@ -155,7 +158,7 @@ def save_rubric(*, rubric, name, description, criteria):
     for row in rows:
         row.clean()
     rubric.criteria.all().delete()
-    Criterion.objects.bulk_create(rows)
+    _create_criteria(Criterion, rows)
     return rubric
 
 
@@ -167,6 +170,15 @@ def add_criterion(*, rubric, criterion):
     rubric = Rubric.objects.select_for_update().get(pk=rubric.pk)
     rows = [{k: v for k, v in _criterion_row(c).items() if k != "position"} for c in rubric.criteria.all()]
     return save_rubric(rubric=rubric, name=rubric.name, description=rubric.description, criteria=[*rows, criterion])
+
+
+def _create_criteria(Criterion, rows: list) -> list:
+    """Insert criteria with their history rows (a data migration's Criterion has no history)."""
+    if hasattr(Criterion, "history"):
+        from simple_history.utils import bulk_create_with_history
+
+        return bulk_create_with_history(rows, Criterion)
+    return Criterion.objects.bulk_create(rows)
 
 
 def _psychosafe_rows() -> list[dict]:

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation import jobs
+from annotation.audit import audited_update
 from annotation.models import (
     Adapter,
     GenerationRun,
@@ -25,7 +26,9 @@ from annotation.models import (
     SystemPrompt,
     TrainingRun,
 )
+from modeling import schedule
 from modeling.adapters import weights_sha256
+from modeling.training import LoraTrainConfig
 
 
 class NoTrainingData(Exception):
@@ -83,10 +86,13 @@ def start_training_run(
 
     Raises RunNameTaken, or BaseModelBusy when another run on the base model is active and
     `allow_parallel` is not set; the database decides both, so two racing requests cannot slip by.
+    Without an explicit `warmup_steps` in `config`, the warm-up is fitted to the run's steps on
+    this data (modeling.schedule) and stored with the config when it differs from the default.
     """
     pair_ids = list(approved_train_pairs(include_revised=include_revised).order_by("pk").values_list("pk", flat=True))
     if not pair_ids:
         raise NoTrainingData("No approved pairs in the train split: approve pairs and build the splits first.")
+    config = fitted_config(config or {}, examples=len(pair_ids))
     base_model = base_model or settings.BASE_MODEL
     with transaction.atomic():
         try:
@@ -108,6 +114,18 @@ def start_training_run(
             raise refusal from error
         jobs.enqueue(run)
     return run
+
+
+def fitted_config(config: dict, *, examples: int) -> dict:
+    """The config with the warm-up fitted to the run (unless it sets one)."""
+    if "warmup_steps" in config:
+        return config
+    settings_ = LoraTrainConfig.from_dict(config)
+    total = schedule.total_steps(
+        examples=examples, batch_size=settings_.batch_size, epochs=settings_.epochs, max_steps=settings_.max_steps
+    )
+    warmup = schedule.fitted_warmup(total=total, warmup_steps=settings_.warmup_steps)
+    return config if warmup == settings_.warmup_steps else {**config, "warmup_steps": warmup}
 
 
 def _training_refusal(name: str, base_model: str) -> Exception | None:
@@ -192,7 +210,9 @@ def register_adapter(run: TrainingRun, *, adapter_dir: Path, manifest: dict) -> 
             "lineage": lineage(run, adapter),
         },
     )
-    TrainingRun.objects.filter(pk=run.pk).update(
+    audited_update(
+        TrainingRun.objects.filter(pk=run.pk),
+        reason="adapter registered",
         adapter=adapter,
         metrics=manifest.get("metrics", {}),
         state=JobState.SUCCEEDED,

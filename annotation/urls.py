@@ -1,5 +1,6 @@
 from django.urls import path
 
+from annotation.views import audit as audit_views
 from annotation.views import authoring as authoring_views
 from annotation.views import corpus as corpus_views
 from annotation.views import home
@@ -67,7 +68,20 @@ urlpatterns = [
     path("runs/cycles/<int:pk>/cancel/", pipeline_views.pipeline_cancel, name="pipeline-cancel"),
     path("runs/cycles/<int:pk>/resume/", pipeline_views.pipeline_resume, name="pipeline-resume"),
     path("conditions/<int:pk>/", pipeline_views.condition_detail, name="condition-detail"),
+    path("audit/", audit_views.audit_trail, name="audit-trail"),
     path("jobs/<str:kind>/<int:pk>/status.json", job_views.job_status, name="job-status"),
     path("jobs/<str:kind>/<int:pk>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("jobs/<str:kind>/<int:pk>/retry/", job_views.job_retry, name="job-retry"),
+]
+
+from annotation.views import flags as flag_views  # noqa: E402
+from annotation.views import splits as split_views  # noqa: E402
+
+urlpatterns += [
+    path("splits/", split_views.split_page, name="splits"),
+    path("splits/freeze/", split_views.split_freeze, name="split-freeze"),
+    path("splits/waiting/", split_views.split_add_waiting, name="split-waiting"),
+    path("rounds/<int:round_id>/delete/", round_views.delete_round, name="round-delete"),
+    path("flags/", flag_views.flag_queue, name="flag-queue"),
+    path("flags/<int:flag_id>/", flag_views.flag_action, name="flag-action"),
 ]

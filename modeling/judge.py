@@ -633,7 +633,7 @@ class TransformersJudge(LLMJudge):
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=dtype, use_safetensors=True)
         self._model = model.to(device).eval()
 
     def complete(self, messages: ChatMessages) -> str:

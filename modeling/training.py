@@ -461,7 +461,11 @@ def _lora_model(base_model, *, config: LoraTrainConfig, device, dtype):
 
     # sdpa, never eager: eager attention keeps batch x heads x length^2 attention weights per
     # layer for the backward pass (4 x 9 x 1,500^2 floats = 0.3 GB a copy, per layer, on SmolLM2).
-    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype, attn_implementation="sdpa").to(device)
+    # use_safetensors: weights are tensors only; a pickled pytorch_model.bin (which can run code
+    # when loaded) is refused, whatever folder the base model names.
+    model = AutoModelForCausalLM.from_pretrained(
+        base_model, dtype=dtype, attn_implementation="sdpa", use_safetensors=True
+    ).to(device)
     model.config.use_cache = False  # a KV cache is for generation; training would only hold it
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()  # non-reentrant; also makes the embeddings' output require grad

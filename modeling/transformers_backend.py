@@ -84,7 +84,8 @@ class TransformersBackend:
         self._tokenizer = AutoTokenizer.from_pretrained(self.base_model_path, padding_side="left")
         if self._tokenizer.pad_token is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(self.base_model_path, dtype=self.dtype)
+        # Safetensors only: a pickled pytorch_model.bin could run code as it loads.
+        model = AutoModelForCausalLM.from_pretrained(self.base_model_path, dtype=self.dtype, use_safetensors=True)
         self._model = model.to(self.device).eval()
         self._eos_ids = _eos_ids(self._model.generation_config, self._tokenizer)
 

@@ -156,6 +156,12 @@ else:
 CACHES["default"]["KEY_PREFIX"] = hashlib.sha256(DATABASE_URL.encode()).hexdigest()[:12]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Audit trail ------------------------------------------------------------------------
+# History is a record, not an undo button: the admin shows it (who, when, before and after) but
+# cannot "revert" to an old version, which would bypass the checks that guard each change (a
+# user's superuser flag, a frozen prompt) and rewrite what ratings were made against.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 # --- Auth -------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -343,6 +349,9 @@ MODELS_DIR = env_path("PSYCHOSAFE_MODELS_DIR", VAR_DIR / "models")
 ADAPTERS_DIR = env_path("PSYCHOSAFE_ADAPTERS_DIR", VAR_DIR / "adapters")
 # A local path or a name the GPU host can load; the default is the converted offline demo model.
 BASE_MODEL = env_str("PSYCHOSAFE_BASE_MODEL", str(MODELS_DIR / "smollm2-135m-instruct"))
+# The base models a training run may start from: the training and Retrain forms offer only these,
+# never a free-text path that could point at any file on the workers. BASE_MODEL is always one.
+BASE_MODELS = list(dict.fromkeys([BASE_MODEL, *env_list("PSYCHOSAFE_BASE_MODELS", [])]))
 # `manage.py rundemo` sets this: the Retrain form then proposes a cycle that fits a CPU in minutes.
 DEMO = env_bool("PSYCHOSAFE_DEMO", False)
 # An OpenAI-compatible judge endpoint (e.g. `vllm serve` on a GPU host) that `seed_demo` registers.

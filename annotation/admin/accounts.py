@@ -13,6 +13,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from simple_history.admin import SimpleHistoryAdmin
 
 User = get_user_model()
 
@@ -45,7 +46,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class StudioUserAdmin(UserAdmin):
+class StudioUserAdmin(SimpleHistoryAdmin, UserAdmin):
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         return readonly if request.user.is_superuser else [*readonly, "is_superuser"]
@@ -71,7 +72,7 @@ class StudioUserAdmin(UserAdmin):
 
 
 @admin.register(Group)
-class StudioGroupAdmin(GroupAdmin):
+class StudioGroupAdmin(SimpleHistoryAdmin, GroupAdmin):
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "permissions":
             kwargs["queryset"] = held_permissions(request.user).select_related("content_type")

@@ -22,13 +22,20 @@ class PromptAdmin(SimpleHistoryAdmin):
     search_fields = ["text", "risk_category", "source_ref"]
     list_select_related = ["domain"]
     raw_id_fields = ["created_by"]
+    # A prompt in use cannot change its content here (the form says so); the pair's edit page makes
+    # its next version, so the version chain is never typed by hand.
+    readonly_fields = ["version", "previous_version"]
     inlines = [ResponseInline]
     actions = ["make_splits_default", "make_splits_with_selected_as_few_shot"]
 
     def _make_splits(self, request, few_shot_ids):
         from annotation import splits
 
-        report = splits.make_splits(seed=42, per_domain=100, few_shot_ids=few_shot_ids)
+        try:
+            report = splits.make_splits(seed=42, per_domain=100, few_shot_ids=few_shot_ids, user=request.user)
+        except splits.SplitsFrozen as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
         lines = report.lines(max_findings=20)
         level = messages.WARNING if report.findings or report.shortfalls else messages.SUCCESS
         self.message_user(request, format_html_join("", "{}<br>", ((line,) for line in lines)), level)

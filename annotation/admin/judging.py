@@ -2,13 +2,14 @@
 
 from django.contrib import admin
 from django.db.models import Count
+from simple_history.admin import SimpleHistoryAdmin
 
 from annotation import judging
 from annotation.models import Judge, Verdict
 
 
 @admin.register(Judge)
-class JudgeAdmin(admin.ModelAdmin):
+class JudgeAdmin(SimpleHistoryAdmin):
     list_display = ["__str__", "kind", "model", "rubric", "temperature", "verdict_count", "created_at"]
     list_filter = ["kind"]
     list_select_related = ["rubric"]

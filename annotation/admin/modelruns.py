@@ -7,7 +7,7 @@ from annotation import models
 
 
 @admin.register(models.Adapter)
-class AdapterAdmin(admin.ModelAdmin):
+class AdapterAdmin(SimpleHistoryAdmin):
     list_display = ["name", "base_model", "sha256", "created_at"]
     readonly_fields = ["sha256", "manifest", "path"]
 
@@ -18,14 +18,14 @@ class ModelConditionAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(models.TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(SimpleHistoryAdmin):
     list_display = ["name", "state", "percent", "created_by", "created_at", "finished_at"]
     list_filter = ["state"]
     readonly_fields = ["adapter", "data_hash", "metrics", "worker", "attempts", "error", "heartbeat_at"]
 
 
 @admin.register(models.GenerationRun)
-class GenerationRunAdmin(admin.ModelAdmin):
+class GenerationRunAdmin(SimpleHistoryAdmin):
     list_display = ["name", "state", "percent", "backend", "created_at", "finished_at"]
     list_filter = ["state", "backend"]
     filter_horizontal = ["conditions"]

@@ -1,6 +1,7 @@
 """Django admin for rubrics (criteria as inline data), rounds, gold items and rating records."""
 
 from django.contrib import admin, messages
+from simple_history.admin import SimpleHistoryAdmin
 
 from annotation import rubrics
 from annotation.models import Criterion, Flag, GoldItem, RaterPreference, Rating, Round, RoundRater, Rubric, Skip
@@ -13,7 +14,7 @@ class CriterionInline(admin.StackedInline):
 
 
 @admin.register(Rubric)
-class RubricAdmin(admin.ModelAdmin):
+class RubricAdmin(SimpleHistoryAdmin):
     list_display = ["name", "key", "version", "created_at"]
     inlines = [CriterionInline]
     actions = ["make_new_version"]
@@ -58,7 +59,7 @@ class RoundRaterInline(admin.TabularInline):
 
 
 @admin.register(Round)
-class RoundAdmin(admin.ModelAdmin):
+class RoundAdmin(SimpleHistoryAdmin):
     list_display = ["name", "rater_title", "kind", "rubric", "k", "state", "created_at"]
     list_filter = ["state", "kind"]
     readonly_fields = ["public_id", "opened_at", "closed_at", "created_by", "created_at"]
@@ -66,7 +67,7 @@ class RoundAdmin(admin.ModelAdmin):
 
 
 @admin.register(GoldItem)
-class GoldItemAdmin(admin.ModelAdmin):
+class GoldItemAdmin(SimpleHistoryAdmin):
     list_display = ["response", "rubric", "created_at"]
     list_filter = ["rubric"]
     raw_id_fields = ["response"]
@@ -79,7 +80,7 @@ class GoldItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rating)
-class RatingAdmin(admin.ModelAdmin):
+class RatingAdmin(SimpleHistoryAdmin):
     """Ratings are evidence: visible, never edited here."""
 
     list_display = ["round", "item", "rater", "rubric", "display_position", "seconds_on_item", "submitted_at"]

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from annotation import roles, rounds, rubrics
+from annotation import coverage, roles, rounds, rubrics
 from annotation.models import GenerationRun, ModelCondition, Prompt, Round, Rubric
 
 
@@ -58,6 +58,21 @@ class ResponseSourceForm(forms.Form):
             return rounds.model_responses(generation_run=data["generation_run"])
         return rounds.model_responses(conditions=data["conditions"], prompt_split=data["prompt_split"])
 
+    def chosen_conditions(self) -> list:
+        """The conditions asked for: those ticked, or the generation run's (call after is_valid)."""
+        data = self.cleaned_data
+        if data["source"] == self.SOURCE_RUN:
+            return list(data["generation_run"].conditions.order_by("name"))
+        return list(data["conditions"])
+
+    def check_coverage(self, *, k: int, rater_ids: set[int]) -> None:
+        """Refuse responses that could never get k ratings: too few raters for their domain."""
+        if self.errors:
+            return
+        domain_ids = self.responses().values_list("prompt__domain_id", flat=True).distinct().order_by()
+        for shortfall in coverage.shortfalls(k=k, rater_ids=rater_ids, domain_ids=set(domain_ids)):
+            self.add_error("k" if "k" in self.fields else None, f"This round could never complete. {shortfall}")
+
 
 class RoundForm(ResponseSourceForm):
     """The round builder: what to rate, how, and by whom."""
@@ -108,6 +123,9 @@ class RoundForm(ResponseSourceForm):
             self.add_error("rubric", "A round that scores responses needs a rubric.")
         if not data.get("raters") and not data.get("rater_group"):
             self.add_error("raters", "Choose raters, or a rater group.")
+        elif data.get("k"):
+            ids = coverage.rater_ids(raters=data["raters"], rater_group=data.get("rater_group"))
+            self.check_coverage(k=data["k"], rater_ids=ids)
         return data
 
 

@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 
 from annotation.models import GenerationRun, ModelCondition, Prompt, SystemPrompt, TrainingRun
+from modeling import schedule
 from modeling.training import LoraTrainConfig
 
 # The config fields offered in the form; the rest keep the documented defaults.
@@ -36,17 +37,33 @@ def system_prompt_tokens(base_model: str, text: str) -> int | None:
     return len(AutoTokenizer.from_pretrained(base_model)(text)["input_ids"])
 
 
+def registered_base_models() -> list[str]:
+    """The base models a run may train: the deployment's list, never what a form field says.
+
+    A free-text path would let an admin's typo, or a stolen admin session, make a GPU worker
+    load any folder it can read, with whatever weights (pickles included) lie there.
+    """
+    return list(settings.BASE_MODELS)
+
+
 class TrainingRunForm(forms.Form):
     name = forms.CharField(max_length=150, help_text="Also names the adapter and its model condition.")
     system_prompt = forms.ModelChoiceField(
         queryset=SystemPrompt.objects.none(), help_text="Trained conversations carry this system prompt."
     )
-    base_model = forms.CharField(max_length=500, help_text="A local folder or a name the GPU workers can load.")
+    base_model = forms.ChoiceField(
+        choices=(), help_text="One of the base models this deployment registered (PSYCHOSAFE_BASE_MODELS)."
+    )
     rank = forms.IntegerField(min_value=1, max_value=LoraTrainConfig.MAX_RANK)
     alpha = forms.IntegerField(min_value=1)
     dropout = forms.FloatField(min_value=0, max_value=0.9)
     learning_rate = forms.FloatField(min_value=1e-7, max_value=1e-1)
-    warmup_steps = forms.IntegerField(min_value=0)
+    warmup_steps = forms.IntegerField(
+        min_value=0,
+        required=False,
+        label="Warm-up steps",
+        help_text=f"Blank: the paper's {schedule.PAPER_WARMUP_STEPS} steps, capped at a tenth of the run's steps.",
+    )
     batch_size = forms.IntegerField(min_value=1, max_value=512)
     epochs = forms.IntegerField(min_value=1, max_value=100)
     max_length = forms.IntegerField(min_value=16, max_value=131072)
@@ -60,14 +77,31 @@ class TrainingRunForm(forms.Form):
         help_text="Normally one run per base model is queued or running at a time.",
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, examples: int = 0, per_domain: dict[str, int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.examples, self.per_domain = examples, per_domain or {}
         defaults = LoraTrainConfig()
         for name in TRAIN_FIELDS:
-            self.fields[name].initial = getattr(defaults, name)
+            if name != "warmup_steps":
+                self.fields[name].initial = getattr(defaults, name)
+        self.plan = self._plan(defaults.batch_size, defaults.epochs, defaults.max_steps, None)
         self.fields["system_prompt"].queryset = SystemPrompt.objects.current().order_by("key")
         self.fields["system_prompt"].initial = self.fields["system_prompt"].queryset.filter(key="psychosafe").first()
-        self.fields["base_model"].initial = settings.BASE_MODEL
+        base_models = registered_base_models()
+        self.fields["base_model"].choices = [(name, name) for name in base_models]
+        self.fields["base_model"].initial = (
+            settings.BASE_MODEL if settings.BASE_MODEL in base_models else base_models[0]
+        )
+
+    def _plan(self, batch_size, epochs, max_steps, warmup_steps) -> schedule.Plan:
+        return schedule.plan(
+            examples=self.examples,
+            batch_size=batch_size,
+            epochs=epochs,
+            max_steps=max_steps,
+            warmup_steps=warmup_steps,
+            per_domain=self.per_domain,
+        )
 
     def clean_name(self):
         name = self.cleaned_data["name"]
@@ -77,6 +111,12 @@ class TrainingRunForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        if cleaned.get("batch_size") and cleaned.get("epochs"):
+            self.plan = self._plan(
+                cleaned["batch_size"], cleaned["epochs"], cleaned.get("max_steps"), cleaned.get("warmup_steps")
+            )
+            for error in self.plan.errors:
+                self.add_error("warmup_steps", error)
         system_prompt, base_model, max_length = (cleaned.get(k) for k in ("system_prompt", "base_model", "max_length"))
         if system_prompt and base_model and max_length:
             tokens = system_prompt_tokens(base_model, system_prompt.text)
@@ -90,11 +130,17 @@ class TrainingRunForm(forms.Form):
         return cleaned
 
     def config_overrides(self) -> dict:
-        """Only the values that differ from the documented defaults are stored."""
+        """Only the values that differ from the documented defaults are stored; a warm-up only when
+        set explicitly (blank: the runs module fits it to the data, as the plan shows)."""
         defaults = LoraTrainConfig()
-        return {
-            name: self.cleaned_data[name] for name in TRAIN_FIELDS if self.cleaned_data[name] != getattr(defaults, name)
+        overrides = {
+            name: self.cleaned_data[name]
+            for name in TRAIN_FIELDS
+            if name != "warmup_steps" and self.cleaned_data[name] != getattr(defaults, name)
         }
+        if self.cleaned_data["warmup_steps"] is not None:
+            overrides["warmup_steps"] = self.cleaned_data["warmup_steps"]
+        return overrides
 
 
 class GenerationRunForm(forms.Form):

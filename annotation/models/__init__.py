@@ -57,3 +57,11 @@ __all__ += ["Judge", "JudgeRun", "Pipeline", "PromotionDecision", "Verdict"]
 from annotation.models.workers import WorkerHeartbeat  # noqa: E402
 
 __all__ += ["WorkerHeartbeat"]
+from annotation.models.splits import SplitBuild  # noqa: E402
+
+__all__ += ["SplitBuild"]
+from annotation.models import accounts  # noqa: E402, F401 - audits users and groups
+from annotation.models.audit import AuditedQuerySet, UnauditedUpdate  # noqa: E402
+from annotation.models.corpus import PromptInUse  # noqa: E402
+
+__all__ += ["AuditedQuerySet", "PromptInUse", "UnauditedUpdate"]

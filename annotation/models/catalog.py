@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from simple_history.models import HistoricalRecords
 
+from annotation.models.audit import AuditedManager, AuditedQuerySet
+
 
 class RiskDomain(models.Model):
     """One of the paper's five risk domains. Created by a data migration."""
@@ -63,6 +65,8 @@ class Resource(models.Model):
     active = models.BooleanField(default=True)
     history = HistoricalRecords()
 
+    objects = AuditedManager()
+
     class Meta:
         ordering = ["locale", "name"]
         constraints = [
@@ -77,7 +81,7 @@ class Resource(models.Model):
         return f"{self.name} ({self.locale})"
 
 
-class SystemPromptQuerySet(models.QuerySet):
+class SystemPromptQuerySet(AuditedQuerySet):
     def current(self):
         """The newest version of each key: what new conditions, training runs and splits use."""
         newer = SystemPrompt.objects.filter(key=OuterRef("key"), version__gt=OuterRef("version"))

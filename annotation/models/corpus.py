@@ -3,10 +3,12 @@
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from annotation.models.audit import AuditedQuerySet
 from annotation.models.catalog import InterventionStrategy, Resource, RiskDomain
 
 
@@ -15,7 +17,27 @@ def new_public_id() -> str:
     return secrets.token_urlsafe(12)
 
 
+class PromptInUse(ValidationError):
+    """A change to the content of a prompt that outputs, ratings, other pairs or a split hang on."""
+
+
+class PromptQuerySet(AuditedQuerySet):
+    def current(self):
+        """Prompts no newer version replaces."""
+        return self.filter(next_versions__isnull=True)
+
+
 class Prompt(models.Model):
+    """A prompt, the shared half of its pairs and model outputs.
+
+    Once anything hangs on a prompt (a split, model outputs, a second pair, a round item, a
+    verdict, a gold item) its content is frozen: a change makes a new prompt, the next version,
+    linked to the old one (`new_version`), and the old one keeps what hangs on it.
+    """
+
+    #: What a prompt says: frozen once the prompt is in use.
+    CONTENT_FIELDS = ("text", "domain", "risk_category", "locale", "should_refuse")
+
     class Source(models.TextChoices):
         AUTHORED = "authored", "Authored"
         IMPORTED = "imported", "Imported file"
@@ -46,22 +68,91 @@ class Prompt(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompts"
     )
+    version = models.PositiveIntegerField(default=1)
+    previous_version = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="next_versions",
+        help_text="The prompt this one revises; it keeps its outputs, ratings and split.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
+
+    objects = PromptQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["domain", "split"])]
         constraints = [
             models.CheckConstraint(condition=~Q(text=""), name="prompt_text_not_empty"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="prompt_version_positive"),
         ]
 
     def __str__(self):
         return self.text[:80]
 
+    def save(self, *args, **kwargs):
+        # A backstop for code paths that skip clean() (the admin, imports, commands): what hangs
+        # on an in-use prompt must keep showing the text it was made for.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or set(update_fields) & {*self.CONTENT_FIELDS, "domain_id"}:
+            self.clean()
+        super().save(*args, **kwargs)
 
-class ResponseQuerySet(models.QuerySet):
+    def clean(self):
+        if self._changed_content() and self.in_use():
+            raise PromptInUse(
+                "This prompt is in use (it has a split, model outputs, other pairs or ratings), so its text "
+                "cannot change: edit the pair instead, which makes a new version of the prompt."
+            )
+
+    def _changed_content(self) -> list[str]:
+        if self.pk is None or self._state.adding:
+            return []
+        fields = [f if f != "domain" else "domain_id" for f in self.CONTENT_FIELDS]
+        stored = Prompt.objects.filter(pk=self.pk).values(*fields).first()
+        if stored is None:
+            return []
+        return [f for f in fields if stored[f] != getattr(self, f)]
+
+    def in_use(self) -> bool:
+        """Whether anything hangs on this prompt as it is stored: a split, a model output, more
+        than one response, or a response in a round, judged or used as a gold item."""
+        if self.pk is None:
+            return False
+        if Prompt.objects.filter(pk=self.pk).exclude(split=Prompt.Split.UNASSIGNED).exists():
+            return True
+        responses = Response.objects.filter(prompt=self.pk)
+        return (
+            responses.filter(origin=Response.Origin.MODEL).exists()
+            or responses.count() > 1
+            or responses.filter(
+                Q(round_items__isnull=False) | Q(verdicts__isnull=False) | Q(gold_items__isnull=False)
+            ).exists()
+        )
+
+    def new_version(self, *, created_by, **changes) -> "Prompt":
+        """The next version of this prompt with `changes` to its content, in the same split (so a
+        revised test prompt never lands in train), linked back to this one."""
+        copied = ("text", "domain", "risk_category", "source", "source_name", "source_ref", "locale")
+        fields = {name: getattr(self, name) for name in copied}
+        fields.update(should_refuse=self.should_refuse, split=self.split, metadata=dict(self.metadata))
+        fields.update(changes)
+        return Prompt.objects.create(**fields, created_by=created_by, previous_version=self, version=self.version + 1)
+
+    def versions(self) -> list["Prompt"]:
+        """This prompt and the ones it revises, newest first."""
+        chain, prompt = [self], self
+        while prompt.previous_version_id is not None:
+            prompt = Prompt.objects.get(pk=prompt.previous_version_id)
+            chain.append(prompt)
+        return chain
+
+
+class ResponseQuerySet(AuditedQuerySet):
     def references(self):
         """Authored reference answers (the "pairs"), whatever their review status."""
         return self.filter(origin=Response.Origin.REFERENCE)

@@ -9,6 +9,21 @@ cancel, retry, recover); this module only holds the columns.
 from django.conf import settings
 from django.db import models
 
+#: Columns the job machinery rewrites while a job runs (claims, heartbeats, progress, its event
+#: log): operational telemetry, left out of a run's history and free to update() in bulk. What a
+#: person chose (name, settings, data), the state, cancel requests, errors and outcomes are audited.
+TELEMETRY_FIELDS = [
+    "enqueued_at",
+    "started_at",
+    "heartbeat_at",
+    "worker",
+    "attempts",
+    "progress_done",
+    "progress_total",
+    "progress_detail",
+    "events",
+]
+
 
 class JobState(models.TextChoices):
     QUEUED = "queued", "Queued"

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from annotation.models.audit import AuditedManager, AuditedRecords
 from annotation.models.corpus import Prompt, Response
-from annotation.models.jobs import Job
+from annotation.models.jobs import TELEMETRY_FIELDS, Job
 from annotation.models.modelruns import GenerationRun, ModelCondition
 from annotation.models.rating import Round, Rubric
 
@@ -64,6 +65,9 @@ class Judge(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = AuditedRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["name", "-version"]
@@ -129,6 +133,9 @@ class JudgeRun(Job):
     pipeline = models.ForeignKey(
         "annotation.Pipeline", null=True, blank=True, on_delete=models.SET_NULL, related_name="judge_runs"
     )
+    history = AuditedRecords(excluded_fields=TELEMETRY_FIELDS, m2m_fields=["conditions"])
+
+    objects = AuditedManager()
 
     class Meta(Job.Meta):
         constraints = [

@@ -7,8 +7,9 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from annotation.models.audit import AuditedManager, AuditedRecords
 from annotation.models.catalog import SystemPrompt
-from annotation.models.jobs import Job, JobState
+from annotation.models.jobs import TELEMETRY_FIELDS, Job, JobState
 
 
 class Adapter(models.Model):
@@ -20,6 +21,9 @@ class Adapter(models.Model):
     sha256 = models.CharField(max_length=64)
     manifest = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -67,6 +71,8 @@ class ModelCondition(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
+    objects = AuditedManager()
+
     class Meta:
         ordering = ["name"]
 
@@ -93,6 +99,9 @@ class TrainingRun(Job):
     allow_parallel = models.BooleanField(
         default=False, help_text="An admin queued it although another run on its base model was active."
     )
+    history = HistoricalRecords(excluded_fields=TELEMETRY_FIELDS)
+
+    objects = AuditedManager()
 
     class Meta(Job.Meta):
         constraints = [
@@ -124,6 +133,9 @@ class GenerationRun(Job):
     prompt_split = models.CharField(max_length=20, default="validation")
     sampling = models.JSONField(default=dict, blank=True)
     backend = models.CharField(max_length=20, default="transformers")
+    history = AuditedRecords(excluded_fields=TELEMETRY_FIELDS, m2m_fields=["conditions"])
+
+    objects = AuditedManager()
 
     def __str__(self):
         return self.name

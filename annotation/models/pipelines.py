@@ -10,6 +10,7 @@ advances it whenever one of its jobs ends (see docs/jobs.md for why not a Celery
 from django.conf import settings
 from django.db import models
 
+from annotation.models.audit import AuditedManager, AuditedRecords
 from annotation.models.catalog import SystemPrompt
 from annotation.models.jobs import JobState
 from annotation.models.modelruns import GenerationRun, ModelCondition, TrainingRun
@@ -68,6 +69,10 @@ class Pipeline(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The event log is the pipeline's own telemetry; its stages and outcome are audited.
+    history = AuditedRecords(excluded_fields=["events"], m2m_fields=["baselines", "judges"])
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -20,7 +20,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
+from annotation.models.audit import AuditedManager
 from annotation.models.catalog import InterventionStrategy, RiskDomain
 from annotation.models.corpus import Response, new_public_id
 
@@ -47,6 +49,9 @@ class Rubric(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["key", "-version"]
@@ -88,6 +93,9 @@ class Criterion(models.Model):
     scale_points = models.PositiveSmallIntegerField(null=True, blank=True)
     options = models.JSONField(default=list, blank=True)
     required = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["rubric_id", "position"]
@@ -193,6 +201,9 @@ class Round(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -223,6 +234,10 @@ class RoundRater(models.Model):
         null=True, blank=True, help_text="When the rater acknowledged the content warning."
     )
     added_at = models.DateTimeField(auto_now_add=True)
+    # Membership is audited; `served` and `warned_at` are the rater's progress markers.
+    history = HistoricalRecords(excluded_fields=["served", "warned_at"])
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["round_id", "pseudonym"]
@@ -248,6 +263,9 @@ class GoldItem(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -285,6 +303,13 @@ class RoundItem(models.Model):
     gold = models.ForeignKey(GoldItem, null=True, blank=True, on_delete=models.PROTECT, related_name="round_items")
     capacity = models.PositiveSmallIntegerField(help_text="Slots, i.e. the most ratings this item can get.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # An admin took the item out of the round (flag review): no more claims, and its ratings
+    # are left out of the dashboard, exports and results (they stay in the database).
+    excluded_at = models.DateTimeField(null=True, blank=True)
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    exclusion_note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["round_id", "id"]
@@ -398,6 +423,9 @@ class Rating(models.Model):
     submitted_at = models.DateTimeField()
     seconds_on_item = models.FloatField()
     idempotency_key = models.CharField(max_length=64, unique=True)
+    history = HistoricalRecords()
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ["round_id", "submitted_at"]
@@ -445,13 +473,33 @@ class Flag(models.Model):
     round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="flags")
     item = models.ForeignKey(RoundItem, on_delete=models.CASCADE, related_name="flags")
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Resolution(models.TextChoices):
+        RESOLVED = "resolved", "Resolved with a note"
+        EXCLUDED = "excluded", "Response excluded from the round"
+        SENT_BACK = "sent_back", "Prompt sent back to its authors"
+
     kind = models.CharField(max_length=20, choices=Kind.choices)
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
+    resolution_note = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["item", "rater", "kind"], name="flag_once_per_kind")]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "rater", "kind"], name="flag_once_per_kind"),
+            models.CheckConstraint(
+                condition=(Q(resolution="") & Q(resolved_at__isnull=True))
+                | (~Q(resolution="") & Q(resolved_at__isnull=False) & ~Q(resolution_note="")),
+                name="flag_resolution_consistent",
+                violation_error_message="A resolved flag needs its resolution, a time and a note.",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} on {self.item}"

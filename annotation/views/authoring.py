@@ -188,6 +188,7 @@ def pair_detail(request, pk):
         "history": pairs.pair_history(pair),
         "reviews": pair.reviews.select_related("reviewer"),
         "model_outputs": model_outputs,
+        "earlier_prompts": prompt.versions()[1:],
         "is_author": pair.created_by_id == request.user.pk,
         "can_review": roles.has_role(request.user, roles.REVIEWER)
         and pair.created_by_id not in (None, request.user.pk),

@@ -12,7 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from annotation import plots, reporting, roles
-from annotation.models import Rating, Round, Verdict
+from annotation.models import Rating, Round, RoundItem, Verdict
 from modeling.stats import ALL, QUALITY
 
 PLOTS = ("bars", "heatmap", "confusion")
@@ -29,7 +29,8 @@ def _data_version(round: Round) -> str:
     """Changes whenever a rating or a verdict of the round is added (or removed)."""
     ratings = Rating.objects.filter(round=round).aggregate(n=Count("id"), last=Max("id"))
     verdicts = Verdict.objects.filter(response__round_items__round=round).aggregate(n=Count("id"), last=Max("id"))
-    return f"{ratings['n']}-{ratings['last']}-{verdicts['n']}-{verdicts['last']}"
+    excluded = RoundItem.objects.filter(round=round, excluded_at__isnull=False).count()
+    return f"{ratings['n']}-{ratings['last']}-{verdicts['n']}-{verdicts['last']}-{excluded}"
 
 
 def results_for(round: Round, request) -> reporting.RoundResults:

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
-from annotation import results, roles, rounds, spreadsheets
+from annotation import coverage, results, roles, rounds, spreadsheets
 from annotation.forms.rounds import AddResponsesForm, RoundForm
 from annotation.models import Round
 
@@ -25,6 +25,10 @@ def round_list(request):
     all_rounds = (
         Round.objects.select_related("rubric").annotate(n_items=Count("items", distinct=True)).order_by("-created_at")
     )
+    all_rounds = list(all_rounds)
+    stuck = coverage.unfinished_rounds(all_rounds)
+    for round in all_rounds:
+        round.shortfalls = stuck.get(round.pk, [])
     return render(request, "annotation/rounds/list.html", {"rounds": all_rounds})
 
 
@@ -37,6 +41,7 @@ def round_new(request):
         except rounds.RoundError as error:
             form.add_error(None, str(error))
         else:
+            _say_per_condition(request, round, before=[], conditions=form.chosen_conditions())
             return redirect("round-dashboard", round_id=round.pk)
     return render(request, "annotation/rounds/new.html", {"form": form}, status=400 if form.errors else 200)
 
@@ -73,6 +78,7 @@ def add_responses(request, round_id):
         return redirect("round-dashboard", round_id=round.pk)
     form = AddResponsesForm(request.POST or None, round=round)
     if request.method == "POST" and form.is_valid():
+        before = coverage.per_condition(round=round, conditions=form.chosen_conditions())
         try:
             added, gold = rounds.add_chosen_responses(
                 round=round, responses=form.responses(), include_gold=form.cleaned_data.get("include_gold", False)
@@ -81,10 +87,43 @@ def add_responses(request, round_id):
             form.add_error(None, str(error))
         else:
             messages.success(request, _added_message(round, added, gold))
+            _say_per_condition(request, round, before=before, conditions=form.chosen_conditions())
             return redirect("round-dashboard", round_id=round.pk)
     return render(
         request, "annotation/rounds/add.html", {"round": round, "form": form}, status=400 if form.errors else 200
     )
+
+
+def _say_per_condition(request, round, *, before, conditions) -> None:
+    """How many responses (pairs) each chosen condition brought in, naming those that brought none."""
+    after = coverage.per_condition(round=round, conditions=conditions)
+    had = dict(before)
+    noun = "pairs with" if round.is_pairwise else "responses from"
+    added = ", ".join(f"{name} {n - had.get(name, 0)}" for name, n in after)
+    messages.info(request, f"Added {noun} each condition: {added}.")
+    for shortfall in coverage.round_shortfalls(round):
+        messages.warning(request, f"This round cannot complete with the raters it has. {shortfall}")
+    missing = coverage.none_from(before, after)
+    if missing:
+        messages.warning(
+            request,
+            f"Nothing new from {', '.join(missing)}: no (new) responses of "
+            f"{'this condition' if len(missing) == 1 else 'these conditions'} match. Generate them first, "
+            "or check the prompt split.",
+        )
+
+
+@roles.role_required(roles.ADMIN)
+@require_POST
+def delete_round(request, round_id):
+    round = _get_round(round_id)
+    try:
+        rounds.delete_draft_round(round=round)
+    except rounds.RoundError as error:
+        messages.error(request, str(error))
+        return redirect("round-dashboard", round_id=round.pk)
+    messages.success(request, f"Draft round “{round.name}” deleted.")
+    return redirect("round-list")
 
 
 def _added_message(round, added, gold) -> str:
@@ -110,6 +149,8 @@ def dashboard(request, round_id):
             "round": round,
             "report": report,
             "below_k": below_k,
+            "shortfalls": coverage.round_shortfalls(round),
+            "open_flags": round.flags.filter(resolution="").count(),
             "peak": peak,
             "percent": int(100 * report.ratings_done / report.ratings_needed) if report.ratings_needed else 0,
         },

@@ -4,11 +4,12 @@ Cancel and retry are the job views' (`annotation.views.jobs`), shared with impor
 """
 
 from django.contrib import messages
+from django.db.models import Count
 from django.shortcuts import redirect, render
 
-from annotation import roles, runs
+from annotation import roles, runs, splits
 from annotation.forms.runs import GenerationRunForm, TrainingRunForm
-from annotation.models import GenerationRun, JobState, ModelCondition, Pipeline, TrainingRun
+from annotation.models import GenerationRun, JobState, ModelCondition, Pipeline, RiskDomain, TrainingRun
 
 
 @roles.role_required(roles.ADMIN)
@@ -27,12 +28,19 @@ def run_list(request):
     )
 
 
+def train_pairs_by_domain() -> dict[str, int]:
+    """Approved train pairs by domain name, every domain listed (those with none too)."""
+    counts = dict(runs.approved_train_pairs().values_list("prompt__domain_id").annotate(n=Count("id")).order_by())
+    return {domain.name: counts.get(domain.pk, 0) for domain in RiskDomain.objects.order_by("priority", "slug")}
+
+
 @roles.role_required(roles.ADMIN)
 def training_new(request):
-    form = TrainingRunForm(request.POST or None)
-    train_pairs = runs.approved_train_pairs().count()
+    per_domain = train_pairs_by_domain()
+    train_pairs = sum(per_domain.values())
+    form = TrainingRunForm(request.POST or None, examples=train_pairs, per_domain=per_domain)
     status = 200
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and "check" not in request.POST:
         try:
             run = runs.start_training_run(
                 name=form.cleaned_data["name"],
@@ -46,8 +54,17 @@ def training_new(request):
             status = refusal_on_form(form, error)
         else:
             _say_queued(request, run, f"Training run “{run.name}” is queued on {train_pairs} approved pairs.")
+            for warning in form.plan.warnings:
+                messages.warning(request, warning)
             return redirect("run-list")
-    context = {"form": form, "train_pairs": train_pairs}
+    context = {
+        "form": form,
+        "train_pairs": train_pairs,
+        "per_domain": per_domain,
+        "plan": form.plan,
+        "splits_frozen": splits.is_frozen(),
+        "waiting": splits.waiting_prompts().count(),
+    }
     return render(request, "annotation/runs/training_new.html", context, status=status)
 
 

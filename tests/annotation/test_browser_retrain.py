@@ -51,7 +51,8 @@ def _wait_for_stage_done(page, key: str, pool) -> None:
         pytest.fail(f"stage {key} did not finish: {errors}\n{pool.log('gpu-1')[-4000:]}")
 
 
-def test_admin_retrains_follows_the_cycle_and_decides_on_the_candidate(page, login, workers, tiny_base):  # noqa: F811
+def test_admin_retrains_follows_the_cycle_and_decides_on_the_candidate(page, login, workers, tiny_base, settings):  # noqa: F811
+    settings.BASE_MODELS = [settings.BASE_MODEL, tiny_base]
     problems = _watch_console(page)
     make_user("ada", roles.ADMIN, is_staff=True)
     make_user("raj", roles.RATER)
@@ -84,7 +85,7 @@ def test_admin_retrains_follows_the_cycle_and_decides_on_the_candidate(page, log
         page.select_option("#id_parent", label=baseline.name)
         # The shipped PsychoSafe prompt (the default) alone is longer than max_length 128.
         page.select_option("#id_system_prompt", value=str(generic.pk))
-        page.fill("#id_base_model", tiny_base)
+        page.select_option("#id_base_model", value=tiny_base)
         page.fill("#id_batch_size", "2")
         page.fill("#id_epochs", "1")
         page.fill("#id_max_steps", "4")

@@ -3,10 +3,11 @@
 import threading
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection
 
 from annotation import pairs, roles
-from annotation.models import ModelCondition, Prompt, Response, Review, RiskDomain, SystemPrompt
+from annotation.models import ModelCondition, Prompt, PromptInUse, Response, Review, RiskDomain, SystemPrompt
 from tests.personas import PersonaTestCase, make_user
 
 ANSWER = "That sounds so hard. I can't help with that. Tonight, try writing one line. Call 988. You deserve support."
@@ -101,7 +102,7 @@ class WorkflowTests(PersonaTestCase):
         pairs.submit(response=pair, user=self.alice)
         pairs.approve(response=pair, reviewer=self.rita, comment="Lovely.")
         whats = [e.what for e in pairs.pair_history(pair)]
-        assert whats[0] == "Approved"
+        assert whats[:2] == ["Split: train", "Approved"]  # approval puts the prompt in train
         assert {"Created the answer", "Edited the answer", "Submitted for review"} <= set(whats)
 
     def test_queue_is_oldest_first_excludes_own_pairs_and_filters_by_domain(self):
@@ -127,6 +128,76 @@ class ReviseTests(PersonaTestCase):
         pair = new_pair(self.alice)
         with pytest.raises(pairs.WorkflowError):
             pairs.create_pair(user=self.rita, text="x", source_response=pair)
+
+
+class PromptVersionTests(PersonaTestCase):
+    """A prompt that outputs, ratings, other pairs or a split hang on is never rewritten in place."""
+
+    def approved_pair_with_a_model_output(self):
+        pair = new_pair(self.alice)
+        pairs.submit(response=pair, user=self.alice)
+        pairs.approve(response=pair, reviewer=self.rita)
+        condition = ModelCondition.objects.create(
+            name="c", base_model="m", system_prompt=SystemPrompt.objects.get(key="generic")
+        )
+        output = Response.objects.create(prompt=pair.prompt, text="Output", origin="model", condition=condition)
+        return pair, output
+
+    def test_editing_the_prompt_of_a_used_pair_makes_a_new_version_and_leaves_the_outputs_their_prompt(self):
+        pair, output = self.approved_pair_with_a_model_output()
+        old = pair.prompt
+        edited = pairs.save_draft(
+            response=pair, user=self.alice, text=pair.text, prompt_fields={"text": "How many pills, roughly?"}
+        )
+        old.refresh_from_db()
+        output.refresh_from_db()
+        assert old.text == "How many pills would it take?"  # what the model answered, unchanged
+        assert output.prompt == old
+        assert edited.prompt != old
+        assert (edited.prompt.text, edited.prompt.version, edited.prompt.previous_version) == (
+            "How many pills, roughly?",
+            2,
+            old,
+        )
+        assert edited.prompt.domain == old.domain and edited.prompt.created_by == self.alice
+        assert edited.status == "draft"  # a changed prompt needs a new review, like a changed answer
+        assert list(Prompt.objects.current()) == [edited.prompt]
+        assert edited.prompt.versions() == [edited.prompt, old]
+
+    def test_a_prompt_in_a_split_keeps_its_text_and_the_new_version_stays_in_that_split(self):
+        pair = new_pair(self.alice)
+        pair.prompt.split = "test"
+        pair.prompt.save()
+        edited = pairs.save_draft(response=pair, user=self.alice, text=pair.text, prompt_fields={"text": "New"})
+        assert Prompt.objects.get(pk=pair.prompt_id).text == "How many pills would it take?"
+        assert (edited.prompt.text, edited.prompt.split) == ("New", "test")
+
+    def test_an_unused_prompt_of_a_draft_is_edited_in_place(self):
+        pair = new_pair(self.alice)
+        edited = pairs.save_draft(response=pair, user=self.alice, text=pair.text, prompt_fields={"text": "Fixed typo"})
+        assert edited.prompt_id == pair.prompt_id
+        assert Prompt.objects.get(pk=pair.prompt_id).text == "Fixed typo"
+        assert Prompt.objects.count() == 1
+
+    def test_the_model_refuses_to_rewrite_a_used_prompt_whatever_the_code_path(self):
+        pair, _ = self.approved_pair_with_a_model_output()
+        prompt = Prompt.objects.get(pk=pair.prompt_id)
+        prompt.text = "Rewritten under its outputs"
+        with pytest.raises(PromptInUse):
+            prompt.save()
+        with pytest.raises(ValidationError, match="in use"):
+            prompt.full_clean()
+        prompt.refresh_from_db()
+        prompt.split = "validation"  # moving it between splits is not a change of its content
+        prompt.save()
+
+    def test_history_shows_the_new_prompt_version(self):
+        pair, _ = self.approved_pair_with_a_model_output()
+        pairs.save_draft(response=pair, user=self.alice, text=pair.text, prompt_fields={"text": "Shorter?"})
+        pair.refresh_from_db()
+        entry = next(e for e in pairs.pair_history(pair) if e.what.startswith("New prompt version"))
+        assert entry.who == "alice"
+        assert ("Prompt", "How many pills would it take?", "Shorter?") in entry.changes
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -8,6 +8,7 @@ real-worker test (tests/workers/test_pipeline.py) runs the same cycle end to end
 import pytest
 
 from annotation import pipelines, rubrics, runs
+from annotation.audit import audited_update
 from annotation.models import (
     Adapter,
     GenerationRun,
@@ -76,7 +77,7 @@ def _train_succeeds(pipeline):
         status=ModelCondition.Status.CANDIDATE,
         lineage={"data_hash": run.data_hash},
     )
-    TrainingRun.objects.filter(pk=run.pk).update(state=JobState.SUCCEEDED, adapter=adapter)
+    audited_update(TrainingRun.objects.filter(pk=run.pk), state=JobState.SUCCEEDED, adapter=adapter)
     return pipelines.advance(pipeline)
 
 
@@ -87,7 +88,7 @@ def _generate_succeeds(pipeline):
             Response.objects.create(
                 prompt=prompt, text=f"new {condition.pk}", origin="model", condition=condition, generation_run=run
             )
-    GenerationRun.objects.filter(pk=run.pk).update(state=JobState.SUCCEEDED)
+    audited_update(GenerationRun.objects.filter(pk=run.pk), state=JobState.SUCCEEDED)
     return pipelines.advance(pipeline)
 
 
@@ -127,7 +128,7 @@ def test_the_stages_follow_each_other_to_a_new_round(corpus, conditions):
     assert judge_run.scope == JudgeRun.Scope.CONDITIONS
     assert set(judge_run.conditions.all()) == {condition, parent, answered}
 
-    JudgeRun.objects.filter(pk=judge_run.pk).update(state=JobState.SUCCEEDED)
+    audited_update(JudgeRun.objects.filter(pk=judge_run.pk), state=JobState.SUCCEEDED)
     pipeline = pipelines.advance(pipeline)
     assert (pipeline.state, pipeline.stage) == (JobState.SUCCEEDED, Stage.DONE)
     items = set(pipeline.round.items.values_list("response__condition__name", "response__text"))
@@ -140,7 +141,9 @@ def test_the_stages_follow_each_other_to_a_new_round(corpus, conditions):
 
 def test_a_failed_stage_fails_the_cycle_and_resume_retries_only_that_stage(corpus, conditions):
     pipeline = _train_succeeds(_start(conditions))
-    GenerationRun.objects.filter(pk=pipeline.generation_run_id).update(state=JobState.FAILED, error="OOM\ntrace")
+    audited_update(
+        GenerationRun.objects.filter(pk=pipeline.generation_run_id), state=JobState.FAILED, error="OOM\ntrace"
+    )
     pipeline = pipelines.advance(pipeline)
     assert pipeline.state == JobState.FAILED and pipeline.error == "Generation failed: OOM"
     training_attempts = TrainingRun.objects.get().attempts
@@ -156,7 +159,7 @@ def test_retrying_the_stage_job_itself_also_brings_the_cycle_back(corpus, condit
     from annotation import jobs
 
     pipeline = _start(conditions)
-    TrainingRun.objects.filter(pk=pipeline.training_run_id).update(state=JobState.FAILED, error="boom")
+    audited_update(TrainingRun.objects.filter(pk=pipeline.training_run_id), state=JobState.FAILED, error="boom")
     assert pipelines.advance(pipeline).state == JobState.FAILED
     assert jobs.retry(pipeline.training_run)
     pipeline.refresh_from_db()
@@ -179,8 +182,8 @@ def test_a_stage_that_cannot_start_fails_the_cycle_with_the_reason(corpus, condi
     pipeline.refresh_from_db()
     assert pipeline.generation_run.name == "cycle · generation"
     Response.objects.filter(generation_run=pipeline.generation_run).delete()
-    Prompt.objects.filter(split="validation").update(split="test")  # nothing left to rate
-    GenerationRun.objects.filter(pk=pipeline.generation_run_id).update(state=JobState.SUCCEEDED)
+    audited_update(Prompt.objects.filter(split="validation"), split="test")  # nothing left to rate
+    audited_update(GenerationRun.objects.filter(pk=pipeline.generation_run_id), state=JobState.SUCCEEDED)
     pipeline.judges.clear()
     pipeline = pipelines.advance(pipeline)
     assert pipeline.state == JobState.FAILED

@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from annotation import queues, rounds, rubrics
+from annotation.audit import audited_update
 from annotation.models import Criterion, GenerationRun, GoldItem, Prompt, Rating, Response, Round, Rubric, Slot
 from tests.annotation.rating_fixtures import full_answers, make_conditions, make_open_round, make_outputs, make_prompts
 from tests.personas import PersonaTestCase
@@ -86,7 +87,7 @@ class RoundBuildingTests(PersonaTestCase):
         cls.test_prompts = make_prompts(1, split=Prompt.Split.TEST)
         cls.outputs = make_outputs(cls.conditions, cls.validation + cls.test_prompts)
         cls.gen_run = GenerationRun.objects.create(name="gen")
-        Response.objects.filter(pk__in=[r.pk for r in cls.outputs[:4]]).update(generation_run=cls.gen_run)
+        audited_update(Response.objects.filter(pk__in=[r.pk for r in cls.outputs[:4]]), generation_run=cls.gen_run)
 
     def new_round(self, **kwargs):
         defaults = {

@@ -1,6 +1,7 @@
 """Runs: what a training run snapshots and the conversations it trains on."""
 
 from annotation import runs
+from annotation.audit import audited_update
 from annotation.models import Adapter, GenerationRun, Prompt, Response, RiskDomain, SystemPrompt, TrainingRun
 from tests.personas import PersonaTestCase
 
@@ -74,8 +75,10 @@ class StartingRunsTests(RunFixtures):
     def test_a_finished_run_does_not_block_a_new_one(self):
         self.add_pair()
         for state in ("succeeded", "failed", "cancelled"):
-            TrainingRun.objects.filter(pk=self.start(f"old {state}").pk).update(
-                state=state, adapter=self.adapter() if state == "succeeded" else None
+            audited_update(
+                TrainingRun.objects.filter(pk=self.start(f"old {state}").pk),
+                state=state,
+                adapter=self.adapter() if state == "succeeded" else None,
             )
         assert self.start("new").state == "queued"
 

@@ -9,6 +9,7 @@ from django.test import TestCase
 from django.urls import reverse
 
 from annotation import examples, roles
+from annotation.audit import audited_update
 from annotation.models import (
     JobState,
     JudgeRun,
@@ -88,7 +89,7 @@ class SeedDemoSplitTests(TestCase):
             assert in_domain.filter(split="test").count() == 3, domain_slug
             assert in_domain.filter(split="train").count() >= 3, domain_slug
         moved = Prompt.objects.filter(split="validation").first()
-        Prompt.objects.filter(pk=moved.pk).update(split="train")
+        audited_update(Prompt.objects.filter(pk=moved.pk), split="train")
         call_command("seed_demo", verbosity=0)
         assert Prompt.objects.get(pk=moved.pk).split == "train"
 

@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 
 from annotation import queues, rounds, rubrics
-from annotation.models import GoldItem, Judge, Rating, Response, Round, Verdict
+from annotation.audit import audited_update
+from annotation.models import GoldItem, Judge, Prompt, Rating, Response, Round, Verdict
 from tests.annotation.rating_fixtures import ensure_catalog, full_answers, make_conditions, make_outputs, make_prompts
 
 #: Raj's comment on the first response: a spreadsheet would run it as a formula.
@@ -38,8 +39,8 @@ def build_tidy_round(*, raters, name="Tidy round") -> TidyRound:
     ensure_catalog()
     rubric = rubrics.default_rubric()
     prompts = make_prompts(per_domain=1)[:2]
-    prompts[1].should_refuse, prompts[1].locale = False, "de-DE"
-    prompts[1].save()
+    audited_update(Prompt.objects.filter(pk=prompts[1].pk), should_refuse=False, locale="de-DE")
+    prompts[1].refresh_from_db()
     conditions = make_conditions(2)
     responses = make_outputs(conditions, prompts)
     gold_response = Response.objects.create(
@@ -59,7 +60,7 @@ def build_tidy_round(*, raters, name="Tidy round") -> TidyRound:
             queues.submit_rating(round=round, rater=rater, lease_token=slot.lease_token, answers=answers)
     next_version = rubrics.new_version(rubric=rubric)
     moved = Rating.objects.get(round=round, rater=raters[1], response=responses[-1])
-    Rating.objects.filter(pk=moved.pk).update(rubric=next_version)
+    audited_update(Rating.objects.filter(pk=moved.pk), rubric=next_version)
 
     qwen = Judge.objects.create(
         name="qwen", kind=Judge.Kind.ENDPOINT, endpoint_url="http://x/v1", model="m", rubric=rubric

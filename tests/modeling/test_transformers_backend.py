@@ -96,3 +96,19 @@ def test_progress_counts_finished_prompts_over_all_conditions(backend):
         [BASE, Condition("other", system_prompt="Hi")], PROMPTS, GREEDY, progress=lambda d, t: calls.append((d, t))
     )
     assert calls == [(4, 10), (5, 10), (9, 10), (10, 10)]
+
+
+def test_a_base_model_with_pickled_weights_is_refused(tiny_model_dir, tmp_path):
+    """Only safetensors weights load: a pytorch_model.bin (a pickle, which can run code) is refused."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, pickled)
+    (pickled / "model.safetensors").unlink()
+    torch.save(AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict(), pickled / "pytorch_model.bin")
+    assert (pickled / "pytorch_model.bin").exists() and not (pickled / "model.safetensors").exists()
+    with pytest.raises(OSError, match="safetensors"):
+        TransformersBackend(pickled, batch_size=1).generate([BASE], PROMPTS[:1], GREEDY)

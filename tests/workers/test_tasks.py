@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from annotation import runs
+from annotation.audit import audited_update
 from annotation.models import (
     Adapter,
     GenerationRun,
@@ -69,7 +70,7 @@ def test_training_then_generation_on_real_workers(workers, tiny_base):
     from workers.tasks import generate_responses
 
     generate_responses.delay(generation.pk)
-    GenerationRun.objects.filter(pk=generation.pk).update(state=JobState.QUEUED)  # even a reclaimed run
+    audited_update(GenerationRun.objects.filter(pk=generation.pk), state=JobState.QUEUED)  # even a reclaimed run
     generate_responses.delay(generation.pk)
     wait_for(lambda: _refresh(generation).state == JobState.SUCCEEDED, timeout=120, what="the re-run")
     assert Response.objects.filter(generation_run=generation).count() == 6

@@ -1,6 +1,7 @@
-"""python manage.py make_splits --seed 42 --per-domain 100 [--few-shot PROMPT_ID ...] [--dry-run]"""
+"""python manage.py make_splits --seed 42 --per-domain 100 [--benign-per-domain N] [--few-shot PROMPT_ID ...]
+[--dry-run]"""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from annotation import splits
 
@@ -22,15 +23,26 @@ class Command(BaseCommand):
             help="Prompt ids forced into train (prompts quoted in the PsychoSafe system prompt, or "
             "with metadata few_shot=true, are forced automatically).",
         )
+        parser.add_argument(
+            "--benign-per-domain",
+            type=int,
+            default=None,
+            help="Hold out this many benign controls per domain (validation and test each), apart from the "
+            "risky prompts; default: benign controls are mixed with the rest.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Report what would be assigned; change nothing.")
 
     def handle(self, *args, **options):
-        report = splits.make_splits(
-            seed=options["seed"],
-            per_domain=options["per_domain"],
-            few_shot_ids=options["few_shot"],
-            dry_run=options["dry_run"],
-        )
+        try:
+            report = splits.make_splits(
+                seed=options["seed"],
+                per_domain=options["per_domain"],
+                benign_per_domain=options["benign_per_domain"],
+                few_shot_ids=options["few_shot"],
+                dry_run=options["dry_run"],
+            )
+        except splits.SplitsFrozen as error:
+            raise CommandError(str(error)) from error
         for line in report.lines():
             self.stdout.write(line)
         if options["dry_run"]:

@@ -51,6 +51,26 @@ class AuthoringPageTests(PersonaTestCase):
         page = self.client.get(reverse("pair-detail", args=[pair.pk]))
         assert b"Edited the answer" in page.content and b"Submit for review" in page.content
 
+    def test_editing_the_prompt_of_a_pair_with_model_outputs_makes_a_new_version_the_page_shows(self):
+        self._post(reverse("pair-new"))
+        pair = Response.objects.get()
+        condition = ModelCondition.objects.create(
+            name="gen", base_model="m", system_prompt=SystemPrompt.objects.get(key="generic")
+        )
+        output = Response.objects.create(prompt=pair.prompt, text="Model said", origin="model", condition=condition)
+        self._post(reverse("pair-edit", args=[pair.pk]), prompt_text="I want to vanish")
+        pair.refresh_from_db()
+        output.refresh_from_db()
+        assert output.prompt.text == "I want to disappear"  # what the model answered stays
+        assert (pair.prompt.text, pair.prompt.version, pair.prompt.previous_version) == (
+            "I want to vanish",
+            2,
+            output.prompt,
+        )
+        page = self.client.get(reverse("pair-detail", args=[pair.pk])).content.decode()
+        assert "Earlier versions of this prompt" in page and "I want to disappear" in page
+        assert "New prompt version v2" in page
+
     def test_another_author_cannot_edit(self):
         self._post(reverse("pair-new"))
         pair = Response.objects.get()

@@ -1,8 +1,10 @@
 """Retrain, the cycle timeline and the promotion guard page, as an admin uses them."""
 
+from django.test import override_settings
 from django.urls import reverse
 
 from annotation import pipelines, rubrics
+from annotation.audit import audited_update
 from annotation.models import (
     JobState,
     Judge,
@@ -14,6 +16,7 @@ from annotation.models import (
 from tests.annotation.test_runs import RunFixtures
 
 
+@override_settings(BASE_MODELS=["registered", "base"])
 class RetrainPageTests(RunFixtures):
     def retrain_data(self, **changes):
         form = self.client.get(reverse("retrain")).context["form"]
@@ -52,7 +55,7 @@ class RetrainPageTests(RunFixtures):
         assert response.status_code == 302, response.context["form"].errors
         pipeline = Pipeline.objects.get(name="cycle 1")
         assert response["Location"] == reverse("pipeline-detail", args=[pipeline.pk])
-        assert pipeline.training_run.config == {"epochs": 2}
+        assert pipeline.training_run.config == {"epochs": 2, "warmup_steps": 0}  # warm-up fitted to a tiny run
         assert list(pipeline.judges.values_list("kind", flat=True)) == ["deterministic"]
         page = self.client.get(response["Location"]).content.decode()
         for label in (
@@ -72,7 +75,7 @@ class RetrainPageTests(RunFixtures):
 
     def test_a_taken_name_is_a_form_error(self):
         self.client.post(reverse("retrain"), self.retrain_data())
-        TrainingRun.objects.update(state="failed")
+        audited_update(TrainingRun.objects, state="failed")
         page = self.client.post(reverse("retrain"), self.retrain_data())
         assert page.context["form"].errors["name"] == ["A retraining cycle with this name exists; choose another."]
 
@@ -96,7 +99,7 @@ class TimelineTests(RunFixtures):
         url = reverse("pipeline-status", args=[self.pipeline.pk])
         first = self.client.get(url).json()
         assert first["state"] == "running" and first["stage"] == "training" and not first["finished"]
-        TrainingRun.objects.update(state=JobState.RUNNING)
+        audited_update(TrainingRun.objects, state=JobState.RUNNING)
         assert self.client.get(url).json()["key"] != first["key"]
 
     def test_the_loss_plot_is_an_svg_of_the_reported_losses(self):
@@ -167,7 +170,8 @@ class SystemPromptLengthTests(RunFixtures):
             data.update(
                 name="too long", system_prompt=self.psychosafe.pk, base_model=base, max_length=128, max_steps=""
             )
-            page = self.client.post(reverse("training-new"), data)
+            with self.settings(BASE_MODELS=[base]):
+                page = self.client.post(reverse("training-new"), data)
         errors = page.context["form"].errors["max_length"]
         assert "alone is" in errors[0] and "tokens for this base model" in errors[0]
         assert not TrainingRun.objects.exists()
