@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -28,6 +28,8 @@ from annotation.models import Flag, RaterPreference, Rating, Round, RoundRater, 
 CANDIDATES = 8
 # How far "remaining" counts before saying "more than"; counting 100,000 items per page costs.
 REMAINING_CAP = 1000
+# How many of their latest ratings a rater sees listed to go back to (any of theirs can be edited).
+RECENT_RATINGS = 20
 PAIRWISE_PREFERENCES = ("left", "right", "tie", "both_poor")
 
 
@@ -283,6 +285,15 @@ def _claim_sql(vendor) -> dict:
     }
 
 
+def is_open(round, now=None) -> bool:
+    """Whether the round takes ratings (and changes to them) now."""
+    try:
+        _check_open(round, now or timezone.now())
+    except RoundNotOpen:
+        return False
+    return True
+
+
 def _check_open(round, now):
     if round.state != Round.State.OPEN:
         raise RoundNotOpen("This round is not open for rating.")
@@ -388,6 +399,66 @@ def record_rating(*, slot, round, rater, answers, reason="", now=None) -> Rating
     slot.state = Slot.State.DONE
     slot.save(update_fields=["state"])
     return rating
+
+
+def recent_ratings(*, round, rater, limit=RECENT_RATINGS):
+    """The rater's latest ratings in the round, newest first, with the prompt they answered and
+    `edited_at` (their last change, or None). One query; nothing that names a condition."""
+    changes = Rating.history.filter(id=OuterRef("pk"), history_type="~").order_by("-history_date")
+    return (
+        Rating.objects.filter(round=round, rater=rater)
+        .select_related("item", "response__prompt")
+        .annotate(edited_at=Subquery(changes.values("history_date")[:1]))
+        .order_by("-submitted_at", "-pk")[:limit]
+    )
+
+
+def rating_to_edit(*, round, rater, item_token) -> Rating | None:
+    """The rater's own rating of this item (by its token) with its texts, or None: another
+    rater's rating, or an item they never rated, is not theirs to see."""
+    return (
+        Rating.objects.select_related("item", "response__prompt", "response_b")
+        .filter(round=round, rater=rater, item__token=item_token)
+        .first()
+    )
+
+
+def rating_before(rating) -> Rating | None:
+    """The rating the rater gave just before this one in the same round ("go back one")."""
+    earlier = Q(submitted_at__lt=rating.submitted_at) | Q(submitted_at=rating.submitted_at, pk__lt=rating.pk)
+    return (
+        Rating.objects.filter(round_id=rating.round_id, rater_id=rating.rater_id)
+        .filter(earlier)
+        .select_related("item")
+        .order_by("-submitted_at", "-pk")
+        .first()
+    )
+
+
+def edit_rating(*, round, rater, item_token, answers, reason="", now=None) -> Rating:
+    """Change the rater's own rating of an item while the round is open.
+
+    The same row is saved again: no second rating, and its slot stays done, so the queue's
+    counts (k distinct raters per item) do not move. The change is a history row stamped with
+    `now`, the answers before it stay in the history. RoundNotOpen once the round is closed or
+    past its deadline; Rating.DoesNotExist if the rater has no rating of that item.
+    """
+    with transaction.atomic():
+        rating = (
+            Rating.objects.select_for_update(of=("self",))
+            .filter(round=round, rater=rater, item__token=item_token)
+            .get()
+        )
+        now = now or timezone.now()  # after the lock: the time the change really lands
+        _check_open(round, now)
+        cleaned, comment = clean_answers(round=round, answers=answers, reason=reason)
+        if (cleaned, comment) == (rating.answers, rating.comment):
+            return rating  # nothing changed: no history row for a no-op
+        rating.answers, rating.comment = cleaned, comment
+        rating._history_date = now
+        rating._change_reason = "Changed by the rater"
+        rating.save(update_fields=["answers", "comment"])
+        return rating
 
 
 def _replayed(lease_token, rater) -> Rating:

@@ -8,7 +8,15 @@ from annotation.queues import PAIRWISE_PREFERENCES
 
 
 class LeaseForm(forms.Form):
+    """A form about the item the rater holds, named by its lease token; `lease=False` for a form
+    about a rating already given (editing it takes no lease)."""
+
     lease = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args, lease=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not lease:
+            del self.fields["lease"]
 
 
 class RatingForm(LeaseForm):

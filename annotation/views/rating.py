@@ -1,8 +1,10 @@
-"""The rater's pages: content warning, the rating page, skip, flag, breaks and preferences.
+"""The rater's pages: content warning, the rating page, skip, flag, going back to edit a rating,
+breaks and preferences.
 
 Blindness: every URL here names the round by its opaque public id only; the item a rater
-holds travels as the lease token in a POST body, never in a URL. Nothing rendered here
-comes from ModelCondition, Adapter, generation params or other raters' ratings.
+holds travels as the lease token in a POST body, never in a URL, and a rating already given
+is named by its item's token, the opaque per-round id the rating page shows. Nothing rendered
+here comes from ModelCondition, Adapter, generation params or other raters' ratings.
 """
 
 import time
@@ -25,7 +27,8 @@ from annotation.forms.rating import (
     RatingForm,
     SkipForm,
 )
-from annotation.models import Flag, RaterPreference, RiskDomain, Round, Skip
+from annotation.models import Criterion, Flag, RaterPreference, RiskDomain, Round, Skip
+from annotation.rating_sheets import sheet_for
 
 # A gap this long between ratings counts as a rest: the break timer starts again.
 REST_SECONDS = 10 * 60
@@ -229,6 +232,96 @@ def flag(request, round_token):
         request, f"Flagged as {flagged.get_kind_display().lower()} for the admins. You can still rate it, or skip it."
     )
     return redirect("rating-work", round_token=round.public_id)
+
+
+@roles.role_required(roles.RATER)
+def recent(request, round_token):
+    """The rater's latest ratings in the round, each with a link to change it while the round is open."""
+    round, _ = _round_for_rater(request, round_token)
+    ratings = list(queues.recent_ratings(round=round, rater=request.user))
+    rows = [(rating, _summary(round, rating)) for rating in ratings]
+    return render(
+        request, "annotation/rating/recent.html", {"round": round, "rows": rows, "open": queues.is_open(round)}
+    )
+
+
+@roles.role_required(roles.RATER)
+def back(request, round_token):
+    """Go back one item: the rater's latest rating in the round, to change it (the `u` key)."""
+    round, _ = _round_for_rater(request, round_token)
+    latest = queues.recent_ratings(round=round, rater=request.user, limit=1).first()
+    if latest is None:
+        messages.info(request, "You have not rated anything in this round yet.")
+        return redirect("rating-work", round_token=round.public_id)
+    return redirect("rating-edit", round_token=round.public_id, item_token=latest.item.token)
+
+
+@roles.role_required(roles.RATER)
+def edit(request, round_token, item_token):
+    """Change a rating already given: the same form as the rating page, filled in with it."""
+    round, _ = _round_for_rater(request, round_token)
+    rating = queues.rating_to_edit(round=round, rater=request.user, item_token=item_token)
+    if rating is None:
+        raise Http404("No such rating.")
+    if not queues.is_open(round):
+        return _edit_refused(request, round, status=409 if request.method == "POST" else 200)
+    if request.method != "POST":
+        return _edit_page(request, round, rating, form=_edit_form(round, rating))
+    form = _edit_form(round, rating, data=request.POST)
+    if form.is_valid():
+        try:
+            queues.edit_rating(round=round, rater=request.user, item_token=item_token, **_answers(round, form))
+        except queues.RoundNotOpen:
+            return _edit_refused(request, round, status=409)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            _note_activity(request)
+            messages.success(request, f"Your change to item {rating.item.token} is saved.")
+            return redirect("rating-work", round_token=round.public_id)
+    return _edit_page(request, round, rating, form=form, status=400)
+
+
+def _edit_refused(request, round, *, status):
+    return render(request, "annotation/rating/edit_closed.html", {"round": round}, status=status)
+
+
+def _edit_form(round, rating, *, data=None):
+    if round.is_pairwise:
+        initial = {"preference": rating.answers.get("preference"), "reason": rating.comment}
+        return PairwiseForm(data, initial=initial, lease=False)
+    return RatingForm(data, initial=rating.answers, lease=False, rubric=round.rubric, domain_id=rating.item.domain_id)
+
+
+def _edit_page(request, round, rating, *, form, status=200):
+    shown = [rating.response, rating.response_b] if round.is_pairwise else [rating.response]
+    if round.is_pairwise and rating.swapped:
+        shown.reverse()
+    context = {
+        "round": round,
+        "rating": rating,
+        "item": rating.item,
+        "prompt": rating.response.prompt,
+        "shown": shown,
+        "form": form,
+        "preference_choices": PREFERENCE_CHOICES,
+        "previous": queues.rating_before(rating),
+    }
+    return render(request, "annotation/rating/edit.html", context, status=status)
+
+
+def _summary(round, rating) -> str:
+    """The answers in a line, by the rubric's labels (pairwise: the preference)."""
+    if round.is_pairwise:
+        labels = {value: label for value, label, _ in PREFERENCE_CHOICES}
+        return labels.get(rating.answers.get("preference"), "")
+    criteria = sheet_for(rubric_id=rating.rubric_id).criteria if rating.rubric_id else ()
+    parts = [
+        f"{criterion.label}: {rating.answers[criterion.key]}"
+        for criterion in criteria
+        if criterion.kind != Criterion.Kind.TEXT and criterion.key in rating.answers
+    ]
+    return " · ".join(parts)
 
 
 @roles.role_required(roles.RATER)
