@@ -315,12 +315,16 @@ def _summary(round, rating) -> str:
     if round.is_pairwise:
         labels = {value: label for value, label, _ in PREFERENCE_CHOICES}
         return labels.get(rating.answers.get("preference"), "")
-    criteria = sheet_for(rubric_id=rating.rubric_id).criteria if rating.rubric_id else ()
-    parts = [
-        f"{criterion.label}: {rating.answers[criterion.key]}"
-        for criterion in criteria
-        if criterion.kind != Criterion.Kind.TEXT and criterion.key in rating.answers
-    ]
+    if not rating.rubric_id:
+        return ""
+    sheet = sheet_for(rubric_id=rating.rubric_id)
+    parts = []
+    for criterion in sheet.criteria:
+        value = rating.answers.get(criterion.key)
+        if criterion.kind == Criterion.Kind.TEXT or value is None:
+            continue
+        labels = {option.value: option.label for option in sheet.options(criterion, domain_id=rating.item.domain_id)}
+        parts.append(f"{criterion.label}: {labels.get(value, value)}")
     return " · ".join(parts)
 
 

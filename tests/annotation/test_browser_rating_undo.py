@@ -3,8 +3,11 @@
 Raj rates two items with the keyboard, presses `u` on the third, lands on his second rating
 with his answers filled in, changes its relevance score, saves with Enter, and is back on the
 third item, still unrated. The second rating is still one row, now with the corrected score
-and its change in the history.
+and its change in the history. Set RATING_SCREENSHOTS=/some/dir to keep screenshots.
 """
+
+import os
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,13 @@ from tests.annotation.rating_fixtures import ensure_catalog, make_open_round
 from tests.personas import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def _shot(page, name):
+    folder = os.environ.get("RATING_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 def _item_token(page):
@@ -70,6 +80,7 @@ def test_u_goes_back_and_a_corrected_score_is_kept(page, login, live_server):
     assert _item_token(page) == second
     assert page.locator("input[name=relevance][value='2']").is_checked()
     assert page.locator("#lease").count() == 0
+    _shot(page, "undo-1-edit")
 
     # Move to the fifth question (relevance), key 5, Enter.
     _press(page, ["j", "j", "j", "j", "5"])
@@ -90,6 +101,7 @@ def test_u_goes_back_and_a_corrected_score_is_kept(page, login, live_server):
     page.goto(f"/rate/{round.public_id}/recent/")
     entry = page.locator(".recent-rating", has_text=second)
     assert "changed" in entry.inner_text() and "Relevance: 5" in entry.inner_text()
+    _shot(page, "undo-2-recent")
     page.click("text=Back to rating")
     _ready(page)
     assert _item_token(page) == third

@@ -289,7 +289,7 @@ class EditRatingPageTests(PersonaTestCase):
         for rating in mine:
             assert f'href="{self.edit_url(rating)}"' in page
         assert theirs.item.token not in page
-        assert "Refusal: no" in page
+        assert "Refusal: No" in page and "Strategy seen: Another strategy" in page
 
     def test_the_edit_page_goes_back_one_more_to_the_rating_before(self):
         first, second = self.rate(self.raj), self.rate(self.raj)
