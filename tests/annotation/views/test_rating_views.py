@@ -2,6 +2,8 @@
 
 import time
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -290,6 +292,18 @@ class EditRatingPageTests(PersonaTestCase):
             assert f'href="{self.edit_url(rating)}"' in page
         assert theirs.item.token not in page
         assert "Refusal: No" in page and "Strategy seen: Another strategy" in page
+
+    def test_the_recent_list_reads_the_same_number_of_queries_however_many_ratings(self):
+        url = reverse("rating-recent", args=[self.round.public_id])
+        self.rate(self.raj)
+        self.client.get(url)  # the rubric's sheet is cached from here on
+        with CaptureQueriesContext(connection) as one:
+            self.client.get(url)
+        for _ in range(3):
+            self.rate(self.raj)
+        with self.assertNumQueries(len(one)):
+            page = self.client.get(url)
+        assert page.content.decode().count("Edit</a>") == 4
 
     def test_the_edit_page_goes_back_one_more_to_the_rating_before(self):
         first, second = self.rate(self.raj), self.rate(self.raj)
