@@ -1,6 +1,7 @@
 # PsychoSafe Studio — the two commands:
 #   make demo   set everything up and run the studio on embedded defaults
 #   make test   set everything up and run the whole test suite
+# and `make serve`: the studio served the production way (gunicorn, DEBUG=0) on the same defaults.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # The settings refuse to start without DEBUG set; every target here runs the development setup.
 export DEBUG ?= 1
 
-.PHONY: demo setup test test-setup browser vllm-env lint bench clean
+.PHONY: demo serve setup test test-setup browser vllm-env lint bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,27 @@ setup: $(VENV)/.installed $(DEMO_MODEL)/demo_model.json
 
 demo: setup
 	$(PY) manage.py rundemo
+
+# Production mode on this machine: DEBUG=0 with a secret key generated once into var/, hosts
+# 127.0.0.1 and localhost, static files collected and served by WhiteNoise, gunicorn
+# (psychosafe_site/gunicorn.conf.py) and a Celery worker on the embedded broker. Plain HTTP
+# here, so HTTPS-only redirects and cookies are off; behind a TLS proxy leave them on (README).
+PROD_KEY := var/production_secret_key
+SERVE_ENV = DEBUG=0 SECRET_KEY="$$(cat $(PROD_KEY))" ALLOWED_HOSTS="$${ALLOWED_HOSTS:-127.0.0.1,localhost}" \
+	SECURE_SSL_REDIRECT=0 SESSION_COOKIE_SECURE=0 CSRF_COOKIE_SECURE=0 SECURE_HSTS_SECONDS=0 \
+	PSYCHOSAFE_HEALTH_QUEUES="$${PSYCHOSAFE_HEALTH_QUEUES:-default,gpu}"
+
+$(PROD_KEY): | $(VENV)/.installed
+	mkdir -p var && umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(64))" > $@
+
+serve: setup $(PROD_KEY)
+	$(SERVE_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
+	$(SERVE_ENV) $(PY) manage.py check
+	$(SERVE_ENV) $(PY) -m celery -A psychosafe_site worker -Q "$${PSYCHOSAFE_QUEUE_PREFIX}default,$${PSYCHOSAFE_QUEUE_PREFIX}gpu" \
+	  --concurrency 1 --loglevel WARNING \
+	  --hostname serve@%h --beat --schedule var/celerybeat-schedule & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(SERVE_ENV) $(VENV)/bin/gunicorn -c psychosafe_site/gunicorn.conf.py
 
 # Debian's chromium for the Playwright browser tests (Playwright's own browser download is not used).
 browser:

@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 from django.contrib.auth.signals import user_logged_in
-from django.db.models.signals import post_migrate
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
 
 class AnnotationConfig(AppConfig):
@@ -20,3 +20,14 @@ class AnnotationConfig(AppConfig):
         from psychosafe_site.sessions import record_login
 
         user_logged_in.connect(record_login, dispatch_uid="psychosafe_site.sessions.record_login")
+        # The rating pages cache criteria and strategies; any change to them reads them again.
+        from annotation import rating_sheets
+
+        for model in rating_sheets.SOURCES:
+            for signal in (post_save, post_delete):
+                signal.connect(rating_sheets.invalidate, sender=model, dispatch_uid=f"rating_sheets.{model.__name__}")
+        m2m_changed.connect(
+            rating_sheets.invalidate,
+            sender=rating_sheets.InterventionStrategy.domains.through,
+            dispatch_uid="rating_sheets.strategy_domains",
+        )

@@ -16,9 +16,11 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from annotation import rating_sheets
 from annotation.models import Flag, RaterPreference, Rating, Round, RoundRater, Skip, Slot
 
 # Pick at random among this many candidates at the lowest level: the queue order stays even
@@ -26,6 +28,8 @@ from annotation.models import Flag, RaterPreference, Rating, Round, RoundRater, 
 CANDIDATES = 8
 # How far "remaining" counts before saying "more than"; counting 100,000 items per page costs.
 REMAINING_CAP = 1000
+# How many of their latest ratings a rater sees listed to go back to (any of theirs can be edited).
+RECENT_RATINGS = 20
 PAIRWISE_PREFERENCES = ("left", "right", "tie", "both_poor")
 
 
@@ -49,6 +53,10 @@ class _HoldChanged(Exception):
     """The held slot changed while it was looked up, and the claim has to wait: start again."""
 
 
+class _MustWait(Exception):
+    """No slot was found unlocked: start again, and wait for the claims in flight (PostgreSQL)."""
+
+
 @dataclass(frozen=True)
 class Progress:
     done: int
@@ -59,10 +67,13 @@ class Progress:
 def claim_next(*, round, rater, now=None) -> Slot | None:
     """The rater's held item (lease renewed if it lapsed unclaimed), or a new one, or None."""
     _check_open(round, now or timezone.now())
+    wait = False
     for _ in range(5):
         try:
             with transaction.atomic():
-                return _claim(round, rater, now)
+                return _claim(round, rater, now, wait=wait)
+        except _MustWait:
+            wait = True
         except (IntegrityError, _HoldChanged):
             # The same rater claimed in another tab at the same instant, or their held item
             # changed while it was looked up; look again.
@@ -70,7 +81,7 @@ def claim_next(*, round, rater, now=None) -> Slot | None:
     raise QueueError("The queue is busy; try again in a moment.")
 
 
-def _claim(round, rater, given_now):
+def _claim(round, rater, given_now, *, wait=False):
     """A few short statements: lock and mark the membership, take a slot, read it for the page.
 
     On PostgreSQL the membership row is locked by a statement of its own: a statement that
@@ -96,8 +107,8 @@ def _claim(round, rater, given_now):
             # Lock it and look again: since the statement above, the rater's other tab may have
             # rated or skipped it, or another rater taken it over after it lapsed.
             held = (
-                Slot.objects.select_for_update(of=("self",))
-                .select_related("item__response__prompt", "item__response_b")
+                page_slots(round=round, rater=rater)
+                .select_for_update(of=("self",))
                 .held_by(rater)
                 .filter(pk=held_id)
                 .first()
@@ -122,31 +133,54 @@ def _claim(round, rater, given_now):
             "swapped": round.is_pairwise and random.random() < 0.5,
         }
         row = None
-        savepoint = transaction.savepoint() if sql["wait"] else None
         # Each statement is tried only when the one before found nothing (see _claim_sql).
-        for claim in sql["claims"]:
+        for claim in () if wait else sql["claims"]:
             cursor.execute(claim, params)
             if (row := cursor.fetchone()) is not None:
                 break
         if row is None and sql["wait"]:
-            # Every slot left may be locked by claims in flight: wait for them, holding no slot
-            # locks but those the wait takes in queue order, so no two claims can wait for each
-            # other. A row locked and then found changed stays locked: let go of those the
-            # statements above locked; the held slot looked up above may be one too, so then
-            # start again in a new transaction (rare: it changed, and nothing is free).
-            if held_id is not None:
-                raise _HoldChanged
-            transaction.savepoint_rollback(savepoint)
+            if not wait:
+                # Every slot left may be locked by claims in flight: wait for them, holding no
+                # slot locks but those the wait takes in queue order, so no two claims can wait
+                # for each other. A row locked and then found changed stays locked: let go of
+                # those the statements above locked by starting again in a new transaction that
+                # goes straight to the wait (rare: only when nothing free was found unlocked).
+                raise _MustWait
             cursor.execute(sql["wait"], params)
             row = cursor.fetchone()
     if row is None:
         transaction.set_rollback(True)  # nothing shown: `served` stays as it was
         return None
-    return _slot_for_page(row[0])
+    return page_slots(round=round, rater=rater).get(pk=row[0])
 
 
-def _slot_for_page(slot_id) -> Slot:
-    return Slot.objects.select_related("item__response__prompt", "item__response_b").get(pk=slot_id)
+def page_slots(*, round, rater):
+    """Slots with what the rating page shows beside the item, read in the same query: the texts,
+    the kinds of flag this rater raised on the item (`slot.flagged`) and their progress
+    (`slot.progress`, as `progress()` counts it)."""
+    flags = {
+        f"flagged_{kind}": Exists(Flag.objects.filter(item=OuterRef("item"), rater=rater, kind=kind))
+        for kind in Flag.Kind.values
+    }
+    done, rows, items = _progress_sql(connection.vendor)
+    params = _progress_params(round, rater)
+    return (
+        Slot.objects.select_related("item__response__prompt", "item__response_b")
+        .annotate(**flags)
+        .annotate(
+            progress_done=RawSQL(done, params["done"]),
+            progress_rows=RawSQL(rows, params["open"]),
+            progress_items=RawSQL(items, params["open"]),
+        )
+    )
+
+
+def slot_page_data(slot, *, round, rater) -> tuple[Progress, list[str]]:
+    """(progress, kinds flagged) for the page of `slot`: from `page_slots`' annotations, or read."""
+    if not hasattr(slot, "progress_done"):
+        slot = page_slots(round=round, rater=rater).get(pk=slot.pk)
+    flagged = [kind for kind in Flag.Kind.values if getattr(slot, f"flagged_{kind}")]
+    return _progress(round, slot.progress_done, slot.progress_rows, slot.progress_items), flagged
 
 
 @functools.cache
@@ -251,6 +285,15 @@ def _claim_sql(vendor) -> dict:
     }
 
 
+def is_open(round, now=None) -> bool:
+    """Whether the round takes ratings (and changes to them) now."""
+    try:
+        _check_open(round, now or timezone.now())
+    except RoundNotOpen:
+        return False
+    return True
+
+
 def _check_open(round, now):
     if round.state != Round.State.OPEN:
         raise RoundNotOpen("This round is not open for rating.")
@@ -258,9 +301,14 @@ def _check_open(round, now):
         raise RoundNotOpen("This round's deadline has passed.")
 
 
-def held_slot(*, round, rater, lease_token) -> Slot:
+def held_slot(*, round, rater, lease_token, lock=False) -> Slot:
+    """The slot the rater holds under this lease token, with its texts; LeaseLost if none.
+
+    With `lock`, the slot row is locked (on PostgreSQL) until the transaction ends, as
+    `record_rating` needs it."""
+    slots = Slot.objects.select_for_update(of=("self",)) if lock else Slot.objects
     slot = (
-        Slot.objects.select_related("item__response__prompt", "item__response_b")
+        slots.select_related("item__response__prompt", "item__response_b")
         .held_by(rater)
         .filter(round=round, lease_token=lease_token)
         .exclude(lease_token="")  # spelled like the partial unique index, so SQLite uses it
@@ -279,7 +327,8 @@ def clean_answers(*, round, answers, reason="") -> tuple[dict, str]:
             raise ValidationError("Choose which response is better, a tie, or both poor.")
         return {"preference": preference}, str(reason or "")
     cleaned = {}
-    criteria = list(round.rubric.criteria.all())
+    sheet = rating_sheets.sheet_for(rubric_id=round.rubric_id)
+    criteria = sheet.criteria
     unknown = set(answers) - {c.key for c in criteria}
     if unknown:
         raise ValidationError(f"Unknown criteria: {', '.join(sorted(unknown))}.")
@@ -290,7 +339,7 @@ def clean_answers(*, round, answers, reason="") -> tuple[dict, str]:
             if criterion.required:
                 raise ValidationError(f"Answer “{criterion.label}”.")
             continue
-        allowed = criterion.allowed_values()
+        allowed = sheet.allowed_values(criterion)
         if allowed is not None and value not in allowed:
             raise ValidationError(f"{value!r} is not an answer to “{criterion.label}”.")
         cleaned[criterion.key] = value
@@ -317,32 +366,99 @@ def submit_rating(*, round, rater, lease_token, answers, reason="", now=None) ->
                 return _replayed(lease_token, rater), False
             if slot.holder_id != rater.pk:
                 raise LeaseLost("Your hold on that item lapsed and it went to another rater.")
-            _check_open(round, now)
-            cleaned, comment = clean_answers(round=round, answers=answers, reason=reason)
-            item = slot.item
-            rating = Rating.objects.create(
-                round=round,
-                item=item,
-                slot=slot,
-                response_id=item.response_id,
-                response_b_id=item.response_b_id,
-                rater=rater,
-                rubric_id=round.rubric_id,
-                answers=cleaned,
-                comment=comment,
-                display_position=slot.display_position,
-                swapped=slot.swapped,
-                shown_at=slot.leased_at,
-                submitted_at=now,
-                seconds_on_item=max(0.0, (now - slot.leased_at).total_seconds()),
-                idempotency_key=lease_token,
-            )
-            slot.state = Slot.State.DONE
-            slot.save(update_fields=["state"])
-            return rating, True
+            return record_rating(slot=slot, round=round, rater=rater, answers=answers, reason=reason, now=now), True
     except IntegrityError:
         # A concurrent duplicate won the race (possible on SQLite without row locks): theirs stands.
         return _replayed(lease_token, rater), False
+
+
+def record_rating(*, slot, round, rater, answers, reason="", now=None) -> Rating:
+    """Rate a slot the rater holds, which the caller has locked in the current transaction
+    (`held_slot(lock=True)`): the rating page's submit, in as few statements as it can."""
+    now = now or timezone.now()
+    _check_open(round, now)
+    cleaned, comment = clean_answers(round=round, answers=answers, reason=reason)
+    item = slot.item
+    rating = Rating.objects.create(
+        round=round,
+        item=item,
+        slot=slot,
+        response_id=item.response_id,
+        response_b_id=item.response_b_id,
+        rater=rater,
+        rubric_id=round.rubric_id,
+        answers=cleaned,
+        comment=comment,
+        display_position=slot.display_position,
+        swapped=slot.swapped,
+        shown_at=slot.leased_at,
+        submitted_at=now,
+        seconds_on_item=max(0.0, (now - slot.leased_at).total_seconds()),
+        idempotency_key=slot.lease_token,
+    )
+    slot.state = Slot.State.DONE
+    slot.save(update_fields=["state"])
+    return rating
+
+
+def recent_ratings(*, round, rater, limit=RECENT_RATINGS):
+    """The rater's latest ratings in the round, newest first, with the prompt they answered and
+    `edited_at` (their last change, or None). One query; nothing that names a condition."""
+    changes = Rating.history.filter(id=OuterRef("pk"), history_type="~").order_by("-history_date")
+    return (
+        Rating.objects.filter(round=round, rater=rater)
+        .select_related("item", "response__prompt")
+        .annotate(edited_at=Subquery(changes.values("history_date")[:1]))
+        .order_by("-submitted_at", "-pk")[:limit]
+    )
+
+
+def rating_to_edit(*, round, rater, item_token) -> Rating | None:
+    """The rater's own rating of this item (by its token) with its texts, or None: another
+    rater's rating, or an item they never rated, is not theirs to see."""
+    return (
+        Rating.objects.select_related("item", "response__prompt", "response_b")
+        .filter(round=round, rater=rater, item__token=item_token)
+        .first()
+    )
+
+
+def rating_before(rating) -> Rating | None:
+    """The rating the rater gave just before this one in the same round ("go back one")."""
+    earlier = Q(submitted_at__lt=rating.submitted_at) | Q(submitted_at=rating.submitted_at, pk__lt=rating.pk)
+    return (
+        Rating.objects.filter(round_id=rating.round_id, rater_id=rating.rater_id)
+        .filter(earlier)
+        .select_related("item")
+        .order_by("-submitted_at", "-pk")
+        .first()
+    )
+
+
+def edit_rating(*, round, rater, item_token, answers, reason="", now=None) -> Rating:
+    """Change the rater's own rating of an item while the round is open.
+
+    The same row is saved again: no second rating, and its slot stays done, so the queue's
+    counts (k distinct raters per item) do not move. The change is a history row stamped with
+    `now`, the answers before it stay in the history. RoundNotOpen once the round is closed or
+    past its deadline; Rating.DoesNotExist if the rater has no rating of that item.
+    """
+    with transaction.atomic():
+        rating = (
+            Rating.objects.select_for_update(of=("self",))
+            .filter(round=round, rater=rater, item__token=item_token)
+            .get()
+        )
+        now = now or timezone.now()  # after the lock: the time the change really lands
+        _check_open(round, now)
+        cleaned, comment = clean_answers(round=round, answers=answers, reason=reason)
+        if (cleaned, comment) == (rating.answers, rating.comment):
+            return rating  # nothing changed: no history row for a no-op
+        rating.answers, rating.comment = cleaned, comment
+        rating._history_date = now
+        rating._change_reason = "Changed by the rater"
+        rating.save(update_fields=["answers", "comment"])
+        return rating
 
 
 def _replayed(lease_token, rater) -> Rating:
@@ -401,25 +517,49 @@ def progress(*, round, rater) -> Progress:
     Counted from the open slots (the queue's index), so the count gets cheaper as the round
     fills. Reading REMAINING_CAP x k slot rows sees REMAINING_CAP distinct items unless gold
     items (which may hold more slots than k) crowd them; then the count shown is a lower
-    bound, marked as capped like any other.
+    bound, marked as capped like any other. One query.
     """
-    done = Rating.objects.filter(round=round, rater=rater).count()
-    optouts = list(
-        RaterPreference.opted_out_domains.through.objects.filter(raterpreference__user=rater).values_list(
-            "riskdomain_id", flat=True
-        )
+    done, rows, items = _progress_sql(connection.vendor)
+    params = _progress_params(round, rater)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT ({done}), ({rows}), ({items})", params["done"] + params["open"] + params["open"])
+        return _progress(round, *cursor.fetchone())
+
+
+def _progress(round, done, rows, items) -> Progress:
+    if rows < REMAINING_CAP * round.k:
+        return Progress(done=done, remaining=items, remaining_capped=False)
+    return Progress(done=done, remaining=min(items, REMAINING_CAP), remaining_capped=True)
+
+
+def _progress_params(round, rater) -> dict:
+    return {
+        "done": [round.pk, rater.pk],
+        "open": [round.pk, rater.pk, rater.pk, rater.pk, REMAINING_CAP * round.k],
+    }
+
+
+@functools.cache
+def _progress_sql(vendor) -> tuple[str, str, str]:
+    """Scalar subqueries: ratings done; open slot rows read (up to the cap); distinct items among them.
+
+    Open slots are those of items the rater has never held, rated or skipped, outside their
+    opted-out domains, as in the claim (see _claim_sql).
+    """
+    slot, skip, rating = Slot._meta.db_table, Skip._meta.db_table, Rating._meta.db_table
+    optouts = RaterPreference.opted_out_domains.through._meta.db_table
+    prefs = RaterPreference._meta.db_table
+    open_slots = f"""
+        SELECT s.item_id FROM {slot} s
+        WHERE s.round_id = %s AND s.state IN ('free', 'leased')
+            AND NOT EXISTS (SELECT 1 FROM {slot} mine WHERE mine.item_id = s.item_id AND mine.holder_id = %s)
+            AND NOT EXISTS (SELECT 1 FROM {skip} k WHERE k.item_id = s.item_id AND k.rater_id = %s)
+            AND s.domain_id NOT IN (
+                SELECT o.riskdomain_id FROM {optouts} o JOIN {prefs} p ON p.id = o.raterpreference_id
+                WHERE p.user_id = %s)
+        LIMIT %s"""
+    return (
+        f"SELECT COUNT(*) FROM {rating} r WHERE r.round_id = %s AND r.rater_id = %s",
+        f"SELECT COUNT(*) FROM ({open_slots}) o",
+        f"SELECT COUNT(DISTINCT o.item_id) FROM ({open_slots}) o",
     )
-    open_slots = (
-        Slot.objects.open()
-        .filter(round=round)
-        .exclude(Exists(Slot.objects.filter(item=OuterRef("item"), holder=rater)))
-        .exclude(Exists(Skip.objects.filter(item=OuterRef("item"), rater=rater)))
-        .exclude(domain_id__in=optouts)
-        .order_by()
-    )
-    limit = REMAINING_CAP * round.k
-    item_ids = list(open_slots.values_list("item_id", flat=True)[:limit])
-    remaining = len(set(item_ids))
-    if len(item_ids) < limit:
-        return Progress(done=done, remaining=remaining, remaining_capped=False)
-    return Progress(done=done, remaining=min(remaining, REMAINING_CAP), remaining_capped=True)

@@ -8,8 +8,11 @@ admin    builds splits, starts runs, opens rounds, reads results
 
 from functools import wraps
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
 
 AUTHOR = "author"
 REVIEWER = "reviewer"
@@ -73,6 +76,24 @@ def user_roles(user) -> frozenset[str]:
             cached = frozenset(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
         user._studio_roles = cached
     return cached
+
+
+class RolesBackend(ModelBackend):
+    """Django's model backend, loading each request's user together with their roles.
+
+    Every page checks roles (and the top bar lists them): reading them in the query that loads
+    the user from the session saves a query on every request.
+    """
+
+    def get_user(self, user_id):
+        memberships = get_user_model().groups.through.objects.filter(user_id=OuterRef("pk"))
+        flags = {f"_studio_role_{role}": Exists(memberships.filter(group__name=role)) for role in ROLES}
+        user = get_user_model()._default_manager.annotate(**flags).filter(pk=user_id).first()
+        if user is None or not self.user_can_authenticate(user):
+            return None
+        if not user.is_superuser:
+            user._studio_roles = frozenset(role for role in ROLES if getattr(user, f"_studio_role_{role}"))
+        return user
 
 
 def has_role(user, *roles: str) -> bool:

@@ -11,9 +11,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
-from django.db.models import Count, Max, OuterRef, Q, Subquery
-from django.db.models.functions import TruncHour
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from annotation import notifications
@@ -21,8 +21,10 @@ from annotation.models import (
     Criterion,
     Flag,
     GoldItem,
+    RaterPreference,
     Rating,
     Response,
+    RiskDomain,
     Round,
     RoundItem,
     RoundRater,
@@ -110,6 +112,31 @@ def join_round(*, round, rater) -> RoundRater | None:
     return membership
 
 
+def rater_membership(*, public_id, rater) -> RoundRater | None:
+    """The rater's membership of the round with this public id (not a draft), or None.
+
+    One query brings the membership, its round and rubric, and the rater's break preference
+    (`membership.break_after_minutes`): the rating pages read it on every request. A member of
+    the round's rater group who is not in it yet joins here.
+    """
+    default = RaterPreference._meta.get_field("break_after_minutes").default
+    break_after = Coalesce(
+        Subquery(RaterPreference.objects.filter(user=rater).values("break_after_minutes")[:1]), Value(default)
+    )
+    membership = (
+        RoundRater.objects.select_related("round__rubric")
+        .filter(round__public_id=public_id, rater=rater)
+        .exclude(round__state=Round.State.DRAFT)
+        .annotate(break_after_minutes=break_after)
+        .first()
+    )
+    if membership is None:
+        round = Round.objects.filter(public_id=public_id).exclude(state=Round.State.DRAFT).first()
+        if round is not None and join_round(round=round, rater=rater) is not None:
+            return rater_membership(public_id=public_id, rater=rater)
+    return membership
+
+
 def acknowledge_warning(*, membership, now=None) -> None:
     """Record when the rater acknowledged the content warning (the first time only)."""
     RoundRater.objects.filter(pk=membership.pk, warned_at__isnull=True).update(warned_at=now or timezone.now())
@@ -127,16 +154,58 @@ def _membership(round, rater, *, create):
 
 
 def add_responses(*, round, responses) -> int:
-    """Add single responses (each once) with k slots; returns how many were new."""
+    """Add single responses (each once) with k slots; returns how many were new.
+
+    Set-based: one INSERT ... SELECT makes the items from the chosen responses and one more makes
+    their slots (see `_insert_slots`), so a round over 100,000 responses builds in seconds.
+    """
     if round.is_pairwise:
         raise RoundError("A pairwise round takes pairs: use add_pairs.")
-    present = set(round.items.values_list("response_id", flat=True))
-    items = [
-        RoundItem(round=round, response=r, domain_id=r.prompt.domain_id, capacity=round.k)
-        for r in _with_prompts(responses)
-        if r.pk not in present
-    ]
-    return _add_items(round, items)
+    if round.state == Round.State.CLOSED:
+        raise RoundError("Reopen the round before adding responses.")
+    if hasattr(responses, "values"):
+        chunks = [responses.order_by().values("pk")]
+    else:
+        ids = [response.pk for response in responses]
+        chunks = [ids[start : start + ID_CHUNK] for start in range(0, len(ids), ID_CHUNK)]
+    added = 0
+    with transaction.atomic():
+        for chosen in chunks:
+            added += _insert_items(round, chosen)
+        if added:
+            _insert_slots(round)
+    return added
+
+
+# Response ids per statement when responses come as a list (SQLite takes 32,766 parameters).
+ID_CHUNK = 10000
+
+
+def _insert_items(round, chosen) -> int:
+    """INSERT ... SELECT one item per chosen response not yet in the round; returns how many."""
+    new = (
+        Response.objects.filter(pk__in=chosen)
+        .exclude(pk__in=RoundItem.objects.filter(round=round, response_b__isnull=True).values("response_id"))
+        .order_by()
+        .values(chosen_response=F("pk"), chosen_domain=F("prompt__domain_id"))
+    )
+    select, params = new.query.sql_with_params()
+    # Every NOT NULL column without a database default is named here (a blank note included).
+    columns = "round_id, token, response_id, domain_id, capacity, created_at, exclusion_note"
+    # A fresh random token per item, made by the database: 32 hex digits, like none other.
+    token = (
+        "replace(gen_random_uuid()::text, '-', '')"
+        if connection.vendor == "postgresql"
+        else "lower(hex(randomblob(16)))"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    sql = f"""
+        INSERT INTO {RoundItem._meta.db_table} ({columns})
+        SELECT %s, {token}, chosen.chosen_response, chosen.chosen_domain, %s, %s, ''
+        FROM ({select}) chosen"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [round.pk, round.k, now, *params])
+        return cursor.rowcount
 
 
 def add_pairs(*, round, responses) -> int:
@@ -234,34 +303,54 @@ def _add_items(round, items, *, gold=False) -> int:
         raise RoundError("Reopen the round before adding responses.")
     if not items:
         return 0
-    RoundItem.objects.bulk_create(items, batch_size=2000)
+    RoundItem.objects.bulk_create(items, batch_size=5000)
+    if not gold:
+        _insert_slots(round)
+        return len(items)
     start = (Slot.objects.filter(round=round).aggregate(m=Max("order_key"))["m"] or 0) + 1
     slots = []
-    for order_key, item in _order_keys(items, start=start, gold=gold):
+    for order_key, item in _gold_order_keys(items, start=start):
         for number in range(item.capacity):
             # Gold slots all sit in the first level so raters meet them early and throughout.
-            level = 0 if gold else number
             slots.append(
-                Slot(round=round, item=item, number=number, level=level, order_key=order_key, domain_id=item.domain_id)
+                Slot(round=round, item=item, number=number, level=0, order_key=order_key, domain_id=item.domain_id)
             )
     Slot.objects.bulk_create(slots, batch_size=5000)
     return len(items)
 
 
-def _order_keys(items, *, start, gold):
-    """(order_key, item) pairs that interleave domains round-robin, shuffled within each domain."""
-    if gold:
-        # Scatter gold items over the range already queued so they arrive unannounced.
-        return [(random.randint(1, max(start, 10 * len(items))), item) for item in items]
-    by_domain = defaultdict(list)
-    for item in items:
-        by_domain[item.domain_id].append(item)
-    for group in by_domain.values():
-        random.shuffle(group)
-    columns = list(by_domain.values())
-    random.shuffle(columns)
-    ordered = [item for row in itertools.zip_longest(*columns) for item in row if item is not None]
-    return list(enumerate(ordered, start=start))
+def _insert_slots(round) -> None:
+    """INSERT ... SELECT the slots of the round's items that have none yet: `capacity` per item,
+    numbered from 0, slot n in level n (so items fill to k evenly), and order keys that
+    interleave the domains in a random order, each domain's items shuffled, after every key
+    already in the round."""
+    slot, item = Slot._meta.db_table, RoundItem._meta.db_table
+    start = (Slot.objects.filter(round=round).aggregate(m=Max("order_key"))["m"] or 0) + 1
+    domains = list(RiskDomain.objects.values_list("pk", flat=True))
+    random.shuffle(domains)
+    column = " ".join(f"WHEN {int(pk)} THEN {position}" for position, pk in enumerate(domains))
+    capacity = RoundItem.objects.filter(round=round).aggregate(m=Max("capacity"))["m"] or 1
+    numbers = " UNION ALL ".join(f"SELECT {n} AS number" for n in range(capacity))
+    sql = f"""
+        INSERT INTO {slot} (round_id, item_id, number, level, order_key, domain_id, state, lease_token, swapped)
+        SELECT i.round_id, i.id, n.number, n.number,
+            %s + (i.place - 1) * %s + CASE i.domain_id {column} ELSE {len(domains)} END,
+            i.domain_id, 'free', '', %s
+        FROM (
+            SELECT ri.id, ri.round_id, ri.domain_id, ri.capacity,
+                ROW_NUMBER() OVER (PARTITION BY ri.domain_id ORDER BY RANDOM()) AS place
+            FROM {item} ri
+            WHERE ri.round_id = %s AND NOT EXISTS (SELECT 1 FROM {slot} s WHERE s.item_id = ri.id)
+        ) i
+        JOIN ({numbers}) n ON n.number < i.capacity"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [start, len(domains) + 1, False, round.pk])
+
+
+def _gold_order_keys(items, *, start):
+    """(order_key, item) pairs that scatter gold items over the range already queued, so they
+    arrive unannounced."""
+    return [(random.randint(1, max(start, 10 * len(items))), item) for item in items]
 
 
 def open_round(*, round) -> Round:

@@ -5,6 +5,7 @@ broker, the offline demo model). Production sets DEBUG=0 and the variables liste
 README.md; the typed readers in `environment.py` refuse bad values at start-up.
 """
 
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -114,7 +115,45 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
 if _database["ENGINE"] == "django.db.backends.postgresql":
     # One test database per test process, so that concurrent test runs never collide.
     _database["TEST"] = {"NAME": f"test_{_database['NAME']}_{os.getpid()}"}
+    # Connections: opened per request by default; DATABASE_CONN_MAX_AGE keeps one per thread open
+    # (checked before reuse); DATABASE_POOL=1 shares a psycopg pool among each process's threads
+    # instead (docs/performance.md). Each web process opens up to DATABASE_POOL_MAX_SIZE.
+    if env_bool("DATABASE_POOL", False):
+        if _database["CONN_MAX_AGE"]:
+            raise ImproperlyConfigured("DATABASE_POOL=1 replaces DATABASE_CONN_MAX_AGE: leave that at 0.")
+        _pool_min = env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0)
+        _database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": _pool_min,
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", max(_pool_min, 10), minimum=max(_pool_min, 1)),
+            # Seconds a request waits for a free connection before failing.
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
+        }
+    _database["CONN_HEALTH_CHECKS"] = bool(_database["CONN_MAX_AGE"])
 DATABASES = {"default": _database}
+
+# --- Cache ------------------------------------------------------------------------------
+# What the rating pages read on every request and that rarely changes (criteria, strategies:
+# annotation/rating_sheets.py). Shared by every process that serves pages, so a change made
+# in one process is seen by all: by default a directory under var/ (one host); several hosts
+# share Redis. Under pytest each test process has its own, in memory.
+CACHE_URL = env_str("CACHE_URL", "locmem://" if os.environ.get("PYTEST_VERSION") else "")
+if not CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            # Sessions live here too: room for thousands before the oldest third is dropped.
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
+elif CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL == "locmem://":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: use redis://host:6379/N, locmem://, or leave it empty.")
+# Keys name the database they describe, so studios on two databases never share an entry.
+CACHES["default"]["KEY_PREFIX"] = hashlib.sha256(DATABASE_URL.encode()).hexdigest()[:12]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Audit trail ------------------------------------------------------------------------
@@ -139,7 +178,8 @@ LOGOUT_REDIRECT_URL = "login"
 # reaching the limit refuses logins for it until the cool-off has passed without another try.
 # Before "annotation": its post-migrate step gives the admin role axes' permissions (to unlock).
 INSTALLED_APPS.insert(INSTALLED_APPS.index("annotation"), "axes")
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# The model backend, loading a session's user with their roles in one query (annotation/roles.py).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "annotation.roles.RolesBackend"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # A success must not clear the counts, or a user could interleave their own logins with guesses.
@@ -162,6 +202,9 @@ SESSION_IDLE_SECONDS = 60 * env_int("PSYCHOSAFE_SESSION_IDLE_MINUTES", 60, minim
 SESSION_LIFETIME_SECONDS = 3600 * env_int("PSYCHOSAFE_SESSION_MAX_HOURS", 12, minimum=1)
 # The cookie and the stored session expire with the lifetime; the middleware enforces both limits.
 SESSION_COOKIE_AGE = SESSION_LIFETIME_SECONDS
+# Sessions live in the database and are read from the shared cache (see CACHES): a page costs
+# no session query, and a logout or expiry deletes both copies.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 MIDDLEWARE += ["psychosafe_site.sessions.SessionLifetimeMiddleware"]
 
 LANGUAGE_CODE = "en-us"

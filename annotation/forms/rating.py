@@ -2,12 +2,21 @@
 
 from django import forms
 
+from annotation import rating_sheets
 from annotation.models import Criterion, Flag, RaterPreference, Skip
 from annotation.queues import PAIRWISE_PREFERENCES
 
 
 class LeaseForm(forms.Form):
+    """A form about the item the rater holds, named by its lease token; `lease=False` for a form
+    about a rating already given (editing it takes no lease)."""
+
     lease = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args, lease=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not lease:
+            del self.fields["lease"]
 
 
 class RatingForm(LeaseForm):
@@ -16,8 +25,9 @@ class RatingForm(LeaseForm):
     def __init__(self, *args, rubric, domain_id=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.criteria = []
-        for criterion in rubric.criteria.all():
-            options = criterion.choices(domain_id=domain_id)
+        sheet = rating_sheets.sheet_for(rubric_id=rubric.pk)
+        for criterion in sheet.criteria:
+            options = sheet.options(criterion, domain_id=domain_id)
             if criterion.kind == Criterion.Kind.TEXT:
                 field = forms.CharField(
                     label=criterion.label,

@@ -1,14 +1,17 @@
-"""The rater's pages: content warning, the rating page, skip, flag, breaks and preferences.
+"""The rater's pages: content warning, the rating page, skip, flag, going back to edit a rating,
+breaks and preferences.
 
 Blindness: every URL here names the round by its opaque public id only; the item a rater
-holds travels as the lease token in a POST body, never in a URL. Nothing rendered here
-comes from ModelCondition, Adapter, generation params or other raters' ratings.
+holds travels as the lease token in a POST body, never in a URL, and a rating already given
+is named by its item's token, the opaque per-round id the rating page shows. Nothing rendered
+here comes from ModelCondition, Adapter, generation params or other raters' ratings.
 """
 
 import time
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -24,39 +27,42 @@ from annotation.forms.rating import (
     RatingForm,
     SkipForm,
 )
-from annotation.models import Flag, RaterPreference, RiskDomain, Round, Skip
+from annotation.models import Criterion, Flag, RaterPreference, RiskDomain, Round, Skip
+from annotation.rating_sheets import sheet_for
 
 # A gap this long between ratings counts as a rest: the break timer starts again.
 REST_SECONDS = 10 * 60
 STRETCH_KEY = "rating_stretch"
+ACTIVITY_RESOLUTION_SECONDS = 60
 
 
 def _round_for_rater(request, round_token):
-    """The round (by opaque id) and the rater's membership; 404 for anyone outside it."""
-    round = (
-        Round.objects.select_related("rubric").filter(public_id=round_token).exclude(state=Round.State.DRAFT).first()
-    )
-    membership = round and rounds.join_round(round=round, rater=request.user)
+    """The round (by opaque id) and the rater's membership, in one query; 404 for anyone outside it."""
+    membership = rounds.rater_membership(public_id=round_token, rater=request.user)
     if membership is None:
         raise Http404("No such round.")
-    return round, membership
+    return membership.round, membership
 
 
-def _break_due(request, preference) -> bool:
+def _break_due(request, break_after_minutes) -> bool:
     now = time.time()
     stretch = request.session.get(STRETCH_KEY)
     if stretch is None or now - stretch["last"] > REST_SECONDS:
         stretch = request.session[STRETCH_KEY] = {"start": now, "last": now}
-    return now - stretch["start"] > preference.break_after_minutes * 60
+    return now - stretch["start"] > break_after_minutes * 60
 
 
 def _note_activity(request):
-    stretch = request.session.get(STRETCH_KEY) or {"start": time.time()}
-    stretch["last"] = time.time()
-    request.session[STRETCH_KEY] = stretch
+    """Record that the rater is still at work. Written at most once a minute (a session write is a
+    query), which is all the precision a rest of REST_SECONDS needs."""
+    now = time.time()
+    stretch = request.session.get(STRETCH_KEY) or {"start": now, "last": 0}
+    if now - stretch["last"] >= ACTIVITY_RESOLUTION_SECONDS:
+        request.session[STRETCH_KEY] = {**stretch, "last": now}
 
 
 def _preference(user) -> RaterPreference:
+    """The rater's preferences, for the preferences page (the rating pages read them with the round)."""
     return RaterPreference.objects.filter(user=user).first() or RaterPreference(user=user)
 
 
@@ -68,8 +74,8 @@ def work(request, round_token):
         return render(request, "annotation/rating/closed.html", {"round": round})
     if membership.warned_at is None:
         return _warning(request, round)
-    preference = _preference(request.user)
-    if _break_due(request, preference):
+    if _break_due(request, membership.break_after_minutes):
+        preference = {"break_after_minutes": membership.break_after_minutes}
         return render(request, "annotation/rating/break.html", {"round": round, "preference": preference})
     try:
         slot = queues.claim_next(round=round, rater=request.user)
@@ -96,7 +102,7 @@ def _item_page(request, round, slot, *, form=None, status=200):
     shown = [item.response, item.response_b] if round.is_pairwise else [item.response]
     if round.is_pairwise and slot.swapped:
         shown.reverse()
-    flags = set(Flag.objects.filter(item=item, rater=request.user).values_list("kind", flat=True))
+    progress, flags = queues.slot_page_data(slot, round=round, rater=request.user)
     context = {
         "round": round,
         "slot": slot,
@@ -108,7 +114,7 @@ def _item_page(request, round, slot, *, form=None, status=200):
         "skip_form": SkipForm(initial={"lease": slot.lease_token}),
         "flag_form": FlagForm(initial={"lease": slot.lease_token}),
         "flagged": [label for value, label in Flag.Kind.choices if value in flags],
-        "progress": queues.progress(round=round, rater=request.user),
+        "progress": progress,
         "seconds_left": max(0, int((slot.lease_expires_at - timezone.now()).total_seconds())),
     }
     return render(request, "annotation/rating/item.html", context, status=status)
@@ -139,42 +145,45 @@ def _lost(request, round, error):
 @roles.role_required(roles.RATER)
 @require_POST
 def submit(request, round_token):
+    """Rate the held item: its slot is locked and rated in one short transaction."""
     round, _ = _round_for_rater(request, round_token)
     token = request.POST.get("lease", "")
+    saved = False
     try:
-        slot = queues.held_slot(round=round, rater=request.user, lease_token=token)
-    except queues.LeaseLost as error:
+        with transaction.atomic():
+            slot = queues.held_slot(round=round, rater=request.user, lease_token=token, lock=True)
+            form = _rating_form(round, slot, request.POST)
+            if form.is_valid():
+                queues.record_rating(slot=slot, round=round, rater=request.user, **_answers(round, form))
+                saved = True
+    except (queues.LeaseLost, IntegrityError) as error:
         # Already rated (a double-click or a replay) answers like the first time.
         if round.ratings.filter(idempotency_key=token, rater=request.user).exists():
             return redirect("rating-work", round_token=round.public_id)
-        return _lost(request, round, error)
-    if round.is_pairwise:
-        form = PairwiseForm(request.POST)
-    else:
-        form = RatingForm(request.POST, rubric=round.rubric, domain_id=slot.item.domain_id)
-    if not form.is_valid():
-        return _item_page(request, round, slot, form=form, status=400)
-    try:
-        if round.is_pairwise:
-            queues.submit_rating(
-                round=round,
-                rater=request.user,
-                lease_token=token,
-                answers={"preference": form.cleaned_data["preference"]},
-                reason=form.cleaned_data["reason"],
-            )
-        else:
-            queues.submit_rating(round=round, rater=request.user, lease_token=token, answers=form.answers())
-    except queues.LeaseLost as error:
+        if isinstance(error, IntegrityError):  # a concurrent duplicate won the race: theirs stands
+            error = queues.LeaseLost("Your hold on that item lapsed and it went to another rater.")
         return _lost(request, round, error)
     except queues.RoundNotOpen:
         return render(request, "annotation/rating/closed.html", {"round": round}, status=409)
     except ValidationError as error:
         form.add_error(None, error)
+    if not saved:
         return _item_page(request, round, slot, form=form, status=400)
     _note_activity(request)
     messages.success(request, "Saved.")
     return redirect("rating-work", round_token=round.public_id)
+
+
+def _rating_form(round, slot, data):
+    if round.is_pairwise:
+        return PairwiseForm(data)
+    return RatingForm(data, rubric=round.rubric, domain_id=slot.domain_id)
+
+
+def _answers(round, form) -> dict:
+    if round.is_pairwise:
+        return {"answers": {"preference": form.cleaned_data["preference"]}, "reason": form.cleaned_data["reason"]}
+    return {"answers": form.answers()}
 
 
 @roles.role_required(roles.RATER)
@@ -223,6 +232,100 @@ def flag(request, round_token):
         request, f"Flagged as {flagged.get_kind_display().lower()} for the admins. You can still rate it, or skip it."
     )
     return redirect("rating-work", round_token=round.public_id)
+
+
+@roles.role_required(roles.RATER)
+def recent(request, round_token):
+    """The rater's latest ratings in the round, each with a link to change it while the round is open."""
+    round, _ = _round_for_rater(request, round_token)
+    ratings = list(queues.recent_ratings(round=round, rater=request.user))
+    rows = [(rating, _summary(round, rating)) for rating in ratings]
+    return render(
+        request, "annotation/rating/recent.html", {"round": round, "rows": rows, "open": queues.is_open(round)}
+    )
+
+
+@roles.role_required(roles.RATER)
+def back(request, round_token):
+    """Go back one item: the rater's latest rating in the round, to change it (the `u` key)."""
+    round, _ = _round_for_rater(request, round_token)
+    latest = queues.recent_ratings(round=round, rater=request.user, limit=1).first()
+    if latest is None:
+        messages.info(request, "You have not rated anything in this round yet.")
+        return redirect("rating-work", round_token=round.public_id)
+    return redirect("rating-edit", round_token=round.public_id, item_token=latest.item.token)
+
+
+@roles.role_required(roles.RATER)
+def edit(request, round_token, item_token):
+    """Change a rating already given: the same form as the rating page, filled in with it."""
+    round, _ = _round_for_rater(request, round_token)
+    rating = queues.rating_to_edit(round=round, rater=request.user, item_token=item_token)
+    if rating is None:
+        raise Http404("No such rating.")
+    if not queues.is_open(round):
+        return _edit_refused(request, round, status=409 if request.method == "POST" else 200)
+    if request.method != "POST":
+        return _edit_page(request, round, rating, form=_edit_form(round, rating))
+    form = _edit_form(round, rating, data=request.POST)
+    if form.is_valid():
+        try:
+            queues.edit_rating(round=round, rater=request.user, item_token=item_token, **_answers(round, form))
+        except queues.RoundNotOpen:
+            return _edit_refused(request, round, status=409)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            _note_activity(request)
+            messages.success(request, f"Your change to item {rating.item.token} is saved.")
+            return redirect("rating-work", round_token=round.public_id)
+    return _edit_page(request, round, rating, form=form, status=400)
+
+
+def _edit_refused(request, round, *, status):
+    return render(request, "annotation/rating/edit_closed.html", {"round": round}, status=status)
+
+
+def _edit_form(round, rating, *, data=None):
+    if round.is_pairwise:
+        initial = {"preference": rating.answers.get("preference"), "reason": rating.comment}
+        return PairwiseForm(data, initial=initial, lease=False)
+    return RatingForm(data, initial=rating.answers, lease=False, rubric=round.rubric, domain_id=rating.item.domain_id)
+
+
+def _edit_page(request, round, rating, *, form, status=200):
+    shown = [rating.response, rating.response_b] if round.is_pairwise else [rating.response]
+    if round.is_pairwise and rating.swapped:
+        shown.reverse()
+    context = {
+        "round": round,
+        "rating": rating,
+        "item": rating.item,
+        "prompt": rating.response.prompt,
+        "shown": shown,
+        "form": form,
+        "preference_choices": PREFERENCE_CHOICES,
+        "previous": queues.rating_before(rating),
+    }
+    return render(request, "annotation/rating/edit.html", context, status=status)
+
+
+def _summary(round, rating) -> str:
+    """The answers in a line, by the rubric's labels (pairwise: the preference)."""
+    if round.is_pairwise:
+        labels = {value: label for value, label, _ in PREFERENCE_CHOICES}
+        return labels.get(rating.answers.get("preference"), "")
+    if not rating.rubric_id:
+        return ""
+    sheet = sheet_for(rubric_id=rating.rubric_id)
+    parts = []
+    for criterion in sheet.criteria:
+        value = rating.answers.get(criterion.key)
+        if criterion.kind == Criterion.Kind.TEXT or value is None:
+            continue
+        labels = {option.value: option.label for option in sheet.options(criterion, domain_id=rating.item.domain_id)}
+        parts.append(f"{criterion.label}: {labels.get(value, value)}")
+    return " · ".join(parts)
 
 
 @roles.role_required(roles.RATER)

@@ -3,7 +3,8 @@
 // One question is "active" at a time (highlighted). Its answers carry data-key (y/n, 1-9, a/b/t/p);
 // pressing a key answers the active question and moves on to the next unanswered one.
 // s / f open the skip / flag panels (digits choose, Enter sends), Enter submits the rating,
-// Esc leaves a text box or closes a panel, ? shows the shortcuts.
+// Esc leaves a text box or closes a panel, ? shows the shortcuts, u goes back one item (to change
+// the last rating given; on that page, the one before it).
 (function () {
   "use strict";
   const form = document.getElementById("rating-form");
@@ -12,6 +13,7 @@
   const hint = document.getElementById("form-hint");
   const help = document.getElementById("shortcuts");
   const helpToggle = document.getElementById("shortcuts-toggle");
+  const goBack = document.getElementById("go-back");
   const questions = Array.from(form.querySelectorAll("fieldset.criterion"));
   const choiceQuestions = questions.filter((q) => q.dataset.kind !== "text");
   let active = 0;
@@ -117,6 +119,7 @@
     }
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     if (key === "?") { toggleHelp(); return; }
+    if (key === "u" && goBack) { event.preventDefault(); window.location.assign(goBack.href); return; }
     if ((key === "s" || key === "f") && panels[key]) { event.preventDefault(); openPanel(panels[key]); return; }
     if (key === "j" || key === "ArrowDown") { event.preventDefault(); setActive(active + 1); return; }
     if (key === "k" || key === "ArrowUp") { event.preventDefault(); setActive(active - 1); return; }
@@ -147,9 +150,10 @@
 
   // The lease countdown. When it lapses the rating can still be saved unless another rater
   // has taken the item meanwhile; the server says which.
+  // (A rating being changed holds no lease: no countdown.)
   const lease = document.getElementById("lease");
   const left = document.getElementById("lease-left");
-  const deadline = Date.now() + Number(lease.dataset.secondsLeft) * 1000;
+  const deadline = lease ? Date.now() + Number(lease.dataset.secondsLeft) * 1000 : 0;
   function tick() {
     const seconds = Math.max(0, Math.round((deadline - Date.now()) / 1000));
     const minutes = Math.floor(seconds / 60);
@@ -161,7 +165,7 @@
     }
     setTimeout(tick, 1000);
   }
-  tick();
+  if (lease) tick();
 
   const firstError = form.querySelector(".error[role=alert]");
   const errorQuestion = firstError && firstError.closest("fieldset.criterion");

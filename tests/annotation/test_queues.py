@@ -241,6 +241,115 @@ class QueueTests(PersonaTestCase):
             Slot.objects.filter(pk=same_item.pk).update(state="done", holder=self.raj, lease_token="y")
 
 
+class EditRatingTests(PersonaTestCase):
+    """Going back to a rating: the same row changes, the change is kept in its history."""
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.round, cls.responses = make_open_round(raters=[cls.raj, cls.rhea], k=1, per_domain=2)
+
+    def rate(self, rater, **overrides):
+        slot = queues.claim_next(round=self.round, rater=rater)
+        rating, _ = queues.submit_rating(
+            round=self.round, rater=rater, lease_token=slot.lease_token, answers=full_answers(**overrides)
+        )
+        return rating
+
+    def test_an_edit_changes_the_one_rating_and_keeps_the_change_with_its_time_in_the_history(self):
+        rating = self.rate(self.raj, relevance="2")
+        changed_at = timezone.now() + timedelta(minutes=3)
+        edited = queues.edit_rating(
+            round=self.round,
+            rater=self.raj,
+            item_token=rating.item.token,
+            answers=full_answers(relevance="5"),
+            now=changed_at,
+        )
+        assert edited.pk == rating.pk
+        assert [r.answers["relevance"] for r in Rating.objects.filter(item=rating.item)] == ["5"]
+        history = list(rating.history.order_by("history_date"))
+        assert [(h.history_type, h.answers["relevance"]) for h in history] == [("+", "2"), ("~", "5")]
+        assert history[-1].history_date == changed_at
+        assert history[-1].history_change_reason == "Changed by the rater"
+        # The time it was first given stays as it was.
+        assert Rating.objects.get(pk=rating.pk).submitted_at == rating.submitted_at
+
+    def test_an_edit_neither_frees_nor_takes_a_slot(self):
+        rating = self.rate(self.raj)
+        held = queues.claim_next(round=self.round, rater=self.raj)
+        before = list(Slot.objects.order_by("pk").values_list("pk", "state", "holder_id", "lease_token"))
+        queues.edit_rating(
+            round=self.round, rater=self.raj, item_token=rating.item.token, answers=full_answers(refusal="no")
+        )
+        assert list(Slot.objects.order_by("pk").values_list("pk", "state", "holder_id", "lease_token")) == before
+        # The item held before the edit is still the one served next; the edited one never again.
+        assert queues.claim_next(round=self.round, rater=self.raj).pk == held.pk
+        assert queues.progress(round=self.round, rater=self.raj).done == 1
+
+    def test_an_unchanged_save_writes_no_history_row(self):
+        rating = self.rate(self.raj)
+        queues.edit_rating(round=self.round, rater=self.raj, item_token=rating.item.token, answers=full_answers())
+        assert rating.history.count() == 1
+
+    def test_an_edit_is_checked_against_the_rubric_and_leaves_the_rating_as_it_was(self):
+        rating = self.rate(self.raj)
+        with pytest.raises(ValidationError):
+            queues.edit_rating(
+                round=self.round, rater=self.raj, item_token=rating.item.token, answers=full_answers(relevance="9")
+            )
+        assert Rating.objects.get(pk=rating.pk).answers == rating.answers and rating.history.count() == 1
+
+    def test_an_edit_after_the_round_closes_or_its_deadline_is_refused(self):
+        rating = self.rate(self.raj)
+        rounds.close_round(round=self.round)
+        with pytest.raises(queues.RoundNotOpen):
+            queues.edit_rating(
+                round=self.round, rater=self.raj, item_token=rating.item.token, answers=full_answers(refusal="no")
+            )
+        rounds.reopen_round(round=self.round)
+        self.round.deadline = timezone.now() - timedelta(minutes=1)
+        with pytest.raises(queues.RoundNotOpen):
+            queues.edit_rating(
+                round=self.round, rater=self.raj, item_token=rating.item.token, answers=full_answers(refusal="no")
+            )
+        assert Rating.objects.get(pk=rating.pk).answers["refusal"] == "yes" and rating.history.count() == 1
+
+    def test_only_the_raters_own_rating_can_be_edited(self):
+        theirs = self.rate(self.rhea)
+        assert queues.rating_to_edit(round=self.round, rater=self.raj, item_token=theirs.item.token) is None
+        with pytest.raises(Rating.DoesNotExist):
+            queues.edit_rating(
+                round=self.round, rater=self.raj, item_token=theirs.item.token, answers=full_answers(refusal="no")
+            )
+        assert Rating.objects.get(pk=theirs.pk).answers["refusal"] == "yes"
+
+    def test_recent_ratings_come_newest_first_and_going_back_steps_one_at_a_time(self):
+        first, second, third = (self.rate(self.raj) for _ in range(3))
+        self.rate(self.rhea)
+        assert [r.pk for r in queues.recent_ratings(round=self.round, rater=self.raj)] == [
+            third.pk,
+            second.pk,
+            first.pk,
+        ]
+        assert queues.rating_before(third).pk == second.pk
+        assert queues.rating_before(second).pk == first.pk
+        assert queues.rating_before(first) is None
+
+    def test_recent_ratings_show_when_each_was_last_changed(self):
+        rating = self.rate(self.raj)
+        assert queues.recent_ratings(round=self.round, rater=self.raj)[0].edited_at is None
+        changed_at = timezone.now() + timedelta(minutes=1)
+        queues.edit_rating(
+            round=self.round,
+            rater=self.raj,
+            item_token=rating.item.token,
+            answers=full_answers(refusal="no"),
+            now=changed_at,
+        )
+        assert queues.recent_ratings(round=self.round, rater=self.raj)[0].edited_at == changed_at
+
+
 class PairwiseQueueTests(PersonaTestCase):
     @classmethod
     def setUpTestData(cls):
@@ -267,6 +376,22 @@ class PairwiseQueueTests(PersonaTestCase):
             assert rating.swapped == slot.swapped and rating.comment == "warmer"
             sides.add(rating.swapped)
         assert sides == {True, False}  # 15 coin flips
+
+    def test_a_pairwise_rating_can_change_its_preference_and_reason(self):
+        slot = queues.claim_next(round=self.round, rater=self.raj)
+        rating, _ = queues.submit_rating(
+            round=self.round, rater=self.raj, lease_token=slot.lease_token, answers={"preference": "left"}
+        )
+        queues.edit_rating(
+            round=self.round,
+            rater=self.raj,
+            item_token=slot.item.token,
+            answers={"preference": "right"},
+            reason="misread",
+        )
+        rating.refresh_from_db()
+        assert (rating.answers, rating.comment, rating.swapped) == ({"preference": "right"}, "misread", slot.swapped)
+        assert rating.history.count() == 2
 
     def test_pairwise_answers_must_be_a_known_preference(self):
         slot = queues.claim_next(round=self.round, rater=self.raj)

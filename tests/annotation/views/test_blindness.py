@@ -140,6 +140,16 @@ class BlindnessTests(PersonaTestCase):
             response = self.client.post(submit, {"lease": slot.lease_token, **answers})
             self.record(seen, submit, response)
             self.record(seen, "replay", self.client.post(submit, {"lease": slot.lease_token, **answers}))
+        # Going back to change the last rating: the form with an error, then the change saved.
+        # (With k = 1 the other rater may have left this one nothing to rate.)
+        latest = Rating.objects.filter(round=round, rater=rater).order_by("-submitted_at").first()
+        if latest is not None:
+            edit = reverse("rating-edit", args=[round.public_id, latest.item.token])
+            self.record(seen, edit, self.client.get(edit))
+            self.record(seen, edit, self.client.post(edit, {}))
+            answers = {"preference": "left", "reason": "changed"} if pairwise else full_answers(relevance="1")
+            self.record(seen, edit, self.client.post(edit, answers, follow=True))
+            assert Rating.objects.get(pk=latest.pk).history.count() == 2
         # The break reminder and the end of the round.
         session = self.client.session
         session[STRETCH_KEY] = {"start": time.time() - 10 * 3600, "last": time.time()}

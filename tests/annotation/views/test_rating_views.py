@@ -3,6 +3,7 @@
 import time
 
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -199,12 +200,116 @@ class RatingPageTests(PersonaTestCase):
         assert self.url in page and "Validation round" in page
         assert self.round.name not in page
 
-    def test_rating_page_query_count_is_bounded(self):
-        self.start()
-        self.client.get(self.url)
-        # PostgreSQL locks the rater's membership with a statement of its own (see queues._claim).
-        with self.assertNumQueries(16 + (connection.vendor == "postgresql")):
-            self.client.get(self.url)
+    # The rating page's and the submit's query counts: tests/annotation/views/test_rating_queries.py.
+
+
+class EditRatingPageTests(PersonaTestCase):
+    """Going back to a rating from the pages: `u`'s link, the recent list, the edit form."""
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.round, cls.responses = make_open_round(raters=[cls.raj, cls.rhea], k=1, per_domain=1)
+
+    def setUp(self):
+        self.client.force_login(self.raj)
+        self.client.post(reverse("rating-warning", args=[self.round.public_id]))
+
+    def rate(self, rater, **overrides):
+        slot = queues.claim_next(round=self.round, rater=rater)
+        rating, _ = queues.submit_rating(
+            round=self.round, rater=rater, lease_token=slot.lease_token, answers=full_answers(**overrides)
+        )
+        return rating
+
+    def edit_url(self, rating):
+        return reverse("rating-edit", args=[self.round.public_id, rating.item.token])
+
+    def test_the_rating_page_offers_going_back_once_something_is_rated(self):
+        work = reverse("rating-work", args=[self.round.public_id])
+        page = self.client.get(work).content.decode()
+        assert 'id="go-back"' not in page and "<kbd>u</kbd> go back one item" in page
+        self.rate(self.raj)
+        page = self.client.get(work).content.decode()
+        assert f'href="{reverse("rating-back", args=[self.round.public_id])}" id="go-back"' in page
+        assert reverse("rating-recent", args=[self.round.public_id]) in page
+
+    def test_going_back_opens_the_last_rating_filled_in_as_given(self):
+        self.rate(self.raj)
+        last = self.rate(self.raj, relevance="2", comment="too long")
+        answer = self.client.get(reverse("rating-back", args=[self.round.public_id]))
+        self.assertRedirects(answer, self.edit_url(last))
+        page = self.client.get(self.edit_url(last)).content.decode()
+        assert last.item.token in page and escape(last.response.text) in page
+        assert 'name="relevance" value="2" data-key="2" checked' in page
+        assert ">too long</textarea>" in page
+        assert 'name="lease"' not in page and 'id="lease"' not in page
+
+    def test_saving_a_change_keeps_one_rating_records_the_change_and_returns_to_the_queue(self):
+        rating = self.rate(self.raj, relevance="2")
+        held = queues.claim_next(round=self.round, rater=self.raj)
+        answer = self.client.post(self.edit_url(rating), full_answers(relevance="5"), follow=True)
+        self.assertRedirects(answer, reverse("rating-work", args=[self.round.public_id]))
+        assert f"Your change to item {rating.item.token} is saved." in answer.content.decode()
+        assert held.item.token in answer.content.decode()  # the queue goes on where it was
+        assert [r.answers["relevance"] for r in Rating.objects.filter(rater=self.raj)] == ["5"]
+        change = rating.history.latest()
+        assert change.history_type == "~" and change.history_user == self.raj
+        assert Slot.objects.get(pk=held.pk).state == "leased"
+
+    def test_a_bad_change_shows_the_error_and_saves_nothing(self):
+        rating = self.rate(self.raj)
+        answer = self.client.post(self.edit_url(rating), full_answers(refusal=""))
+        assert answer.status_code == 400 and "Answer “Refusal”." in answer.content.decode()
+        assert Rating.objects.get(pk=rating.pk).answers == rating.answers and rating.history.count() == 1
+
+    def test_another_raters_rating_or_an_unrated_item_is_404(self):
+        theirs = self.rate(self.rhea)
+        assert self.client.get(self.edit_url(theirs)).status_code == 404
+        assert self.client.post(self.edit_url(theirs), full_answers(refusal="no")).status_code == 404
+        assert Rating.objects.get(pk=theirs.pk).answers["refusal"] == "yes"
+        held = queues.claim_next(round=self.round, rater=self.raj)
+        unrated = reverse("rating-edit", args=[self.round.public_id, held.item.token])
+        assert self.client.get(unrated).status_code == 404
+
+    def test_a_closed_round_refuses_the_change_with_a_clear_message(self):
+        rating = self.rate(self.raj)
+        rounds.close_round(round=self.round)
+        page = self.client.get(self.edit_url(rating))
+        assert "ratings can no longer be changed" in page.content.decode() and b"rating-form" not in page.content
+        answer = self.client.post(self.edit_url(rating), full_answers(refusal="no"))
+        assert answer.status_code == 409 and "ratings can no longer be changed" in answer.content.decode()
+        assert Rating.objects.get(pk=rating.pk).answers["refusal"] == "yes"
+        recent = self.client.get(reverse("rating-recent", args=[self.round.public_id])).content.decode()
+        assert rating.item.token in recent and self.edit_url(rating) not in recent
+
+    def test_recent_ratings_list_the_raters_own_with_edit_links_and_no_one_elses(self):
+        mine = [self.rate(self.raj), self.rate(self.raj, refusal="no")]
+        theirs = self.rate(self.rhea)
+        page = self.client.get(reverse("rating-recent", args=[self.round.public_id])).content.decode()
+        assert page.index(mine[1].item.token) < page.index(mine[0].item.token)  # newest first
+        for rating in mine:
+            assert f'href="{self.edit_url(rating)}"' in page
+        assert theirs.item.token not in page
+        assert "Refusal: No" in page and "Strategy seen: Another strategy" in page
+
+    def test_the_recent_list_reads_the_same_number_of_queries_however_many_ratings(self):
+        url = reverse("rating-recent", args=[self.round.public_id])
+        self.rate(self.raj)
+        self.client.get(url)  # the rubric's sheet is cached from here on
+        with CaptureQueriesContext(connection) as one:
+            self.client.get(url)
+        for _ in range(3):
+            self.rate(self.raj)
+        with self.assertNumQueries(len(one)):
+            page = self.client.get(url)
+        assert page.content.decode().count("Edit</a>") == 4
+
+    def test_the_edit_page_goes_back_one_more_to_the_rating_before(self):
+        first, second = self.rate(self.raj), self.rate(self.raj)
+        page = self.client.get(self.edit_url(second)).content.decode()
+        assert f'href="{self.edit_url(first)}" id="go-back"' in page
+        assert 'id="go-back"' not in self.client.get(self.edit_url(first)).content.decode()
 
 
 class PairwisePageTests(PersonaTestCase):
