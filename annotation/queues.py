@@ -137,6 +137,10 @@ def _claim(round, rater, given_now, *, wait=False):
             if (row := cursor.fetchone()) is not None:
                 break
         if row is None and sql["wait"]:
+            if held_id is not None:
+                # The held slot looked up above changed, and may stay locked by that look-up: start
+                # again in a new transaction rather than wait holding it (rare).
+                raise _HoldChanged
             if not wait:
                 # Every slot left may be locked by claims in flight: wait for them, holding no
                 # slot locks but those the wait takes in queue order, so no two claims can wait
