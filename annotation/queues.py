@@ -139,6 +139,10 @@ def _claim(round, rater, given_now, *, wait=False):
             if (row := cursor.fetchone()) is not None:
                 break
         if row is None and sql["wait"]:
+            if held_id is not None:
+                # The held slot looked up above changed, and may stay locked by that look-up: start
+                # again in a new transaction rather than wait holding it (rare).
+                raise _HoldChanged
             if not wait:
                 # Every slot left may be locked by claims in flight: wait for them, holding no
                 # slot locks but those the wait takes in queue order, so no two claims can wait
@@ -162,16 +166,12 @@ def page_slots(*, round, rater):
         f"flagged_{kind}": Exists(Flag.objects.filter(item=OuterRef("item"), rater=rater, kind=kind))
         for kind in Flag.Kind.values
     }
-    done, rows, items = _progress_sql(connection.vendor)
+    done, open_counts = _progress_sql(connection.vendor)
     params = _progress_params(round, rater)
     return (
         Slot.objects.select_related("item__response__prompt", "item__response_b")
         .annotate(**flags)
-        .annotate(
-            progress_done=RawSQL(done, params["done"]),
-            progress_rows=RawSQL(rows, params["open"]),
-            progress_items=RawSQL(items, params["open"]),
-        )
+        .annotate(progress_done=RawSQL(done, params["done"]), progress_open=RawSQL(open_counts, params["open"]))
     )
 
 
@@ -180,7 +180,7 @@ def slot_page_data(slot, *, round, rater) -> tuple[Progress, list[str]]:
     if not hasattr(slot, "progress_done"):
         slot = page_slots(round=round, rater=rater).get(pk=slot.pk)
     flagged = [kind for kind in Flag.Kind.values if getattr(slot, f"flagged_{kind}")]
-    return _progress(round, slot.progress_done, slot.progress_rows, slot.progress_items), flagged
+    return _progress(round, slot.progress_done, slot.progress_open), flagged
 
 
 @functools.cache
@@ -519,14 +519,21 @@ def progress(*, round, rater) -> Progress:
     items (which may hold more slots than k) crowd them; then the count shown is a lower
     bound, marked as capped like any other. One query.
     """
-    done, rows, items = _progress_sql(connection.vendor)
+    done, open_counts = _progress_sql(connection.vendor)
     params = _progress_params(round, rater)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT ({done}), ({rows}), ({items})", params["done"] + params["open"] + params["open"])
+        cursor.execute(f"SELECT ({done}), ({open_counts})", params["done"] + params["open"])
         return _progress(round, *cursor.fetchone())
 
 
-def _progress(round, done, rows, items) -> Progress:
+# The open slot rows read and the distinct items among them come from one pass over the slots,
+# packed into one number (a scalar subquery returns one value): rows x OPEN_ROWS_UNIT + items.
+# Both are at most REMAINING_CAP x k (20,000), below the unit.
+OPEN_ROWS_UNIT = 1_000_000
+
+
+def _progress(round, done, open_counts) -> Progress:
+    rows, items = divmod(open_counts, OPEN_ROWS_UNIT)
     if rows < REMAINING_CAP * round.k:
         return Progress(done=done, remaining=items, remaining_capped=False)
     return Progress(done=done, remaining=min(items, REMAINING_CAP), remaining_capped=True)
@@ -535,13 +542,14 @@ def _progress(round, done, rows, items) -> Progress:
 def _progress_params(round, rater) -> dict:
     return {
         "done": [round.pk, rater.pk],
-        "open": [round.pk, rater.pk, rater.pk, rater.pk, REMAINING_CAP * round.k],
+        "open": [round.pk, rater.pk, rater.pk, rater.pk, REMAINING_CAP * round.k],  # k <= 20
     }
 
 
 @functools.cache
-def _progress_sql(vendor) -> tuple[str, str, str]:
-    """Scalar subqueries: ratings done; open slot rows read (up to the cap); distinct items among them.
+def _progress_sql(vendor) -> tuple[str, str]:
+    """Scalar subqueries: ratings done; open slot rows read (up to the cap) and distinct items among
+    them, packed as rows x OPEN_ROWS_UNIT + items.
 
     Open slots are those of items the rater has never held, rated or skipped, outside their
     opted-out domains, as in the claim (see _claim_sql).
@@ -560,6 +568,5 @@ def _progress_sql(vendor) -> tuple[str, str, str]:
         LIMIT %s"""
     return (
         f"SELECT COUNT(*) FROM {rating} r WHERE r.round_id = %s AND r.rater_id = %s",
-        f"SELECT COUNT(*) FROM ({open_slots}) o",
-        f"SELECT COUNT(DISTINCT o.item_id) FROM ({open_slots}) o",
+        f"SELECT COUNT(*) * {OPEN_ROWS_UNIT} + COUNT(DISTINCT o.item_id) FROM ({open_slots}) o",
     )

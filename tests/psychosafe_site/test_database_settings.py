@@ -95,3 +95,36 @@ def test_concurrent_writers_never_see_database_is_locked(tmp_path):
         timeout=60,
     )
     assert count.stdout.strip() == "240"
+
+
+def _settings(tmp_path, code, **extra):
+    env = {k: v for k, v in _env(tmp_path).items() if not k.startswith(("DATABASE_POOL", "CACHE_URL"))}
+    env.update(extra)
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); from django.conf import settings; {code}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_postgresql_connections_are_pooled_only_when_asked(tmp_path):
+    url = "postgres://studio@127.0.0.1:5432/psychosafe"
+    show = "d = settings.DATABASES['default']; print(d.get('OPTIONS', {}).get('pool'), d['CONN_MAX_AGE'])"
+    plain = _settings(tmp_path, show, DATABASE_URL=url)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.split() == ["None", "0"]
+    pooled = _settings(tmp_path, show, DATABASE_URL=url, DATABASE_POOL="1", DATABASE_POOL_MAX_SIZE="6")
+    assert pooled.returncode == 0, pooled.stderr
+    assert pooled.stdout.strip() == "{'min_size': 2, 'max_size': 6, 'timeout': 10} 0"
+    both = _settings(tmp_path, show, DATABASE_URL=url, DATABASE_POOL="1", DATABASE_CONN_MAX_AGE="60")
+    assert both.returncode != 0 and "DATABASE_POOL=1 replaces DATABASE_CONN_MAX_AGE" in both.stderr
+
+
+def test_an_unknown_cache_url_is_refused_by_name(tmp_path):
+    result = _settings(tmp_path, "print(settings.CACHES)", CACHE_URL="memcached://x")
+    assert result.returncode != 0 and "CACHE_URL='memcached://x'" in result.stderr
+    redis = _settings(tmp_path, "print(settings.CACHES['default']['BACKEND'])", CACHE_URL="redis://127.0.0.1:6379/4")
+    assert redis.stdout.strip() == "django.core.cache.backends.redis.RedisCache"
