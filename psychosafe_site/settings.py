@@ -52,6 +52,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "simple_history",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "annotation",
 ]
 
@@ -315,6 +318,42 @@ CODE_VERSION = env_str("PSYCHOSAFE_CODE_VERSION", "")
 GENERATION_BACKEND = env_str("PSYCHOSAFE_GENERATION_BACKEND", "transformers")
 if GENERATION_BACKEND not in {"transformers", "vllm"}:
     raise ImproperlyConfigured(f"PSYCHOSAFE_GENERATION_BACKEND={GENERATION_BACKEND!r}: use transformers or vllm.")
+
+# --- JSON API (docs/api.md) -------------------------------------------------------------
+# Requests per token (or per user session) and per client address; over either: 429 + Retry-After.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "annotation.api.authentication.TokenAuthentication",
+        "annotation.api.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env_str("PSYCHOSAFE_API_TOKEN_RATE", "1200/min"),
+        "client": env_str("PSYCHOSAFE_API_CLIENT_RATE", "2400/min"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "annotation.api.problems.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PsychoSafe Studio API",
+    "DESCRIPTION": "Pairs, imports, splits, runs, the retraining cycle, rounds, rating and results. See docs/api.md.",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
 
 LOGGING = {
     "version": 1,

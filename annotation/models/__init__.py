@@ -57,3 +57,6 @@ __all__ += ["Judge", "JudgeRun", "Pipeline", "PromotionDecision", "Verdict"]
 from annotation.models.workers import WorkerHeartbeat  # noqa: E402
 
 __all__ += ["WorkerHeartbeat"]
+from annotation.models.api import ApiToken  # noqa: E402
+
+__all__ += ["ApiToken"]
