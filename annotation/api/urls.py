@@ -1,7 +1,7 @@
 """/api/v1/: every route of the JSON API, the OpenAPI schema, and a JSON 404 for anything else."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularJSONAPIView
 
 from annotation.api.base import StudioView
 from annotation.api.problems import problem
@@ -9,7 +9,13 @@ from annotation.api.views import pairs, rating, rounds, runs, splits, transfer
 
 
 class Schema(SpectacularAPIView, StudioView):
-    """The OpenAPI 3.1 document (YAML by default; ?format=json for JSON)."""
+    """The OpenAPI 3.1 document: YAML, or JSON when asked with Accept: application/vnd.oai.openapi+json."""
+
+    roles = ()
+
+
+class JsonSchema(SpectacularJSONAPIView, StudioView):
+    """The same document as JSON."""
 
     roles = ()
 
@@ -27,6 +33,7 @@ class NoSuchRoute(StudioView):
 app_name = "api"
 urlpatterns = [
     path("schema/", Schema.as_view(), name="schema"),
+    path("schema.json", JsonSchema.as_view(), name="schema-json"),
     path("pairs/", pairs.PairList.as_view(), name="pairs"),
     path("pairs/export/", transfer.PairExport.as_view(), name="pairs-export"),
     path("pairs/<int:pk>/", pairs.PairDetail.as_view(), name="pair"),

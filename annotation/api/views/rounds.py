@@ -3,7 +3,7 @@ the ratings export and the tidy table; results and agreement as JSON (admins).""
 
 import dataclasses
 import io
-import json
+import math
 
 import pandas as pd
 from django.http import HttpResponse
@@ -132,19 +132,23 @@ def round_json(round) -> dict:
 
 
 def plain(value):
-    """Dataclasses, DataFrames, tuples, dates and NaN as JSON values."""
-    return json.loads(json.dumps(value, default=_default, allow_nan=True).replace("NaN", "null"))
-
-
-def _default(value):
-    if dataclasses.is_dataclass(value):
-        return dataclasses.asdict(value)
+    """Dataclasses, DataFrames, tuples, dates, numpy numbers and NaN (as null) as JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(dataclasses.asdict(value))
     if isinstance(value, pd.DataFrame):
-        return json.loads(value.to_json(orient="records", date_format="iso"))
+        return plain(value.to_dict(orient="records"))
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalars
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
     return str(value)
 
 
