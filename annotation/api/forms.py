@@ -39,18 +39,28 @@ def bound_form(form_class, data: dict, **kwargs):
     return valid_form(form_class(values, **kwargs))
 
 
+MAX_ID = 2**53  # ids beyond this are not ours, and beyond 2**63 the database cannot even compare them
+MAX_INT = 2**31 - 1
+
+
+def _bounds(field, low, high) -> dict:
+    low = field.min_value if field.min_value is not None else low
+    high = field.max_value if field.max_value is not None else high
+    return {"min_value": low, "max_value": high}
+
+
 def _field(field: forms.Field):
     common = {"required": False, "help_text": str(field.help_text) or None, "label": None}
     if isinstance(field, forms.ModelMultipleChoiceField):
-        return serializers.ListField(child=serializers.IntegerField(), **common)
+        return serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), **common)
     if isinstance(field, forms.ModelChoiceField):
-        return serializers.IntegerField(allow_null=True, **common)
+        return serializers.IntegerField(allow_null=True, min_value=1, max_value=MAX_ID, **common)
     if isinstance(field, forms.BooleanField):
         return serializers.BooleanField(**common)
     if isinstance(field, forms.IntegerField):
-        return serializers.IntegerField(**common)
+        return serializers.IntegerField(**_bounds(field, -MAX_INT, MAX_INT), **common)
     if isinstance(field, forms.FloatField):
-        return serializers.FloatField(**common)
+        return serializers.FloatField(**_bounds(field, -1e12, 1e12), **common)
     if isinstance(field, forms.DateTimeField):
         return serializers.DateTimeField(allow_null=True, **common)
     if isinstance(field, forms.MultipleChoiceField):

@@ -105,6 +105,8 @@ def _translate(exc):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return Invalid("The input is not valid; nothing was saved.", field_errors(detail))
+    if isinstance(exc, OverflowError):  # an id or number beyond what the database stores
+        return Invalid("A number in the request is out of range.", [])
     if isinstance(exc, INVALID):
         return Invalid(str(exc), [])
     return exc

@@ -24,6 +24,7 @@ from annotation.views.results import results_for
 from annotation.views.rounds import round_minutes
 
 ADMIN = (roles.ADMIN,)
+TIDY_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 RoundIn = request_serializer("RoundIn", RoundForm)
 AddIn = request_serializer("AddResponsesIn", AddResponsesForm)
 
@@ -247,15 +248,14 @@ class RoundResponses(StudioView):
         return ApiResponse({"added": added, "gold": gold})
 
 
-TIDY_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
-
-
 class RoundTidy(StudioView):
     roles = ADMIN
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=sorted(TIDY_CONTENT_TYPES), default="csv")],
-        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
+        responses={
+            (200, media.split(";")[0]): OpenApiResponse(OpenApiTypes.BINARY) for media in TIDY_CONTENT_TYPES.values()
+        },
         description="The round's tidy ratings table (one row per rating and criterion), as on the dashboard.",
     )
     def get(self, request, pk: int):

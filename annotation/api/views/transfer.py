@@ -8,6 +8,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response as ApiResponse
 
 from annotation import corpus, exporting, importing, jobs, roles
@@ -53,6 +54,7 @@ def import_job_json(job: ImportJob) -> dict:
 
 class ImportList(StudioView):
     roles = (roles.ADMIN,)
+    parser_classes = [MultiPartParser]
 
     @extend_schema(
         request={"multipart/form-data": ImportIn},
@@ -93,7 +95,10 @@ class PairExport(StudioView):
             OpenApiParameter("condition", int, description="JSONL: whose system prompt goes in the messages."),
             *FILTERS,
         ],
-        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
+        responses={
+            (200, media.split(";")[0]): OpenApiResponse(OpenApiTypes.BINARY)
+            for media in sorted(set(exporting.CONTENT_TYPES.values()))
+        },
     )
     def get(self, request):
         filters = filters_from(request.query_params)
