@@ -95,7 +95,9 @@ class AccessMatrixTests(PersonaTestCase):
                 response = getattr(self.clients[persona], method)(url, {}, format="json")
                 got = OK if response.status_code not in (401, 403, 404) else response.status_code
                 if response.status_code >= 500 or got != expected[persona]:
-                    wrong.append(f"{method.upper()} {url} as {persona}: {response.status_code}, expected {expected[persona]}")
+                    wrong.append(
+                        f"{method.upper()} {url} as {persona}: {response.status_code}, expected {expected[persona]}"
+                    )
         self.assertEqual(wrong, [])
         # The refused calls changed nothing: alice's pair is as she left it.
         self.assertEqual(Response.objects.get(pk=self.pair).created_by, self.alice)
