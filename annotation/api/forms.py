@@ -77,5 +77,11 @@ def request_serializer(name: str, form_class, *, drop=()):
 def checked(serializer_class, data):
     """Types first (400 naming the field), then the form."""
     body = serializer_class(data=data)
+    unknown = sorted(set(data) - set(body.fields)) if hasattr(data, "keys") else []
+    if unknown:
+        raise Invalid(
+            f"Unknown field(s): {', '.join(unknown)}.",
+            [{"field": name, "message": "Not a field of this request.", "line": None} for name in unknown],
+        )
     body.is_valid(raise_exception=True)
     return {k: v for k, v in body.validated_data.items()}
