@@ -105,3 +105,41 @@ class ResultsApiTests(RunFixtures):
         tidy_csv = api.get(f"/api/v1/rounds/{tidy.round.pk}/tidy/", {"format": "csv"})
         self.assertTrue(tidy_csv["Content-Type"].startswith("text/csv"))
         self.assertIn(b"criterion", tidy_csv.content.splitlines()[0])
+
+
+class RoundApiTests(RunFixtures):
+    def test_an_admin_builds_a_round_adds_responses_and_opens_and_closes_it(self):
+        from tests.annotation.rating_fixtures import make_conditions, make_outputs, make_prompts
+
+        reset_throttles()
+        api = token_client(self.ada)
+        conditions = make_conditions(2)
+        make_outputs(conditions, make_prompts(per_domain=1))
+        body = {
+            "name": "API round",
+            "rater_title": "Validation round",
+            "rubric": rubrics.default_rubric().pk,
+            "conditions": [conditions[0].pk],
+            "raters": [self.raj.pk],
+            "k": 1,
+        }
+        created = api.post("/api/v1/rounds/", body, format="json")
+        self.assertEqual(created.status_code, 201, created.content)
+        round = created.json()
+        self.assertEqual((round["state"], round["items"]), ("draft", 5))
+        added = api.post(f"/api/v1/rounds/{round['id']}/responses/", {"conditions": [conditions[1].pk]}, format="json")
+        self.assertEqual(added.json()["added"], 5)
+        self.assertEqual(
+            api.post(f"/api/v1/rounds/{round['id']}/state/", {"action": "open"}, format="json").json()["state"], "open"
+        )
+        self.assertEqual(
+            api.post(f"/api/v1/rounds/{round['id']}/state/", {"action": "close"}, format="json").json()["state"],
+            "closed",
+        )
+        closed = api.post(f"/api/v1/rounds/{round['id']}/responses/", {"conditions": [conditions[1].pk]}, format="json")
+        self.assertEqual(closed.status_code, 409)
+        taken = api.post("/api/v1/rounds/", body, format="json")
+        self.assertEqual(taken.status_code, 400)
+        self.assertEqual(taken.json()["errors"][0]["field"], "name")
+        no_conditions = api.post("/api/v1/rounds/", {**body, "name": "other", "conditions": []}, format="json")
+        self.assertEqual(no_conditions.json()["errors"][0]["field"], "conditions")
