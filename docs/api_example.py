@@ -36,6 +36,13 @@ def wait(api: httpx.Client, url: str, finished, describe) -> dict:
         time.sleep(POLL_SECONDS)
 
 
+def describe_cycle(cycle: dict) -> str:
+    """The cycle's state and stage, with its running jobs' progress."""
+    jobs = [job for stage in cycle["stages"] if stage["key"] == cycle["stage"] for job in stage["jobs"]]
+    progress = ", ".join(f"{job['name']} {job['state_label'].lower()} {job['percent']}%" for job in jobs)
+    return f"{cycle['state']} · {cycle['stage']}" + (f" ({progress})" if progress else "")
+
+
 def main(path: str, file_format: str = "psychosafe") -> None:
     headers = {"Authorization": f"Bearer {os.environ['STUDIO_TOKEN']}"}
     with httpx.Client(base_url=BASE, headers=headers, timeout=60) as api:
@@ -68,7 +75,7 @@ def main(path: str, file_format: str = "psychosafe") -> None:
             api,
             f"/cycles/{cycle['id']}/",
             lambda body: body["finished"],
-            lambda body: f"{body['state']} · {body['stage']}",
+            describe_cycle,
         )
         if cycle["state"] != "succeeded":
             sys.exit(f"The cycle {cycle['state']}: {cycle['error']}")

@@ -50,7 +50,7 @@ def superuser_token(keep_test_connection):
 
 
 @schema.parametrize()
-@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 def test_no_input_gets_a_server_error_or_a_response_outside_the_schema(case, superuser_token):
     reset_throttles()
     case.call_and_validate(headers={"Authorization": f"Bearer {superuser_token}"}, checks=CHECKS)
