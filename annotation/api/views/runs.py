@@ -14,7 +14,7 @@ from annotation.api.forms import bound_form, checked, request_serializer
 from annotation.api.problems import Conflict
 from annotation.forms.pipelines import RetrainForm
 from annotation.forms.runs import GenerationRunForm, TrainingRunForm
-from annotation.models import GenerationRun, JudgeRun, ModelCondition, Pipeline, TrainingRun
+from annotation.models import Adapter, GenerationRun, JudgeRun, ModelCondition, Pipeline, TrainingRun
 from annotation.views.pipelines import _stages
 
 ADMIN = (roles.ADMIN,)
@@ -75,6 +75,33 @@ def adapter_json(adapter) -> dict | None:
     }
 
 
+AdapterDetailOut = shape(
+    "AdapterDetailOut",
+    {
+        "id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "base_model": serializers.CharField(),
+        "sha256": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+        "training_run": serializers.IntegerField(allow_null=True),
+        "conditions": serializers.ListField(child=serializers.IntegerField()),
+        "lineage": serializers.DictField(help_text="As recorded on its condition: run, data hash, config, code."),
+        "manifest": serializers.DictField(),
+    },
+)
+
+
+def adapter_detail_json(adapter) -> dict:
+    conditions = list(adapter.conditions.order_by("pk"))
+    return {
+        **adapter_json(adapter),
+        "training_run": getattr(getattr(adapter, "training_run", None), "pk", None),
+        "conditions": [c.pk for c in conditions],
+        "lineage": next((c.lineage for c in conditions if c.lineage), {}),
+        "manifest": adapter.manifest or {},
+    }
+
+
 def condition_json(condition) -> dict:
     return {
         "id": condition.pk,
@@ -128,6 +155,25 @@ class ConditionDetail(StudioView):
     def get(self, request, pk: int):
         condition = get_object_or_404(ModelCondition.objects.select_related("adapter", "system_prompt"), pk=pk)
         return ApiResponse(condition_json(condition))
+
+
+class AdapterList(StudioView):
+    roles = ADMIN
+
+    @extend_schema(responses=page_of(AdapterDetailOut), operation_id="adapters_list")
+    def get(self, request):
+        queryset = Adapter.objects.select_related("training_run").prefetch_related("conditions")
+        return paginate(self, request, queryset, adapter_detail_json)
+
+
+class AdapterDetail(StudioView):
+    roles = ADMIN
+
+    @extend_schema(responses=AdapterDetailOut, operation_id="adapters_read")
+    def get(self, request, pk: int):
+        return ApiResponse(
+            adapter_detail_json(get_object_or_404(Adapter.objects.select_related("training_run"), pk=pk))
+        )
 
 
 def _job(kind: str, pk: int):

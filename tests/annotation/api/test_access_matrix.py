@@ -66,6 +66,7 @@ class AccessMatrixTests(PersonaTestCase):
             ("get", "/api/v1/splits/", admin_only),
             ("post", "/api/v1/splits/", admin_only),
             ("get", "/api/v1/conditions/", admin_only),
+            ("get", "/api/v1/adapters/", admin_only),
             ("get", "/api/v1/training-runs/", admin_only),
             ("post", "/api/v1/training-runs/", admin_only),
             ("get", "/api/v1/generation-runs/", admin_only),

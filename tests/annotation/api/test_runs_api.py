@@ -143,3 +143,20 @@ class RoundApiTests(RunFixtures):
         self.assertEqual(taken.json()["errors"][0]["field"], "name")
         no_conditions = api.post("/api/v1/rounds/", {**body, "name": "other", "conditions": []}, format="json")
         self.assertEqual(no_conditions.json()["errors"][0]["field"], "conditions")
+
+
+class ConditionApiTests(RunFixtures):
+    def test_conditions_and_adapters_carry_their_lineage(self):
+        from tests.annotation.rating_fixtures import make_conditions
+
+        reset_throttles()
+        conditions = make_conditions(2)
+        conditions[0].lineage = {"data_hash": "abc", "training_run": 7}
+        conditions[0].save()
+        api = token_client(self.ada)
+        condition = api.get(f"/api/v1/conditions/{conditions[0].pk}/").json()
+        self.assertEqual(condition["lineage"]["data_hash"], "abc")
+        self.assertEqual(condition["adapter"]["sha256"], "a" * 64)
+        adapter = api.get(f"/api/v1/adapters/{condition['adapter']['id']}/").json()
+        self.assertEqual((adapter["conditions"], adapter["lineage"]["data_hash"]), ([conditions[0].pk], "abc"))
+        self.assertEqual(len(api.get("/api/v1/adapters/").json()["results"]), 1)
