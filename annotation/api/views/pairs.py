@@ -6,6 +6,7 @@ functions act, and the same roles apply; another author's pair is 404 to edit, l
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response as ApiResponse
 
 from annotation import corpus, pairs, roles
@@ -152,8 +153,6 @@ class PairDetail(StudioView):
 
 
 def raise_not_found():
-    from rest_framework.exceptions import NotFound
-
     raise NotFound("Only the author edits a pair here; reviewers edit while reviewing.")
 
 
@@ -183,8 +182,6 @@ class PairReview(StudioView):
         body = s.ReviewIn(data=request.data)
         body.is_valid(raise_exception=True)
         if pair.created_by_id == request.user.pk:
-            from rest_framework.exceptions import PermissionDenied
-
             raise PermissionDenied("Nobody reviews their own pair. Another reviewer will pick this one up.")
         data = {**body.validated_data}
         data.setdefault("text", pair.text)
