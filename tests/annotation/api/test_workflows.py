@@ -164,3 +164,10 @@ class ImportApiTests(PersonaTestCase):
         response = self.api.get("/api/v1/nothing-here/")
         self.assertEqual(response.status_code, 404)
         self.assertEqual(response["Content-Type"], PROBLEM)
+
+    def test_api_responses_carry_the_security_headers_of_every_response(self):
+        for url in ("/api/v1/pairs/", "/api/v1/schema/", "/api/v1/nothing-here/"):
+            response = self.api.get(url)
+            self.assertIn("default-src 'self'", response["Content-Security-Policy"], url)
+            self.assertIn("camera=()", response["Permissions-Policy"], url)
+            self.assertEqual(response["X-Content-Type-Options"], "nosniff", url)
