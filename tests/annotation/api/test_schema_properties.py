@@ -4,11 +4,13 @@ examples per operation, no deadline. Every response must be a non-5xx that match
 
 import pytest
 import schemathesis
+from django.conf import settings as django_settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -22,6 +24,8 @@ from tests.catalog import ensure_catalog
 from tests.personas import make_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+# Hypothesis keeps caches (constants, examples) in a folder of its own: under var/, not the checkout's root.
+set_hypothesis_home_dir(str(django_settings.VAR_DIR / "hypothesis"))
 
 schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
 schema.app = WSGIHandler()
