@@ -203,6 +203,9 @@ def main():
     options = parser.parse_args()
     os.environ["DATABASE_URL"] = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
     database, db_name = _setup_django()
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     print(f"PostgreSQL database {db_name}; gunicorn with {options.workers} workers; {os.cpu_count()} cores")
     from django.db import connections
 

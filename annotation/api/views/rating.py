@@ -98,7 +98,8 @@ FlagIn = shape(
         "note": serializers.CharField(required=False, allow_blank=True, max_length=2000),
     },
 )
-DoneOut = shape("RatingDone", {"saved": serializers.BooleanField(), "progress": ProgressOut()})
+# Progress comes with the next item; counting it here too would cost every submit a count query.
+DoneOut = shape("RatingDone", {"saved": serializers.BooleanField()})
 
 
 def progress_json(round, rater) -> dict:
@@ -133,7 +134,7 @@ def item_json(round, slot, rater) -> dict:
         "lease_expires_at": slot.lease_expires_at,
         "seconds_left": max(0, int((slot.lease_expires_at - timezone.now()).total_seconds())),
         "position": slot.display_position,
-        "domain": RiskDomain.objects.get(pk=item.domain_id).name,
+        "domain": item.domain.name,
         "prompt": item.response.prompt.text,
         "responses": [response.text for response in shown],
         "questions": questions,
@@ -217,7 +218,7 @@ class Submit(StudioView):
             answers=data["answers"],
             reason=data.get("reason", ""),
         )
-        return ApiResponse({"saved": created, "progress": progress_json(round, request.user)})
+        return ApiResponse({"saved": created})
 
 
 class SkipItem(StudioView):
@@ -230,7 +231,7 @@ class SkipItem(StudioView):
         queues.skip_item(
             round=round, rater=request.user, lease_token=data["lease"], reason=data["reason"], note=data.get("note", "")
         )
-        return ApiResponse({"saved": True, "progress": progress_json(round, request.user)})
+        return ApiResponse({"saved": True})
 
 
 class FlagItem(StudioView):
@@ -243,4 +244,4 @@ class FlagItem(StudioView):
         queues.flag_item(
             round=round, rater=request.user, lease_token=data["lease"], kind=data["kind"], note=data.get("note", "")
         )
-        return ApiResponse({"saved": True, "progress": progress_json(round, request.user)})
+        return ApiResponse({"saved": True})
