@@ -84,12 +84,12 @@ def main(path: str, file_format: str = "psychosafe") -> None:
         results = check(api.get(f"/rounds/{cycle['round']}/results/"))
         for source in results["sources"]:
             print(f"\n{source['label']}")
-            print(f"{'condition':40} {'criterion':28} {'estimate':>8}  95% interval")
+            print(f"{'condition':56} {'criterion':28} {'estimate':>8}  95% interval")
             for row in source["summaries"]:
                 if row["domain"] != "(all)":
                     continue
                 interval = f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}]" if row["ci_low"] is not None else ""
-                print(f"{row['condition'][:40]:40} {row['criterion'][:28]:28} {row['estimate']:8.2f}  {interval}")
+                print(f"{row['condition'][:56]:56} {row['criterion'][:28]:28} {row['estimate']:8.2f}  {interval}")
 
 
 if __name__ == "__main__":
