@@ -53,6 +53,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "simple_history",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "annotation",
 ]
 
@@ -399,6 +402,44 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "PsychoSafe Studio <studio@lo
 SITE_URL = env_str("PSYCHOSAFE_SITE_URL", "http://127.0.0.1:8000")
 # Raters are told a round closes soon this many hours before its deadline.
 ROUND_CLOSING_SOON_HOURS = env_int("PSYCHOSAFE_ROUND_CLOSING_SOON_HOURS", 24, minimum=1)
+# --- JSON API (docs/api.md) -------------------------------------------------------------
+# Requests per token (or per user session) and per client address; over either: 429 + Retry-After.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "annotation.api.authentication.TokenAuthentication",
+        "annotation.api.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON bodies; the import (a file upload) takes multipart/form-data.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env_str("PSYCHOSAFE_API_TOKEN_RATE", "1200/min"),
+        "client": env_str("PSYCHOSAFE_API_CLIENT_RATE", "2400/min"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "annotation.api.problems.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # `format` is the exports' own parameter (csv, jsonl, parquet…), not a renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PsychoSafe Studio API",
+    "DESCRIPTION": "Pairs, imports, splits, runs, the retraining cycle, rounds, rating and results. See docs/api.md.",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "annotation.api.schema.add_problem_responses",
+    ],
+}
 
 LOGGING = {
     "version": 1,

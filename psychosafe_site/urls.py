@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from annotation.views import health, home
+from annotation.views import tokens as token_views
 
 admin.site.site_header = "PsychoSafe Studio administration"
 admin.site.site_title = "PsychoSafe Studio"
@@ -22,6 +23,10 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(template_name="registration/password_changed.html"),
         name="password_change_done",
     ),
+    path("accounts/tokens/", token_views.token_list, name="api-tokens"),
+    path("accounts/tokens/<int:pk>/revoke/", token_views.token_revoke, name="api-token-revoke"),
     path("admin/", admin.site.urls),
+    path("api/docs/", token_views.api_docs, name="api-docs"),
+    path("api/v1/", include("annotation.api.urls")),
     path("", include("annotation.urls")),
 ]

@@ -77,3 +77,6 @@ from annotation.models.benchmarks import (  # noqa: E402
 from annotation.models.figures import RoundFigures  # noqa: E402
 
 __all__ += ["AuditItem", "BenchmarkClassification", "BenchmarkLabel", "BenchmarkRun", "RoundFigures"]
+from annotation.models.api import ApiToken  # noqa: E402
+
+__all__ += ["ApiToken"]
