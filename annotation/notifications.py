@@ -3,7 +3,7 @@
 Who is told what (each from the workflow function that makes it happen):
 
     a pair submitted for review          → every reviewer but its author      (pairs.submit)
-    changes requested / pair approved    → the pair's author                  (pairs.approve / request_changes)
+    changes requested / pair approved    → the pair's author                  (pairs.approve / request_changes / send_back)
     a rating round opened                → its raters (members and group)     (rounds.open_round)
     a rating round closing soon          → its raters, once per deadline      (`notify_rounds_closing_soon`, beat)
     a run finished or failed             → the admin who started it           (jobs.execute)

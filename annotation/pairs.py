@@ -241,6 +241,7 @@ def send_back(*, response: Response, reviewer, comment: str) -> Review:
     review.save()
     locked.status = Status.CHANGES_REQUESTED
     locked.save()
+    notifications.pair_reviewed(review=review)
     return review
 
 

@@ -14,6 +14,7 @@ the page, or a worker killed between two links, would lose its place.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 
 from django.db import transaction
 from django.utils import timezone
@@ -26,6 +27,7 @@ from annotation.models import (
     JudgeRun,
     ModelCondition,
     Pipeline,
+    Prompt,
     Response,
     Round,
     TrainingRun,
@@ -238,12 +240,14 @@ def compared_conditions(pipeline: Pipeline) -> list[ModelCondition]:
 
 def _generation(pipeline: Pipeline):
     if pipeline.generation_run is None:
-        answered = set(
-            Response.objects.model_outputs()
-            .filter(prompt__split=pipeline.prompt_split)
-            .values_list("condition_id", flat=True)
-            .distinct()
-        )
+        # A condition counts as answered when it answered every current prompt of the split
+        # (a revised prompt's new version needs answers of its own).
+        current = set(Prompt.objects.current().filter(split=pipeline.prompt_split).values_list("pk", flat=True))
+        by_condition = defaultdict(set)
+        outputs = Response.objects.model_outputs().filter(prompt_id__in=current)
+        for condition_id, prompt_id in outputs.values_list("condition_id", "prompt_id").distinct():
+            by_condition[condition_id].add(prompt_id)
+        answered = {pk for pk, prompts in by_condition.items() if prompts >= current}
         conditions = [c for c in compared_conditions(pipeline) if c == pipeline.condition or c.pk not in answered]
         pipeline.generation_run = runs.start_generation_run(
             name=_free_name(GenerationRun, f"{pipeline.name} · generation"),
@@ -286,6 +290,7 @@ def round_responses(pipeline: Pipeline) -> list[Response]:
     outputs = (
         Response.objects.model_outputs()
         .filter(condition__in=compared_conditions(pipeline), prompt__split=pipeline.prompt_split)
+        .filter(prompt__next_versions__isnull=True)
         .order_by("-pk")
     )
     for response in outputs:

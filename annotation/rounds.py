@@ -91,7 +91,7 @@ def model_responses(*, conditions=(), prompt_split=None, generation_run=None):
     if conditions:
         responses = responses.filter(condition__in=list(conditions))
     if prompt_split:
-        responses = responses.filter(prompt__split=prompt_split)
+        responses = responses.filter(prompt__split=prompt_split, prompt__next_versions__isnull=True)
     return responses.select_related("prompt").order_by("id")
 
 
@@ -340,7 +340,8 @@ def _insert_slots(round) -> None:
             SELECT ri.id, ri.round_id, ri.domain_id, ri.capacity,
                 ROW_NUMBER() OVER (PARTITION BY ri.domain_id ORDER BY RANDOM()) AS place
             FROM {item} ri
-            WHERE ri.round_id = %s AND NOT EXISTS (SELECT 1 FROM {slot} s WHERE s.item_id = ri.id)
+            WHERE ri.round_id = %s AND ri.excluded_at IS NULL
+                AND NOT EXISTS (SELECT 1 FROM {slot} s WHERE s.item_id = ri.id)
         ) i
         JOIN ({numbers}) n ON n.number < i.capacity"""
     with connection.cursor() as cursor:

@@ -282,10 +282,11 @@ def pending_generation(run: GenerationRun) -> dict[ModelCondition, list[Prompt]]
 
 
 def run_prompts(run: GenerationRun):
-    """The prompts a generation run answers: its benchmark prompt set, or its split."""
+    """The prompts a generation run answers: its benchmark prompt set, or its split (current
+    versions only: a revised prompt keeps its split, but its old text is not asked again)."""
     if run.benchmark:
-        return Prompt.objects.filter(source=Prompt.Source.BENCHMARK, source_name=run.benchmark)
-    return Prompt.objects.filter(split=run.prompt_split)
+        return Prompt.objects.current().filter(source=Prompt.Source.BENCHMARK, source_name=run.benchmark)
+    return Prompt.objects.current().filter(split=run.prompt_split)
 
 
 def record_generations(run: GenerationRun, condition: ModelCondition, prompts: dict, generations) -> int:

@@ -15,7 +15,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from annotation import importing, pairs, pipelines, promotion, queues, rounds, rubrics, runs
+from annotation import importing, pairs, pipelines, promotion, queues, rounds, rubrics, runs, splits
 from annotation.api import tokens
 
 TITLES = {
@@ -60,6 +60,7 @@ CONFLICTS = (
     rounds.RoundError,
     rubrics.RubricFrozen,
     promotion.DecisionRefused,
+    splits.SplitsFrozen,
 )
 INVALID = (rubrics.RubricError, tokens.TokenError)
 

@@ -29,6 +29,8 @@ class PromptOut(serializers.Serializer):
     should_refuse = serializers.BooleanField()
     source = serializers.ChoiceField(choices=Prompt.Source.choices)
     split = serializers.ChoiceField(choices=Prompt.Split.choices)
+    version = serializers.IntegerField()
+    previous_version = serializers.IntegerField(source="previous_version_id", allow_null=True)
 
 
 class PairOut(serializers.Serializer):
@@ -40,6 +42,7 @@ class PairOut(serializers.Serializer):
     strategies = serializers.SerializerMethodField()
     resources = serializers.SerializerMethodField()
     revised_from = serializers.CharField(source="source_response.public_id", allow_null=True, default=None)
+    contact_reason = serializers.CharField(help_text="Why an unlisted phone number in the answer is right.")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -94,6 +97,12 @@ class PairIn(serializers.Serializer):
     strategies = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
     resources = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
     from_output = serializers.CharField(max_length=32, required=False)
+    contact_reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        help_text="Why a phone number the resource registry does not list is right (needed to submit such an answer).",
+    )
     submit = serializers.BooleanField(required=False, default=False, help_text="Submit for review once saved.")
 
 

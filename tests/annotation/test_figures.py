@@ -38,7 +38,7 @@ class FiguresTests(PersonaTestCase):
     def test_a_later_view_reads_the_stored_figures_instead_of_computing(self):
         self.page()
         computed_at = RoundFigures.objects.get(round=self.round).computed_at
-        with self.assertNumQueries(9):
+        with self.assertNumQueries(7):
             response = self.page()
         assert response.context["figures"].current
         assert RoundFigures.objects.get(round=self.round).computed_at == computed_at

@@ -4,8 +4,8 @@ results, or send the prompt back to the authors of its pairs."""
 import pytest
 
 from annotation import flags, queues, results, rounds
-from annotation.models import Flag, Response, Slot
-from tests.annotation.rating_fixtures import full_answers, make_open_round
+from annotation.models import Flag, Notification, Response, Slot
+from tests.annotation.rating_fixtures import full_answers, make_conditions, make_open_round, make_outputs, make_prompts
 from tests.personas import PersonaTestCase
 
 
@@ -55,6 +55,17 @@ class FlagReviewTests(PersonaTestCase):
         # Raj's rating of the excluded item no longer counts; Rhea rated every other item once.
         assert (report.ratings_done, report.ratings_needed) == (len(served), 2 * len(served))
 
+    def test_an_excluded_item_gets_no_slots_when_responses_are_added_later(self):
+        slot = queues.claim_next(round=self.round, rater=self.rhea)
+        assert slot.item_id != self.item.pk
+        flag = queues.flag_item(round=self.round, rater=self.rhea, lease_token=slot.lease_token, kind="broken", note="")
+        flags.exclude_response(flag=flag, user=self.ada, note="Broken output.")
+        assert not Slot.objects.filter(item=slot.item).exists()  # never rated: nothing of it is left
+        later = make_outputs(make_conditions(1), make_prompts(1))
+        assert rounds.add_responses(round=self.round, responses=later) == len(later)
+        assert not Slot.objects.filter(item=slot.item).exists()
+        assert Slot.objects.filter(item__response__in=later).count() == 2 * len(later)
+
     def test_sending_back_asks_the_author_for_changes_and_takes_the_pair_out_of_training(self):
         pair = Response.objects.create(
             prompt=self.item.response.prompt,
@@ -69,6 +80,8 @@ class FlagReviewTests(PersonaTestCase):
         review = pair.reviews.get()
         assert (review.reviewer, review.comment) == (self.ada, "Add a UK helpline and soften the refusal.")
         assert Flag.objects.get(pk=self.flag.pk).resolution == "sent_back"
+        notice = Notification.objects.get(recipient=self.alice)
+        assert notice.kind == Notification.Kind.CHANGES_REQUESTED and "Add a UK helpline" in notice.body
 
     def test_a_prompt_without_pairs_cannot_be_sent_back(self):
         with pytest.raises(flags.FlagError, match="no approved or submitted pair"):

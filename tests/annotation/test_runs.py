@@ -84,3 +84,12 @@ class StartingRunsTests(RunFixtures):
 
     def adapter(self):
         return Adapter.objects.create(name=f"a{Adapter.objects.count()}", path="/x", base_model="b", sha256="0" * 64)
+
+
+class RevisedPromptTests(RunFixtures):
+    def test_a_generation_run_answers_only_the_current_version_of_a_revised_prompt(self):
+        old = self.add_pair(split="validation", text="first").prompt
+        new = old.new_version(created_by=self.alice, text="prompt first, reworded")
+        other = self.add_pair(split="validation", text="second").prompt
+        run = GenerationRun(name="g", prompt_split="validation")
+        assert set(runs.run_prompts(run)) == {new, other}

@@ -11,10 +11,10 @@ from csp.utils import build_policy
 from django.contrib import admin
 from django.urls import reverse
 
-from annotation import benchmarks, pipelines, roles, rubrics
+from annotation import benchmarks, pipelines, queues, roles, rubrics
 from annotation.models import ImportJob, Judge, JudgeRun, Prompt, Response, RiskDomain, SystemPrompt
 from psychosafe_site.security_headers import SVG_POLICY
-from tests.annotation.rating_fixtures import make_conditions, make_open_round
+from tests.annotation.rating_fixtures import full_answers, make_conditions, make_open_round
 from tests.annotation.tidy_fixtures import build_tidy_round
 from tests.annotation.views.test_access import _dummy_url, _patterns
 from tests.personas import PersonaTestCase, make_user
@@ -89,6 +89,9 @@ class SecurityHeaderTests(PersonaTestCase):
         tidy = build_tidy_round(raters=[cls.raj, cls.rhea])
         cls.rated = tidy.round
         cls.rating, _ = make_open_round(raters=[cls.omni], name="Omni's round")
+        slot = queues.claim_next(round=cls.rating, rater=cls.omni)  # a rating to go back to and change
+        queues.submit_rating(round=cls.rating, rater=cls.omni, lease_token=slot.lease_token, answers=full_answers())
+        cls.rated_item = slot.item
         cls.rubric = rubrics.default_rubric()
         cls.draft_rubric = rubrics.new_version(rubric=cls.rubric)  # no ratings yet: still editable
         cls.judge = Judge.objects.create(name="fresh", kind=Judge.Kind.DETERMINISTIC, rubric=cls.rubric)
@@ -129,42 +132,55 @@ class SecurityHeaderTests(PersonaTestCase):
     def url_kwargs(self) -> dict[str, dict]:
         """Real objects for the pages that take arguments, so that they render in full."""
         rated, mine, theirs = self.rated.pk, self.pairs[self.omni].pk, self.pairs[self.alice].pk
-        return {
-            "pair-detail": {"pk": mine},
-            "pair-edit": {"pk": mine},
-            "pair-submit": {"pk": mine},
-            "review-pair": {"pk": theirs},
-            "import-job": {"pk": self.import_job.pk},
-            "round-dashboard": {"round_id": rated},
-            "round-state": {"round_id": rated},
-            "round-add": {"round_id": self.rating.pk},
-            "round-export": {"round_id": rated, "fmt": "csv"},
-            "round-tidy": {"round_id": rated, "fmt": "csv"},
-            "round-results": {"round_id": rated},
-            "round-results-plot": {"round_id": rated, "plot": "bars"},
-            "round-report": {"round_id": rated},
-            "rubric-detail": {"rubric_id": self.rubric.pk},
-            "rubric-edit": {"rubric_id": self.draft_rubric.pk},
-            "rubric-new-version": {"rubric_id": self.rubric.pk},
-            "judge-edit": {"pk": self.judge.pk},
-            "judge-new-version": {"pk": self.judge.pk},
-            "judge-run-detail": {"pk": self.judge_run.pk},
-            "pipeline-detail": {"pk": self.pipeline.pk},
-            "pipeline-status": {"pk": self.pipeline.pk},
-            "pipeline-loss": {"pk": self.pipeline.pk},
-            "pipeline-cancel": {"pk": self.pipeline.pk},
-            "pipeline-resume": {"pk": self.pipeline.pk},
-            "condition-detail": {"pk": self.condition.pk},
-            "benchmark-detail": {"pk": self.benchmark_run.pk},
-            "benchmark-audit": {"pk": self.benchmark_run.pk},
-            "benchmark-report": {"pk": self.benchmark_run.pk},
-            "job-status": {"kind": "import", "pk": self.import_job.pk},
-            "job-cancel": {"kind": "import", "pk": self.import_job.pk},
-            "job-retry": {"kind": "import", "pk": self.import_job.pk},
-        } | {
-            name: {"round_token": self.rating.public_id}
-            for name in ("rating-work", "rating-warning", "rating-break", "rating-submit", "rating-skip", "rating-flag")
-        }
+        return (
+            {
+                "pair-detail": {"pk": mine},
+                "pair-edit": {"pk": mine},
+                "pair-submit": {"pk": mine},
+                "review-pair": {"pk": theirs},
+                "import-job": {"pk": self.import_job.pk},
+                "round-dashboard": {"round_id": rated},
+                "round-state": {"round_id": rated},
+                "round-add": {"round_id": self.rating.pk},
+                "round-export": {"round_id": rated, "fmt": "csv"},
+                "round-tidy": {"round_id": rated, "fmt": "csv"},
+                "round-results": {"round_id": rated},
+                "round-results-plot": {"round_id": rated, "plot": "bars"},
+                "round-report": {"round_id": rated},
+                "rubric-detail": {"rubric_id": self.rubric.pk},
+                "rubric-edit": {"rubric_id": self.draft_rubric.pk},
+                "rubric-new-version": {"rubric_id": self.rubric.pk},
+                "judge-edit": {"pk": self.judge.pk},
+                "judge-new-version": {"pk": self.judge.pk},
+                "judge-run-detail": {"pk": self.judge_run.pk},
+                "pipeline-detail": {"pk": self.pipeline.pk},
+                "pipeline-status": {"pk": self.pipeline.pk},
+                "pipeline-loss": {"pk": self.pipeline.pk},
+                "pipeline-cancel": {"pk": self.pipeline.pk},
+                "pipeline-resume": {"pk": self.pipeline.pk},
+                "condition-detail": {"pk": self.condition.pk},
+                "benchmark-detail": {"pk": self.benchmark_run.pk},
+                "benchmark-audit": {"pk": self.benchmark_run.pk},
+                "benchmark-report": {"pk": self.benchmark_run.pk},
+                "job-status": {"kind": "import", "pk": self.import_job.pk},
+                "job-cancel": {"kind": "import", "pk": self.import_job.pk},
+                "job-retry": {"kind": "import", "pk": self.import_job.pk},
+            }
+            | {
+                name: {"round_token": self.rating.public_id}
+                for name in (
+                    "rating-work",
+                    "rating-warning",
+                    "rating-break",
+                    "rating-submit",
+                    "rating-skip",
+                    "rating-flag",
+                    "rating-recent",
+                    "rating-back",
+                )
+            }
+            | {"rating-edit": {"round_token": self.rating.public_id, "item_token": self.rated_item.token}}
+        )
 
     def every_route(self):
         kwargs = self.url_kwargs()
@@ -204,6 +220,9 @@ class SecurityHeaderTests(PersonaTestCase):
                 self.assert_headers(response, name)
         # Every page a browser opens rendered in full, not as a 404 or a refusal.
         pages = {name for name, _ in self.every_route()} - {n for n, s in statuses.items() if s == 405}
+        # `u` on the rating page: a redirect to the last rating's edit page (rendered as rating-edit).
+        assert statuses["rating-back"] == 302
+        pages.discard("rating-back")
         assert {name: statuses[name] for name in pages if statuses[name] != 200} == {}
         assert len(pages) >= 40
 

@@ -49,7 +49,7 @@ def form_data(data: dict, *, base: dict) -> dict:
     """The API's JSON (slugs, keys, booleans) as the editor form's POST data, over `base`."""
     out = {**base}
     errors = []
-    for name in ("prompt_text", "risk_category", "locale", "text"):
+    for name in ("prompt_text", "risk_category", "locale", "text", "contact_reason"):
         if name in data:
             out[name] = data[name]
     if "should_refuse" in data:
@@ -105,7 +105,12 @@ class PairList(StudioView):
             )
         base = _base_data(PairForm.initial_for(prompt=source.prompt)) if source else {}
         form = valid_form(
-            PairForm(form_data(data, base=base), lock_prompt=source is not None, initial=base if source else None)
+            PairForm(
+                form_data(data, base=base),
+                lock_prompt=source is not None,
+                initial=base if source else None,
+                submitting=bool(data.get("submit")),
+            )
         )
         pair = pairs.create_pair(
             user=request.user,
@@ -114,6 +119,7 @@ class PairList(StudioView):
             source_response=source,
             strategies=form.cleaned_data["strategies"],
             resources=form.cleaned_data["resources"],
+            contact_reason=form.cleaned_data.get("contact_reason", ""),
         )
         if data.get("submit"):
             pairs.submit(response=pair, user=request.user)
@@ -138,7 +144,14 @@ class PairDetail(StudioView):
         data = body.validated_data
         initial = PairForm.initial_for(response=pair)
         locked = pair.source_response_id is not None
-        form = valid_form(PairForm(form_data(data, base=_base_data(initial)), lock_prompt=locked, initial=initial))
+        form = valid_form(
+            PairForm(
+                form_data(data, base=_base_data(initial)),
+                lock_prompt=locked,
+                initial=initial,
+                submitting=bool(data.get("submit")),
+            )
+        )
         pair = pairs.save_draft(
             response=pair,
             user=request.user,
@@ -146,6 +159,7 @@ class PairDetail(StudioView):
             prompt_fields=None if locked else form.prompt_fields(),
             strategies=form.cleaned_data["strategies"],
             resources=form.cleaned_data["resources"],
+            contact_reason=form.cleaned_data.get("contact_reason", ""),
         )
         if data.get("submit"):
             pairs.submit(response=pair, user=request.user)

@@ -70,6 +70,7 @@ class Splits(StudioView):
                 per_domain=data["per_domain"],
                 few_shot_ids=data["few_shot_ids"],
                 dry_run=data["dry_run"],
+                user=request.user,
             )
         return ApiResponse(
             {

@@ -1,4 +1,4 @@
-"""python manage.py import_pairs FILE --format {psychosafe,jsonl,csv,xstest} --user USERNAME [--skip-existing]"""
+"""python manage.py import_pairs FILE --format {psychosafe,jsonl,csv,xstest,sorry_bench} --user USERNAME [--skip-existing]"""
 
 from pathlib import Path
 

@@ -1,12 +1,16 @@
 """Splits, the retraining cycle and results through the API, as the Retrain and results pages do them."""
 
+from django.test import override_settings
+
 from annotation import reporting, rubrics
+from annotation.audit import audited_update
 from annotation.models import JobState, Pipeline, Prompt, TrainingRun
 from tests.annotation.api.client import reset_throttles, token_client
 from tests.annotation.test_runs import RunFixtures
 from tests.annotation.tidy_fixtures import build_tidy_round
 
 
+@override_settings(BASE_MODELS=["base"])
 class CycleApiTests(RunFixtures):
     def setUp(self):
         reset_throttles()
@@ -30,7 +34,7 @@ class CycleApiTests(RunFixtures):
         self.assertEqual(response.status_code, 201, response.content)
         cycle = response.json()
         pipeline = Pipeline.objects.get(name="cycle 1")
-        self.assertEqual(pipeline.training_run.config, {"epochs": 2})
+        self.assertEqual(pipeline.training_run.config, {"epochs": 2, "warmup_steps": 0})
         self.assertEqual((cycle["state"], cycle["stage"], cycle["finished"]), ("running", "training", False))
         self.assertEqual([s["key"] for s in cycle["stages"]], ["training", "generation", "judging", "round"])
         self.assertEqual(cycle["stages"][0]["jobs"][0]["kind"], "training")
@@ -60,7 +64,7 @@ class CycleApiTests(RunFixtures):
         cancelled = self.api.post(f"/api/v1/cycles/{cycle['id']}/cancel/").json()
         self.assertEqual(cancelled["state"], JobState.CANCELLED)
         self.assertEqual(self.api.post(f"/api/v1/cycles/{cycle['id']}/cancel/").status_code, 409)
-        TrainingRun.objects.filter(pk=run.pk).update(state=JobState.CANCELLED)
+        audited_update(TrainingRun.objects.filter(pk=run.pk), state=JobState.CANCELLED)
         with self.captureOnCommitCallbacks(execute=False):
             resumed = self.api.post(f"/api/v1/cycles/{cycle['id']}/resume/")
         self.assertEqual(resumed.json()["state"], JobState.RUNNING)

@@ -49,6 +49,17 @@ class PairApiTests(PersonaTestCase):
             [h["what"] for h in history], ["Submitted for review", "Edited the answer", "Created the answer"]
         )
 
+    def test_an_unlisted_number_needs_a_reason_to_be_submitted_as_on_the_page(self):
+        unlisted = "I can't help with amounts, but ring 0800 555 0199 tonight."
+        refused = self._create(should_refuse=True, text=unlisted, submit=True)
+        self.assertEqual(refused.status_code, 400, refused.content)
+        self.assertEqual([e["field"] for e in refused.json()["errors"]], ["contact_reason"])
+        self.assertFalse(Response.objects.exists())
+        reason = "Our local crisis team, checked today."
+        created = self._create(should_refuse=True, text=unlisted, submit=True, contact_reason=reason)
+        self.assertEqual(created.status_code, 201, created.content)
+        self.assertEqual((created.json()["status"], created.json()["contact_reason"]), ("submitted", reason))
+
     def test_bad_input_names_every_field_and_saves_nothing(self):
         response = self._create(text="   ", domain="gardening", strategies=["nope"])
         self.assertEqual(response.status_code, 400)
