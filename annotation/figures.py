@@ -47,11 +47,7 @@ class Figures:
     results: reporting.RoundResults
     current: bool
     computed_at: object
-    ratings_now: int
-
-    @property
-    def missing_ratings(self) -> int:
-        return max(self.ratings_now - self.results.n_ratings, 0)
+    missing_ratings: int  # ratings given since the figures were computed
 
 
 def data_version(round: Round) -> str:
@@ -99,12 +95,14 @@ def fresh(round: Round, filters: dict | None = None) -> reporting.RoundResults:
 
 
 def _figures(results, their_version, version, computed_at=None) -> Figures:
-    ratings_now = int(version.split("-", 1)[0])
+    def ratings(v: str) -> int:  # a data version starts with the round's count of ratings
+        return int(v.split("-", 1)[0])
+
     return Figures(
         results=results,
         current=their_version == version,
         computed_at=computed_at or timezone.now(),
-        ratings_now=ratings_now,
+        missing_ratings=max(ratings(version) - ratings(their_version), 0),
     )
 
 

@@ -14,13 +14,12 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response as ApiResponse
 
-from annotation import results, roles, rounds
+from annotation import figures, results, roles, rounds
 from annotation.api.base import StudioView, page_of, paginate, shape
 from annotation.api.forms import bound_form, checked, request_serializer
 from annotation.api.problems import Conflict
 from annotation.forms.rounds import AddResponsesForm, RoundForm
 from annotation.models import Round, Rubric
-from annotation.views.results import results_for
 from annotation.views.rounds import round_minutes
 
 ADMIN = (roles.ADMIN,)
@@ -281,6 +280,11 @@ ResultsOut = shape(
         "filters": serializers.DictField(child=serializers.CharField()),
         "sources": serializers.ListField(child=serializers.DictField()),
         "agreement": serializers.DictField(allow_null=True),
+        "current": serializers.BooleanField(
+            help_text="False while stored figures lack ratings or verdicts that came in since (they are being recomputed)."
+        ),
+        "computed_at": serializers.DateTimeField(allow_null=True),
+        "missing_ratings": serializers.IntegerField(),
     },
 )
 
@@ -298,11 +302,15 @@ class RoundResults(StudioView):
         round = _round(pk)
         if round.rubric is None:
             raise NotFound("A pairwise round has no rubric scores; its export holds the preferences.")
-        found = results_for(round, request._request)
+        shown = figures.current(round, {key: request.query_params.get(key, "") for key in figures.FILTERS})
+        found = shown.results
         agreement = found.agreement
         return ApiResponse(
             {
                 "round": round.pk,
+                "current": shown.current,
+                "computed_at": shown.computed_at,
+                "missing_ratings": shown.missing_ratings,
                 "conditions": list(found.conditions),
                 "domains": list(found.domains),
                 "filters": {"domain": found.domain, "locale": found.locale, "baseline": found.baseline},

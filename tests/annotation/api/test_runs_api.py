@@ -103,6 +103,7 @@ class ResultsApiTests(RunFixtures):
         humans = next(s for s in found["sources"] if s["source"] == "humans")
         self.assertTrue(humans["summaries"])
         self.assertIn("alpha", found["agreement"])
+        self.assertEqual((found["current"], found["missing_ratings"]), (True, 0))
         dashboard = api.get(f"/api/v1/rounds/{tidy.round.pk}/").json()
         self.assertEqual(dashboard["round"]["id"], tidy.round.pk)
         self.assertGreater(dashboard["ratings_done"], 0)
