@@ -163,7 +163,7 @@ def add_responses(*, round, responses) -> int:
         raise RoundError("A pairwise round takes pairs: use add_pairs.")
     if round.state == Round.State.CLOSED:
         raise RoundError("Reopen the round before adding responses.")
-    if hasattr(responses, "values"):
+    if hasattr(responses, "values") and not responses.query.is_sliced:
         chunks = [responses.order_by().values("pk")]
     else:
         ids = [response.pk for response in responses]

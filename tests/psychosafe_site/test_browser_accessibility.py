@@ -19,7 +19,8 @@ from tests.accessibility import DESKTOP, PHONE, axe_violations, describe, sidewa
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 # Followed links never leave the studio's own pages: no downloads, plots, admin or logging out.
-SKIPPED_PREFIXES = ("/accounts/logout", "/admin/", "/static/", "/inbox/read/")
+# The API: JSON and YAML, and its reference page, which is Swagger UI as shipped (docs/accessibility.md).
+SKIPPED_PREFIXES = ("/accounts/logout", "/admin/", "/static/", "/inbox/read/", "/api/")
 SKIPPED_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet", ".svg", ".ico", ".zip", "/export/")
 SKIPPED_NAMES = {"inbox-open", "corpus-export", "round-export", "round-tidy"}
 VISITS_PER_KIND = 4
