@@ -4,6 +4,7 @@ from annotation.views import audit as audit_views
 from annotation.views import authoring as authoring_views
 from annotation.views import benchmarks as benchmark_views
 from annotation.views import corpus as corpus_views
+from annotation.views import flags as flag_views
 from annotation.views import home
 from annotation.views import inbox as inbox_views
 from annotation.views import jobs as job_views
@@ -15,6 +16,7 @@ from annotation.views import review as review_views
 from annotation.views import rounds as round_views
 from annotation.views import rubrics as rubric_views
 from annotation.views import runs as run_views
+from annotation.views import splits as split_views
 from annotation.views import transfer as transfer_views
 
 urlpatterns = [
@@ -88,12 +90,6 @@ urlpatterns = [
     path("benchmarks/<int:pk>/", benchmark_views.benchmark_detail, name="benchmark-detail"),
     path("benchmarks/<int:pk>/audit/", benchmark_views.benchmark_audit, name="benchmark-audit"),
     path("benchmarks/<int:pk>/report/", benchmark_views.benchmark_report, name="benchmark-report"),
-]
-
-from annotation.views import flags as flag_views  # noqa: E402
-from annotation.views import splits as split_views  # noqa: E402
-
-urlpatterns += [
     path("splits/", split_views.split_page, name="splits"),
     path("splits/freeze/", split_views.split_freeze, name="split-freeze"),
     path("splits/waiting/", split_views.split_add_waiting, name="split-waiting"),
