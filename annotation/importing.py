@@ -43,7 +43,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotation import bulk, spreadsheets
+from annotation import bulk, splits, spreadsheets
 from annotation.exporting import AUTHOR_KEY
 from annotation.models import InterventionStrategy, Prompt, Resource, Response, RiskDomain
 
@@ -499,6 +499,7 @@ class _Registry:
         self.labels = {d.data_label.casefold(): d for d in self.domains.values()}
         self.strategies = dict(InterventionStrategy.objects.values_list("key", "pk"))
         self.resources = dict(Resource.objects.values_list("key", "pk"))
+        self.splits_frozen = splits.is_frozen()
 
     def domain(self, value: str):
         return self.domains.get(value) or self.labels.get(value.strip().casefold())
@@ -568,6 +569,10 @@ def _validate_record(record: Record, registry: _Registry, errors: list[RowError]
     for name, value, allowed in choices:
         if value and value not in allowed:
             errors.append(RowError(line, name, f"{_shown(value)} is not one of {', '.join(allowed)}"))
+    if registry.splits_frozen and record.split not in ("", Prompt.Split.UNASSIGNED):
+        errors.append(
+            RowError(line, "split", "the splits are frozen: leave it empty, or unfreeze them on the Splits page first")
+        )
     for name, keys, known in (
         ("strategies", record.strategies, registry.strategies),
         ("resources", record.resources, registry.resources),

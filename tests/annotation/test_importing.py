@@ -427,3 +427,23 @@ class BulkWriteTests(PersonaTestCase):
         assert sorted(Prompt.history.values_list("id", flat=True)) == sorted(
             Prompt.objects.values_list("pk", flat=True)
         )
+
+
+class FrozenSplitImportTests(PersonaTestCase):
+    def test_a_split_in_the_file_is_refused_while_the_splits_are_frozen(self):
+        from annotation import splits
+
+        rows = [
+            {"prompt": "How much is too much?", "answer": "I can't help with that.", "domain": "substance"},
+            {"prompt": "Is it safe?", "answer": "I can't say.", "domain": "substance", "split": "train"},
+        ]
+        data = "\n".join(json.dumps(row) for row in rows).encode()
+        splits.make_splits(seed=1, per_domain=0, user=self.ada)
+        splits.set_frozen(frozen=True, user=self.ada)
+        with pytest.raises(importing.ImportRejected) as rejected:
+            importing.import_pairs(data=data, format="jsonl", user=self.ada)
+        assert [(e.line, e.field) for e in rejected.value.errors] == [(2, "split")]
+        assert not Prompt.objects.filter(text="Is it safe?").exists()
+        splits.set_frozen(frozen=False, user=self.ada)
+        importing.import_pairs(data=data, format="jsonl", user=self.ada)
+        assert Prompt.objects.get(text="Is it safe?").split == "train"
