@@ -74,7 +74,7 @@ def plan(
                 f"would never reach its target. Choose fewer than {total} steps, or leave warm-up blank to fit it "
                 "to the run."
             )
-        elif warmup_steps > total * WARMUP_SHARE:
+        elif total and warmup_steps > total * WARMUP_SHARE:
             result.warnings.append(
                 f"Warm-up takes {warmup_steps} of the run's {total} steps ({warmup_steps / total:.0%}): the "
                 "learning rate is at its target for only part of the run."

@@ -8,7 +8,9 @@ PAPER_PER_DOMAIN = 100
 
 
 class SplitBuildForm(forms.Form):
-    seed = forms.IntegerField(initial=42, help_text="The same seed and data give the same splits.")
+    seed = forms.IntegerField(
+        initial=42, min_value=0, max_value=2**31 - 1, help_text="The same seed and data give the same splits."
+    )
     benign_per_domain = forms.IntegerField(
         min_value=0,
         required=False,

@@ -46,3 +46,8 @@ def test_domains_with_too_few_train_pairs_are_named():
     )
     assert [w.split(":")[0] for w in plan.warnings] == ["Violence", "Weapons"]
     assert "only 3 train pairs" in plan.warnings[0] and "no train pairs" in plan.warnings[1]
+
+
+def test_a_run_with_no_steps_and_an_explicit_warmup_is_reported_not_a_crash():
+    result = schedule.plan(examples=0, batch_size=4, epochs=5, warmup_steps=3)
+    assert result.total_steps == 0 and result.warmup_steps == 3

@@ -43,7 +43,7 @@ BuiltOut = shape(
 
 
 class SplitsIn(serializers.Serializer):
-    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=42)
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=42)
     per_domain = serializers.IntegerField(min_value=1, max_value=100_000, default=100)
     few_shot_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), default=list, max_length=1000)
     dry_run = serializers.BooleanField(default=False)
