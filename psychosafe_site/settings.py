@@ -356,7 +356,7 @@ CELERY_BEAT_SCHEDULE = {
     # Raters of open rounds whose deadline is near are told once per deadline.
     "notify-rounds-closing-soon": {"task": "studio.notify_rounds_closing_soon", "schedule": 300.0},
     # Results figures of open rounds that ratings or verdicts made stale (annotation.figures).
-    "warm-round-results": {"task": "studio.warm_round_results", "schedule": 60.0},
+    "warm-round-results": {"task": "studio.warm_round_results", "schedule": 60.0, "options": {"expires": 60}},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
