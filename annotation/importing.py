@@ -369,14 +369,21 @@ def sorry_bench_records(text: str, errors: list[RowError]) -> list[Record]:
         turns = row.get("turns")
         if isinstance(turns, str):
             turns = [turns]
-        for name in ("question_id", "category"):
-            if _text(row.get(name)).strip() == "":
+        cells = {name: _text(row.get(name)) for name in ("question_id", "category", "prompt_style")}
+        bad = False
+        for name, value in cells.items():
+            if not isinstance(value, str):
+                errors.append(RowError(line, name, "must be text or a number, not a JSON object or list"))
+                bad = True
+            elif name != "prompt_style" and value.strip() == "":
                 errors.append(RowError(line, name, "is missing"))
         if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
             errors.append(RowError(line, "turns", "must be a non-empty list of texts"))
             continue
-        category, style = _text(row.get("category")).strip(), _text(row.get("prompt_style")).strip() or "base"
-        ref = _text(row.get("question_id")).strip()
+        if bad:
+            continue
+        category, style = cells["category"].strip(), cells["prompt_style"].strip() or "base"
+        ref = cells["question_id"].strip()
         records.append(
             Record(
                 line=line,
