@@ -156,6 +156,7 @@ class SecurityHeaderTests(PersonaTestCase):
                 "pipeline-detail": {"pk": self.pipeline.pk},
                 "pipeline-status": {"pk": self.pipeline.pk},
                 "pipeline-loss": {"pk": self.pipeline.pk},
+                "training-loss": {"pk": self.pipeline.training_run_id},
                 "pipeline-cancel": {"pk": self.pipeline.pk},
                 "pipeline-resume": {"pk": self.pipeline.pk},
                 "condition-detail": {"pk": self.condition.pk},
