@@ -25,8 +25,10 @@ def _catalog_after_flush(request):
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache: ids are reused once a test's transaction rolls back."""
-    from django.core.cache import cache
-
+    try:
+        from django.core.cache import cache
+    except ImportError:  # the vLLM environment runs its modeling tests without Django
+        return
     cache.clear()
 
 
