@@ -56,7 +56,8 @@ def test_author_checks_agree_and_an_unlisted_number_needs_a_reason(page, login, 
     page.click("button[name=submit]")
     page.wait_for_selector("#contact-reason .errorlist")
     assert "registry does not list" in page.locator("#contact-reason .errorlist").inner_text()
-    assert page.evaluate("() => document.activeElement.id") == "id_contact_reason"
+    # The page's script moves focus once it has run: wait for it (fails after the default timeout).
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'id_contact_reason'")
     assert Response.objects.count() == 0
     found = axe_violations(page)
     assert not found, describe(found)
