@@ -60,13 +60,16 @@ class Generation:
 class GenerationCancelled(Exception):
     """`should_cancel()` turned true: generation stopped, and what was cut short was dropped.
 
-    `done` counts the (condition, prompt) pairs of this call that had finished before the stop;
-    their generations are lost with the call, so callers store results per call (per batch).
+    `done` counts the (condition, prompt) pairs of this call that had finished before the stop.
+    `generations` holds the finished ones a backend kept, in call order: the vLLM backend keeps
+    every engine call that returned (an engine call is never cut short); the transformers
+    backend keeps none, so callers store results per call (per batch).
     """
 
-    def __init__(self, done: int):
+    def __init__(self, done: int, generations: Sequence[Generation] = ()):
         super().__init__(f"generation cancelled after {done} responses")
         self.done = done
+        self.generations = list(generations)
 
 
 class GenerationBackend(Protocol):
@@ -83,8 +86,8 @@ class GenerationBackend(Protocol):
         """Return one Generation per (condition, prompt), conditions outermost.
 
         `progress(done, total)` is called as batches finish, if given. `should_cancel()`, if
-        given, is polled while generating (the transformers backend: at every new token) and
-        a True answer raises GenerationCancelled.
+        given, is polled while generating (the transformers backend: at every new token; the
+        vLLM backend: between engine calls) and a True answer raises GenerationCancelled.
         """
         ...
 

@@ -155,7 +155,8 @@ class VllmBackend:
         """One Generation per (condition, prompt), conditions outermost.
 
         `should_cancel()` is asked between engine calls (an engine call cannot be interrupted):
-        a True answer raises GenerationCancelled.
+        a True answer raises GenerationCancelled, which carries the generations of the engine
+        calls that returned.
 
         Requests in one engine call run concurrently, so a per-request time does not exist:
         `seconds` is the call's wall time divided by its requests, and `extra` holds the call's
@@ -166,7 +167,7 @@ class VllmBackend:
         results: list[Generation] = []
         for start in range(0, len(pairs), self.chunk_size):
             if should_cancel is not None and should_cancel():
-                raise GenerationCancelled(len(results))
+                raise GenerationCancelled(len(results), results)
             chunk = pairs[start : start + self.chunk_size]
             results.extend(self._generate_chunk(chunk, params, sampling))
             if progress is not None:

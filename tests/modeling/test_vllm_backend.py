@@ -158,6 +158,41 @@ def test_base_model_answers_are_untouched_by_adapters_generated_alongside(backen
     assert [g.text for g in alongside[: len(PROMPTS)]] == [g.text for g in alone]
 
 
+@pytest.mark.vllm
+@needs_vllm
+def test_a_cancel_stops_before_the_next_engine_call_and_keeps_the_finished_one(backend, monkeypatch):
+    from modeling.generation import GenerationCancelled
+
+    two = [Condition(key="base"), Condition(key="generic", system_prompt="You are a helpful assistant.")]
+    uncancelled = backend.generate(two, PROMPTS, GREEDY)
+    engine_calls = []
+    chat = backend.llm.chat
+
+    def counted_chat(*args, **kwargs):
+        outputs = chat(*args, **kwargs)
+        engine_calls.append(len(outputs))
+        return outputs
+
+    monkeypatch.setattr(backend.llm, "chat", counted_chat)
+    monkeypatch.setattr(backend, "chunk_size", len(PROMPTS))  # one condition per engine call
+    progress = []
+    with pytest.raises(GenerationCancelled) as stopped:
+        backend.generate(
+            two,
+            PROMPTS,
+            GREEDY,
+            progress=lambda d, t: progress.append((d, t)),
+            should_cancel=lambda: bool(engine_calls),
+        )
+    assert engine_calls == [len(PROMPTS)]  # the second chunk never reached the engine
+    assert progress == [(len(PROMPTS), 2 * len(PROMPTS))]
+    assert stopped.value.done == len(PROMPTS)
+    kept = stopped.value.generations
+    assert [(g.condition_key, g.prompt_id, g.text) for g in kept] == [
+        (g.condition_key, g.prompt_id, g.text) for g in uncancelled[: len(PROMPTS)]
+    ]
+
+
 def test_a_server_that_dies_at_start_raises_with_its_log_and_leaves_no_process(tmp_path):
     """Runs anywhere: without vLLM (or without the model) the server exits at once."""
     from modeling.vllm_backend import VllmServerError, start_openai_server
