@@ -331,6 +331,28 @@ STAGES = {
 }
 
 
+def timeline(pipeline: Pipeline) -> list[dict]:
+    """Each stage with its jobs and where it stands, for the cycle's page and the API."""
+    order = list(STAGES)
+    current = order.index(pipeline.stage) if pipeline.stage in order else len(order)
+    jobs_by_stage = {
+        Stage.TRAINING: [pipeline.training_run] if pipeline.training_run else [],
+        Stage.GENERATION: [pipeline.generation_run] if pipeline.generation_run else [],
+        Stage.JUDGING: list(pipeline.judge_runs.select_related("judge")),
+        Stage.ROUND: [],
+    }
+    out = []
+    for index, stage in enumerate(order):
+        if index < current:
+            where = "done"
+        elif index == current:
+            where = pipeline.state if pipeline.state != "succeeded" else "done"
+        else:
+            where = "waiting"
+        out.append({"key": stage, "label": stage.label, "where": where, "jobs": jobs_by_stage[stage]})
+    return out
+
+
 def stage_jobs(pipeline: Pipeline) -> list:
     """The jobs of the pipeline's current stage."""
     pipeline.refresh_from_db()

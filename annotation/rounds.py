@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, TruncHour
+from django.http import Http404
 from django.utils import timezone
 
 from annotation import notifications
@@ -83,6 +84,32 @@ def build_round(*, responses, include_gold=False, open_now=False, **round_fields
     return round
 
 
+def build_round_from(*, fields, responses, created_by) -> Round:
+    """`build_round` from the round builder's fields (RoundForm's cleaned data), as the builder
+    page and the API both take them: the lease comes in minutes."""
+    return build_round(
+        name=fields["name"],
+        rater_title=fields["rater_title"],
+        instructions=fields["instructions"],
+        kind=fields["kind"],
+        rubric=fields["rubric"],
+        k=fields["k"],
+        lease_seconds=lease_seconds_for(fields["lease_minutes"]),
+        deadline=fields["deadline"],
+        raters=fields["raters"],
+        rater_group=fields["rater_group"],
+        created_by=created_by,
+        responses=responses,
+        include_gold=fields["include_gold"],
+        open_now=fields["open_now"],
+    )
+
+
+def lease_seconds_for(minutes: float) -> int:
+    """A lease given in minutes, in whole seconds (at least one)."""
+    return max(1, int(round(minutes * 60)))
+
+
 def model_responses(*, conditions=(), prompt_split=None, generation_run=None):
     """Model outputs chosen by conditions x a prompt split, or every output of a generation run."""
     responses = Response.objects.model_outputs()
@@ -135,6 +162,15 @@ def rater_membership(*, public_id, rater) -> RoundRater | None:
         if round is not None and join_round(round=round, rater=rater) is not None:
             return rater_membership(public_id=public_id, rater=rater)
     return membership
+
+
+def round_for_rater(*, public_id, rater) -> tuple[Round, RoundRater]:
+    """The round (by public id) and the rater's membership, in one query (`rater_membership`);
+    Http404 for anyone outside it, so the rating pages and the API refuse alike."""
+    membership = rater_membership(public_id=public_id, rater=rater)
+    if membership is None:
+        raise Http404("No such round.")
+    return membership.round, membership
 
 
 def acknowledge_warning(*, membership, now=None) -> None:

@@ -67,33 +67,11 @@ def pipeline_detail(request, pk: int):
     pipeline = _get_pipeline(pk)
     context = {
         "pipeline": pipeline,
-        "stages": _stages(pipeline),
+        "stages": pipelines.timeline(pipeline),
         "status_key": _status_key(pipeline),
         "loss_points": (pipeline.training_run.progress_detail.get("loss_history") if pipeline.training_run else None),
     }
     return render(request, "annotation/pipelines/detail.html", context)
-
-
-def _stages(pipeline: Pipeline) -> list[dict]:
-    """Each stage with its jobs and where it stands, for the timeline."""
-    order = [Pipeline.Stage.TRAINING, Pipeline.Stage.GENERATION, Pipeline.Stage.JUDGING, Pipeline.Stage.ROUND]
-    current = order.index(pipeline.stage) if pipeline.stage in order else len(order)
-    jobs_by_stage = {
-        Pipeline.Stage.TRAINING: [pipeline.training_run] if pipeline.training_run else [],
-        Pipeline.Stage.GENERATION: [pipeline.generation_run] if pipeline.generation_run else [],
-        Pipeline.Stage.JUDGING: list(pipeline.judge_runs.select_related("judge")),
-        Pipeline.Stage.ROUND: [],
-    }
-    out = []
-    for index, stage in enumerate(order):
-        if index < current:
-            where = "done"
-        elif index == current:
-            where = pipeline.state if pipeline.state != "succeeded" else "done"
-        else:
-            where = "waiting"
-        out.append({"key": stage, "label": stage.label, "where": where, "jobs": jobs_by_stage[stage]})
-    return out
 
 
 @roles.role_required(roles.ADMIN)
@@ -112,7 +90,7 @@ def pipeline_status(request, pk: int):
 
 def _status_key(pipeline: Pipeline) -> str:
     """Changes exactly when the timeline needs a reload: the stage, the state or a stage job's state."""
-    stage_jobs = [job for stage in _stages(pipeline) for job in stage["jobs"]]
+    stage_jobs = [job for stage in pipelines.timeline(pipeline) for job in stage["jobs"]]
     return "|".join([pipeline.state, pipeline.stage, *(f"{job.KIND}-{job.pk}:{job.state}" for job in stage_jobs)])
 
 

@@ -36,14 +36,6 @@ STRETCH_KEY = "rating_stretch"
 ACTIVITY_RESOLUTION_SECONDS = 60
 
 
-def _round_for_rater(request, round_token):
-    """The round (by opaque id) and the rater's membership, in one query; 404 for anyone outside it."""
-    membership = rounds.rater_membership(public_id=round_token, rater=request.user)
-    if membership is None:
-        raise Http404("No such round.")
-    return membership.round, membership
-
-
 def _break_due(request, break_after_minutes) -> bool:
     now = time.time()
     stretch = request.session.get(STRETCH_KEY)
@@ -69,7 +61,7 @@ def _preference(user) -> RaterPreference:
 @roles.role_required(roles.RATER)
 def work(request, round_token):
     """The next item (or the held one), after the content warning and any break reminder."""
-    round, membership = _round_for_rater(request, round_token)
+    round, membership = rounds.round_for_rater(public_id=round_token, rater=request.user)
     if round.state != Round.State.OPEN:
         return render(request, "annotation/rating/closed.html", {"round": round})
     if membership.warned_at is None:
@@ -123,7 +115,7 @@ def _item_page(request, round, slot, *, form=None, status=200):
 @roles.role_required(roles.RATER)
 @require_POST
 def acknowledge_warning(request, round_token):
-    round, membership = _round_for_rater(request, round_token)
+    round, membership = rounds.round_for_rater(public_id=round_token, rater=request.user)
     rounds.acknowledge_warning(membership=membership)
     request.session[STRETCH_KEY] = {"start": time.time(), "last": time.time()}
     return redirect("rating-work", round_token=round.public_id)
@@ -132,7 +124,7 @@ def acknowledge_warning(request, round_token):
 @roles.role_required(roles.RATER)
 @require_POST
 def resume_after_break(request, round_token):
-    round, _ = _round_for_rater(request, round_token)
+    round, _ = rounds.round_for_rater(public_id=round_token, rater=request.user)
     request.session[STRETCH_KEY] = {"start": time.time(), "last": time.time()}
     return redirect("rating-work", round_token=round.public_id)
 
@@ -146,7 +138,7 @@ def _lost(request, round, error):
 @require_POST
 def submit(request, round_token):
     """Rate the held item: its slot is locked and rated in one short transaction."""
-    round, _ = _round_for_rater(request, round_token)
+    round, _ = rounds.round_for_rater(public_id=round_token, rater=request.user)
     token = request.POST.get("lease", "")
     saved = False
     try:
@@ -189,7 +181,7 @@ def _answers(round, form) -> dict:
 @roles.role_required(roles.RATER)
 @require_POST
 def skip(request, round_token):
-    round, _ = _round_for_rater(request, round_token)
+    round, _ = rounds.round_for_rater(public_id=round_token, rater=request.user)
     form = SkipForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a reason for skipping.")
@@ -213,7 +205,7 @@ def skip(request, round_token):
 @roles.role_required(roles.RATER)
 @require_POST
 def flag(request, round_token):
-    round, _ = _round_for_rater(request, round_token)
+    round, _ = rounds.round_for_rater(public_id=round_token, rater=request.user)
     form = FlagForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose what is wrong with the item.")
@@ -237,7 +229,7 @@ def flag(request, round_token):
 @roles.role_required(roles.RATER)
 def recent(request, round_token):
     """The rater's latest ratings in the round, each with a link to change it while the round is open."""
-    round, _ = _round_for_rater(request, round_token)
+    round, _ = rounds.round_for_rater(public_id=round_token, rater=request.user)
     ratings = list(queues.recent_ratings(round=round, rater=request.user))
     rows = [(rating, _summary(round, rating)) for rating in ratings]
     return render(
@@ -248,7 +240,7 @@ def recent(request, round_token):
 @roles.role_required(roles.RATER)
 def back(request, round_token):
     """Go back one item: the rater's latest rating in the round, to change it (the `u` key)."""
-    round, _ = _round_for_rater(request, round_token)
+    round, _ = rounds.round_for_rater(public_id=round_token, rater=request.user)
     latest = queues.recent_ratings(round=round, rater=request.user, limit=1).first()
     if latest is None:
         messages.info(request, "You have not rated anything in this round yet.")
@@ -259,7 +251,7 @@ def back(request, round_token):
 @roles.role_required(roles.RATER)
 def edit(request, round_token, item_token):
     """Change a rating already given: the same form as the rating page, filled in with it."""
-    round, _ = _round_for_rater(request, round_token)
+    round, _ = rounds.round_for_rater(public_id=round_token, rater=request.user)
     rating = queues.rating_to_edit(round=round, rater=request.user, item_token=item_token)
     if rating is None:
         raise Http404("No such rating.")

@@ -37,37 +37,15 @@ def round_new(request):
     form = RoundForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            round = _build(form, request.user)
+            round = rounds.build_round_from(
+                fields=form.cleaned_data, responses=form.responses(), created_by=request.user
+            )
         except rounds.RoundError as error:
             form.add_error(None, str(error))
         else:
             _say_per_condition(request, round, before=[], conditions=form.chosen_conditions())
             return redirect("round-dashboard", round_id=round.pk)
     return render(request, "annotation/rounds/new.html", {"form": form}, status=400 if form.errors else 200)
-
-
-def _build(form, user) -> Round:
-    data = form.cleaned_data
-    return rounds.build_round(
-        name=data["name"],
-        rater_title=data["rater_title"],
-        instructions=data["instructions"],
-        kind=data["kind"],
-        rubric=data["rubric"],
-        k=data["k"],
-        lease_seconds=max(1, round_minutes(data["lease_minutes"])),
-        deadline=data["deadline"],
-        raters=data["raters"],
-        rater_group=data["rater_group"],
-        created_by=user,
-        responses=form.responses(),
-        include_gold=data["include_gold"],
-        open_now=data["open_now"],
-    )
-
-
-def round_minutes(minutes: float) -> int:
-    return int(round(minutes * 60))
 
 
 @roles.role_required(roles.ADMIN)

@@ -16,7 +16,6 @@ from annotation.api.base import StudioView, shape
 from annotation.api.forms import checked
 from annotation.api.problems import Conflict
 from annotation.models import Flag, RiskDomain, Round, Skip
-from annotation.views.rating import _round_for_rater
 
 RATER = (roles.RATER,)
 
@@ -147,7 +146,7 @@ class RaterRound(StudioView):
 
     @extend_schema(responses=RaterRoundOut, operation_id="rating_round")
     def get(self, request, round_token: str):
-        round, membership = _round_for_rater(request, round_token)
+        round, membership = rounds.round_for_rater(public_id=round_token, rater=request.user)
         domains = RiskDomain.objects.filter(pk__in=round.items.values("domain_id").distinct())
         return ApiResponse(
             {
@@ -168,7 +167,7 @@ class Acknowledge(StudioView):
 
     @extend_schema(request=None, responses=RaterRoundOut, operation_id="rating_acknowledge_warning")
     def post(self, request, round_token: str):
-        _, membership = _round_for_rater(request, round_token)
+        _, membership = rounds.round_for_rater(public_id=round_token, rater=request.user)
         rounds.acknowledge_warning(membership=membership)
         return RaterRound().get(request, round_token)
 
@@ -185,7 +184,7 @@ class NextItem(StudioView):
         "is not open.",
     )
     def post(self, request, round_token: str):
-        round, membership = _round_for_rater(request, round_token)
+        round, membership = rounds.round_for_rater(public_id=round_token, rater=request.user)
         if round.state != Round.State.OPEN:
             raise Conflict("This round is not open for rating.")
         if membership.warned_at is None:
@@ -209,7 +208,7 @@ class Submit(StudioView):
         description="Idempotent by lease: a replay answers like the first time and saves nothing twice.",
     )
     def post(self, request, round_token: str):
-        round, _ = _round_for_rater(request, round_token)
+        round, _ = rounds.round_for_rater(public_id=round_token, rater=request.user)
         data = checked(SubmitIn, request.data)
         _, created = queues.submit_rating(
             round=round,
@@ -226,7 +225,7 @@ class SkipItem(StudioView):
 
     @extend_schema(request=SkipIn, responses=DoneOut, operation_id="rating_skip")
     def post(self, request, round_token: str):
-        round, _ = _round_for_rater(request, round_token)
+        round, _ = rounds.round_for_rater(public_id=round_token, rater=request.user)
         data = checked(SkipIn, request.data)
         queues.skip_item(
             round=round, rater=request.user, lease_token=data["lease"], reason=data["reason"], note=data.get("note", "")
@@ -239,7 +238,7 @@ class FlagItem(StudioView):
 
     @extend_schema(request=FlagIn, responses=DoneOut, operation_id="rating_flag")
     def post(self, request, round_token: str):
-        round, _ = _round_for_rater(request, round_token)
+        round, _ = rounds.round_for_rater(public_id=round_token, rater=request.user)
         data = checked(FlagIn, request.data)
         queues.flag_item(
             round=round, rater=request.user, lease_token=data["lease"], kind=data["kind"], note=data.get("note", "")

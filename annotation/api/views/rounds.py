@@ -20,7 +20,6 @@ from annotation.api.forms import bound_form, checked, request_serializer
 from annotation.api.problems import Conflict
 from annotation.forms.rounds import AddResponsesForm, RoundForm
 from annotation.models import Round, Rubric
-from annotation.views.rounds import round_minutes
 
 ADMIN = (roles.ADMIN,)
 TIDY_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
@@ -182,23 +181,7 @@ class Rounds(StudioView):
     @extend_schema(request=RoundIn, responses={201: RoundOut}, operation_id="rounds_create")
     def post(self, request):
         form = bound_form(RoundForm, checked(RoundIn, request.data))
-        data = form.cleaned_data
-        round = rounds.build_round(
-            name=data["name"],
-            rater_title=data["rater_title"],
-            instructions=data["instructions"],
-            kind=data["kind"],
-            rubric=data["rubric"],
-            k=data["k"],
-            lease_seconds=max(1, round_minutes(data["lease_minutes"])),
-            deadline=data["deadline"],
-            raters=data["raters"],
-            rater_group=data["rater_group"],
-            created_by=request.user,
-            responses=form.responses(),
-            include_gold=data["include_gold"],
-            open_now=data["open_now"],
-        )
+        round = rounds.build_round_from(fields=form.cleaned_data, responses=form.responses(), created_by=request.user)
         return ApiResponse(round_json(round), status=201)
 
 

@@ -15,7 +15,6 @@ from annotation.api.problems import Conflict
 from annotation.forms.pipelines import RetrainForm
 from annotation.forms.runs import GenerationRunForm, TrainingRunForm
 from annotation.models import Adapter, GenerationRun, JudgeRun, ModelCondition, Pipeline, TrainingRun
-from annotation.views.pipelines import _stages
 
 ADMIN = (roles.ADMIN,)
 TrainingIn = request_serializer("TrainingRunIn", TrainingRunForm)
@@ -133,7 +132,7 @@ def cycle_json(pipeline: Pipeline) -> dict:
                 "where": stage["where"],
                 "jobs": [jobs.status(job) for job in stage["jobs"]],
             }
-            for stage in _stages(pipeline)
+            for stage in pipelines.timeline(pipeline)
         ],
         "events": list(getattr(pipeline, "events", None) or []),
     }
