@@ -4,7 +4,7 @@ Who is told what (each from the workflow function that makes it happen):
 
     a pair submitted for review          → every reviewer but its author      (pairs.submit)
     changes requested / pair approved    → the pair's author                  (pairs.approve / request_changes / send_back)
-    a rating round opened                → its raters (members and group)     (rounds.open_round)
+    a rating round opened or reopened    → its raters (members and group)     (rounds.open_round)
     a rating round closing soon          → its raters, once per deadline      (`notify_rounds_closing_soon`, beat)
     a run finished or failed             → the admin who started it           (jobs.execute)
 
@@ -165,6 +165,18 @@ def round_opened(*, round: Round) -> None:
         body="New responses are waiting for your ratings." + _deadline_words(round),
         url=reverse("rating-work", args=[round.public_id]),
         key=f"round-{round.pk}-opened-{round.opened_at.isoformat() if round.opened_at else ''}",
+    )
+
+
+def round_reopened(*, round: Round, closed_at) -> None:
+    """A closed round opened again: its raters are told once per closing that it undoes."""
+    notify(
+        recipients=round_raters(round),
+        kind=Kind.ROUND_OPENED,
+        title=f"A rating round is open again: {round.rater_title}",
+        body="The round was reopened: responses are waiting for your ratings." + _deadline_words(round),
+        url=reverse("rating-work", args=[round.public_id]),
+        key=f"round-{round.pk}-reopened-{closed_at.isoformat()}",
     )
 
 

@@ -15,7 +15,8 @@ approved text trains a model. A prompt that anything else hangs on (a split, mod
 another pair, ratings) is never rewritten: the edit makes a new version of the prompt, linked to
 the old one, and the pair moves to it.
 A risky prompt's answer that gives a phone number the resource registry does not list is not
-submitted unless the author gives a reason (kept with the pair, shown to the reviewer).
+submitted unless the author gives a reason (kept with the pair, shown to the reviewer), nor approved
+with a number the reviewer added unless the reviewer gives one (added to the pair's reason).
 Submitting tells the reviewers; a decision tells the author (annotation.notifications).
 """
 
@@ -155,6 +156,19 @@ def unexplained_numbers(response: Response) -> list[str]:
     return checks.unregistered_numbers(response.text, domain=prompt.domain, locale=prompt.locale)
 
 
+def unexplained_numbers_in_review(response: Response, *, text: str) -> list[str]:
+    """Unlisted phone numbers in the reviewer's version of a risky prompt's answer that no reason covers:
+    the pair's reason covers the numbers its author wrote, not the ones a reviewer adds."""
+    prompt = response.prompt
+    if not prompt.should_refuse:
+        return []
+    numbers = checks.unregistered_numbers(text, domain=prompt.domain, locale=prompt.locale)
+    if response.contact_reason.strip():
+        covered = set(checks.unregistered_numbers(response.text, domain=prompt.domain, locale=prompt.locale))
+        numbers = [number for number in numbers if number not in covered]
+    return numbers
+
+
 @transaction.atomic
 def withdraw(*, response: Response, user) -> Response:
     """The author takes a submitted pair back to draft before anyone has reviewed it."""
@@ -166,7 +180,9 @@ def withdraw(*, response: Response, user) -> Response:
     return locked
 
 
-def _decide(*, response: Response, reviewer, decision: str, comment: str, text: str | None) -> Review:
+def _decide(
+    *, response: Response, reviewer, decision: str, comment: str, text: str | None, contact_reason: str = ""
+) -> Review:
     locked = _locked(response)
     if locked.created_by_id is None:
         raise WorkflowError("This pair has no author account, so it cannot be reviewed.")
@@ -176,6 +192,10 @@ def _decide(*, response: Response, reviewer, decision: str, comment: str, text: 
         raise WorkflowError(f"This pair is {locked.get_status_display().lower()}, not waiting for review.")
     before = locked.text
     after = text if text is not None and text.strip() else before
+    reason = contact_reason.strip()
+    if decision == Review.Decision.APPROVED and not reason:
+        if numbers := unexplained_numbers_in_review(locked, text=after):
+            raise WorkflowError(checks.unlisted_number_refusal(numbers))
     review = Review(
         response=locked,
         author_id=locked.created_by_id,
@@ -189,28 +209,47 @@ def _decide(*, response: Response, reviewer, decision: str, comment: str, text: 
     review.save()
     locked.text = after
     locked.status = decision
+    if reason:
+        locked.contact_reason = "\n\n".join(filter(None, [locked.contact_reason.strip(), reason]))
     locked.save()
     notifications.pair_reviewed(review=review)
     return review
 
 
 @transaction.atomic
-def approve(*, response: Response, reviewer, comment: str = "", text: str | None = None) -> Review:
-    """Approve, optionally with the reviewer's edits to the text (kept as text_after). The pair's
-    prompt gets a split by the split policy (annotation.splits.place_approved_pair)."""
+def approve(
+    *, response: Response, reviewer, comment: str = "", text: str | None = None, contact_reason: str = ""
+) -> Review:
+    """Approve, optionally with the reviewer's edits to the text (kept as text_after). A number the
+    reviewer adds that the registry does not list needs their contact_reason. The pair's prompt gets
+    a split by the split policy (annotation.splits.place_approved_pair)."""
     review = _decide(
-        response=response, reviewer=reviewer, decision=Review.Decision.APPROVED, comment=comment, text=text
+        response=response,
+        reviewer=reviewer,
+        decision=Review.Decision.APPROVED,
+        comment=comment,
+        text=text,
+        contact_reason=contact_reason,
     )
     splits.place_approved_pair(prompt_id=review.response.prompt_id, user=reviewer)
     return review
 
 
 @transaction.atomic
-def request_changes(*, response: Response, reviewer, comment: str, text: str | None = None) -> Review:
+def request_changes(
+    *, response: Response, reviewer, comment: str, text: str | None = None, contact_reason: str = ""
+) -> Review:
+    """Send the pair back with a comment. The reviewer's edits and reason are kept; the author's next
+    submission is checked as any other."""
     if not comment.strip():
         raise WorkflowError("Say what to change when requesting changes.")
     return _decide(
-        response=response, reviewer=reviewer, decision=Review.Decision.CHANGES_REQUESTED, comment=comment, text=text
+        response=response,
+        reviewer=reviewer,
+        decision=Review.Decision.CHANGES_REQUESTED,
+        comment=comment,
+        text=text,
+        contact_reason=contact_reason,
     )
 
 
@@ -367,6 +406,18 @@ def pair_history(response: Response) -> list[HistoryEntry]:
         if previous is None:
             entries.append(HistoryEntry(record.history_date, _user_label(record), "Created the answer", []))
             continue
+        if previous.contact_reason != record.contact_reason:
+            entries.append(
+                HistoryEntry(
+                    record.history_date,
+                    _user_label(record),
+                    "Gave a reason for a number the registry does not list"
+                    if record.contact_reason
+                    else "Removed the reason for a number the registry does not list",
+                    [],
+                    comment=record.contact_reason,
+                )
+            )
         if previous.status == Status.SUBMITTED and record.status in (Status.APPROVED, Status.CHANGES_REQUESTED):
             continue  # a reviewer's decision: listed below from the Review row, with its comment and diff
         text_changed = previous.text != record.text

@@ -391,18 +391,22 @@ def _gold_order_keys(items, *, start):
 
 
 def open_round(*, round) -> Round:
-    """Draft or closed -> open: raters can claim items."""
+    """Draft or closed -> open: raters can claim items, and are told (a reopened round says so)."""
     if round.state == Round.State.OPEN:
         raise RoundError("The round is already open.")
     if not round.items.exists():
         raise RoundError("Add responses before opening the round.")
     if not round.memberships.exists() and not round.rater_group_id:
         raise RoundError("Add raters (or a rater group) before opening the round.")
+    reopening, closed_at = round.state == Round.State.CLOSED, round.closed_at or timezone.now()
     round.state = Round.State.OPEN
     round.opened_at = round.opened_at or timezone.now()
     round.closed_at = None
     round.save(update_fields=["state", "opened_at", "closed_at"])
-    notifications.round_opened(round=round)
+    if reopening:
+        notifications.round_reopened(round=round, closed_at=closed_at)
+    else:
+        notifications.round_opened(round=round)
     return round
 
 

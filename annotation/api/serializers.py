@@ -112,6 +112,14 @@ class ReviewIn(serializers.Serializer):
     text = serializers.CharField(
         max_length=MAX_TEXT_CHARS, required=False, help_text="The answer with the reviewer's edits (default: as is)."
     )
+    contact_reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why a phone number the reviewer added, which the resource registry does not list, is right "
+        "(needed to approve such an answer to a risky prompt; kept with the pair).",
+    )
 
 
 class JobOut(serializers.Serializer):

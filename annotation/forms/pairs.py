@@ -2,7 +2,7 @@
 
 from django import forms
 
-from annotation import checks
+from annotation import checks, pairs
 from annotation.models import InterventionStrategy, Prompt, Resource, Response, RiskDomain
 
 LOCALES = [("en-US", "English (US)"), ("en-GB", "English (UK)")]
@@ -156,7 +156,19 @@ class ReviewForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Required when you request changes: say what to change and why.",
     )
+    contact_reason = forms.CharField(
+        label="Your reason for a number the registry does not list",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Needed only to approve an answer to a risky prompt in which you added a phone number the "
+        "resource registry does not list: say why this number is right. It is kept with the pair.",
+    )
     decision = forms.ChoiceField(choices=[("approved", "Approve"), ("changes_requested", "Request changes")])
+
+    def __init__(self, *args, pair: Response, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pair = pair
 
     def clean(self):
         data = super().clean()
@@ -164,4 +176,9 @@ class ReviewForm(forms.Form):
             self.add_error("comment", "Say what to change when requesting changes.")
         if "text" in data:
             data["text"] = data["text"].replace("\r\n", "\n")
+            # Approving a number the reviewer added, that nobody verified, needs the reviewer's reason.
+            if data.get("decision") == "approved" and not data.get("contact_reason", "").strip():
+                numbers = pairs.unexplained_numbers_in_review(self.pair, text=data["text"])
+                if numbers:
+                    self.add_error("contact_reason", checks.unlisted_number_refusal(numbers))
         return data

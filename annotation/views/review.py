@@ -49,7 +49,7 @@ def review_pair(request, pk):
     author_text = pairs.author_version(pair)
     queue_domain = _queue_domain(request.POST.get("queue_domain") or request.GET.get("domain"))
     if request.method == "POST":
-        form = ReviewForm(request.POST)
+        form = ReviewForm(request.POST, pair=pair)
         if form.is_valid():
             decide = pairs.approve if form.cleaned_data["decision"] == "approved" else pairs.request_changes
             try:
@@ -58,6 +58,7 @@ def review_pair(request, pk):
                     reviewer=request.user,
                     comment=form.cleaned_data["comment"],
                     text=form.cleaned_data["text"],
+                    contact_reason=form.cleaned_data["contact_reason"],
                 )
             except pairs.WorkflowError as error:
                 messages.error(request, str(error))
@@ -70,7 +71,7 @@ def review_pair(request, pk):
             )
             return redirect(_queue_url(queue_domain))
     else:
-        form = ReviewForm(initial={"text": pair.text})
+        form = ReviewForm(initial={"text": pair.text}, pair=pair)
     text = form.data.get("text", pair.text) if form.is_bound else pair.text
     report = checks.check_response(
         text=text,

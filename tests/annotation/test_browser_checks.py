@@ -1,12 +1,12 @@
 """Checks a clinician can trust, in chromium: a hopeful closing in the author's own words counts;
 the parts list never contradicts the findings; an unlisted phone number blocks submission until the
-author gives a reason, and focus lands on that box; the reviewer's edits are checked live; a review
-returns to the queue with its filter."""
+author gives a reason, and focus lands on that box; the reviewer's edits are checked live, and a
+number the reviewer adds blocks approval the same way; a review returns to the queue with its filter."""
 
 import pytest
 
-from annotation import roles
-from annotation.models import Response
+from annotation import pairs, roles
+from annotation.models import Response, RiskDomain
 from tests.accessibility import axe_violations, describe
 from tests.catalog import ensure_catalog
 from tests.personas import PASSWORD, make_user
@@ -119,3 +119,32 @@ def test_reviewer_edits_are_checked_live_and_the_queue_filter_is_kept(browser, l
     pair = Response.objects.get()
     assert pair.status == "approved" and "this can get better" in pair.text
     context.close()
+
+
+def test_a_number_the_reviewer_adds_needs_their_reason_to_approve(page, login, people):
+    pair = pairs.create_pair(
+        user=people["alice"],
+        text=ANSWER.replace("0800 555 0199", "FRANK on 0300 123 6600"),
+        prompt_fields={"text": PROMPT, "domain": RiskDomain.objects.get(slug="substance"), "locale": "en-GB"},
+    )
+    pairs.submit(response=pair, user=people["alice"])
+    login("rita", PASSWORD)
+    page.goto(f"/review/{pair.pk}/")
+    page.wait_for_selector("#review-form")
+    assert page.locator("#contact-reason").is_hidden()
+    page.fill("#id_text", page.locator("#id_text").input_value() + " Or call 0800 123 4567.")
+    # The live checks say what the author would be told, and the reason box appears.
+    _finding(page, "0800 123 4567 is not in the resource registry").wait_for()
+    page.locator("#contact-reason").wait_for(state="visible")
+    page.click("button[value=approved]")
+    page.wait_for_selector("#contact-reason .errorlist")
+    assert "0800 123 4567" in page.locator("#contact-reason .errorlist").inner_text()
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'id_contact_reason'")
+    pair.refresh_from_db()
+    assert pair.status == "submitted" and "0800 123 4567" not in pair.text
+    page.fill("#id_contact_reason", "The service's new out-of-hours line; I rang it today.")
+    page.click("button[value=approved]")
+    page.wait_for_selector("text=Approved: this pair can now enter training data")
+    pair.refresh_from_db()
+    assert pair.status == "approved" and "0800 123 4567" in pair.text
+    assert pair.contact_reason == "The service's new out-of-hours line; I rang it today."

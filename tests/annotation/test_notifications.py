@@ -140,6 +140,28 @@ class RoundNoticeTests(PersonaTestCase):
         rounds.open_round(round=round)
         assert inbox(self.raj) == [Kind.ROUND_OPENED] and inbox(self.rhea) == [Kind.ROUND_OPENED]
 
+    def test_reopening_a_closed_round_tells_its_raters_each_time_by_their_email_choice(self):
+        from django.contrib.auth.models import Group
+
+        for rater in (self.raj, self.rhea):
+            rater.email = f"{rater.username}@example.org"
+            rater.save()
+        notifications.set_email_kinds(user=self.raj, kinds=[Kind.ROUND_OPENED])
+        round = self.new_round(name="Secret condition comparison", rater_group=Group.objects.get(name="rater"))
+        rounds.open_round(round=round)
+        rounds.close_round(round=round)
+        with self.captureOnCommitCallbacks(execute=True):
+            rounds.reopen_round(round=round)
+        for rater in (self.raj, self.rhea):
+            notice = Notification.objects.filter(recipient=rater).latest("pk")
+            assert notice.kind == Kind.ROUND_OPENED and notice.url == f"/rate/{round.public_id}/"
+            assert "open again: Week 3 ratings" in notice.title and "Secret" not in notice.title + notice.body
+        # Only raj ticked "round opened" for e-mail; rhea's notice stays in her inbox.
+        assert [m.to for m in mail.outbox] == [["raj@example.org"]] and "open again" in mail.outbox[0].subject
+        rounds.close_round(round=round)
+        rounds.reopen_round(round=round)
+        assert inbox(self.raj) == [Kind.ROUND_OPENED] * 3 and inbox(self.rhea) == [Kind.ROUND_OPENED] * 3
+
     def test_closing_soon_is_sent_once_per_deadline_and_again_when_it_moves(self):
         now = timezone.now()
         round = self.new_round(deadline=now + timedelta(hours=30))

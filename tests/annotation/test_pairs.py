@@ -96,6 +96,48 @@ class WorkflowTests(PersonaTestCase):
         ops = {op for op, _ in pairs.text_diff(decision.text_before, decision.text_after)}
         assert ops == {"equal", "insert", "delete"}
 
+    def test_a_number_the_reviewer_adds_needs_their_reason_to_approve(self):
+        pair = new_pair(self.alice)
+        pairs.submit(response=pair, user=self.alice)
+        edited = ANSWER + " Or call 0800 123 4567."
+        with pytest.raises(pairs.WorkflowError, match="0800 123 4567"):
+            pairs.approve(response=pair, reviewer=self.rita, text=edited)
+        pair.refresh_from_db()
+        assert pair.status == "submitted" and pair.text == ANSWER
+        pairs.approve(response=pair, reviewer=self.rita, text=edited, contact_reason="  Our ward's own line.  ")
+        pair.refresh_from_db()
+        assert (pair.status, pair.contact_reason) == ("approved", "Our ward's own line.")
+        assert "Gave a reason for a number the registry does not list" in [e.what for e in pairs.pair_history(pair)]
+
+    def test_the_authors_reason_covers_the_authors_numbers_but_not_one_the_reviewer_adds(self):
+        pair = new_pair(self.alice, text=ANSWER + " Or call 0800 555 0199.")
+        pairs.save_draft(response=pair, user=self.alice, text=pair.text, contact_reason="The hospital's own line.")
+        pairs.submit(response=pair, user=self.alice)
+        with pytest.raises(pairs.WorkflowError, match="0800 123 4567"):
+            pairs.approve(response=pair, reviewer=self.rita, text=pair.text + " Or 0800 123 4567.")
+        pairs.approve(response=pair, reviewer=self.rita, text=pair.text.replace("Tonight", "This evening"))
+        pair.refresh_from_db()
+        assert pair.status == "approved" and pair.contact_reason == "The hospital's own line."
+
+    def test_a_reviewers_reason_is_added_to_the_authors(self):
+        pair = new_pair(self.alice, text=ANSWER + " Or call 0800 555 0199.")
+        pairs.save_draft(response=pair, user=self.alice, text=pair.text, contact_reason="The hospital's own line.")
+        pairs.submit(response=pair, user=self.alice)
+        pairs.approve(
+            response=pair, reviewer=self.rita, text=pair.text + " Or 0800 123 4567.", contact_reason="Night team."
+        )
+        pair.refresh_from_db()
+        assert pair.contact_reason == "The hospital's own line.\n\nNight team."
+
+    def test_requesting_changes_with_an_added_number_needs_no_reason_the_resubmission_is_checked(self):
+        pair = new_pair(self.alice)
+        pairs.submit(response=pair, user=self.alice)
+        pairs.request_changes(
+            response=pair, reviewer=self.rita, comment="Is this the right line?", text=ANSWER + " Call 0800 123 4567."
+        )
+        with pytest.raises(pairs.WorkflowError, match="0800 123 4567"):
+            pairs.submit(response=pair, user=self.alice)
+
     def test_history_lists_who_did_what(self):
         pair = new_pair(self.alice)
         pairs.save_draft(response=pair, user=self.alice, text=ANSWER + " Edited.")

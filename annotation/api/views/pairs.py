@@ -199,10 +199,14 @@ class PairReview(StudioView):
             raise PermissionDenied("Nobody reviews their own pair. Another reviewer will pick this one up.")
         data = {**body.validated_data}
         data.setdefault("text", pair.text)
-        form = valid_form(ReviewForm(data))
+        form = valid_form(ReviewForm(data, pair=pair))
         decide = pairs.approve if form.cleaned_data["decision"] == "approved" else pairs.request_changes
         decide(
-            response=pair, reviewer=request.user, comment=form.cleaned_data["comment"], text=form.cleaned_data["text"]
+            response=pair,
+            reviewer=request.user,
+            comment=form.cleaned_data["comment"],
+            text=form.cleaned_data["text"],
+            contact_reason=form.cleaned_data["contact_reason"],
         )
         return ApiResponse(detail(get_reference(pk)))
 

@@ -109,6 +109,21 @@ class PairApiTests(PersonaTestCase):
         self.assertEqual(response.status_code, 403)
         self.assertEqual(Response.objects.get(pk=own["id"]).status, pairs.Status.SUBMITTED)
 
+    def test_a_number_the_reviewer_adds_needs_their_reason_to_approve_as_on_the_page(self):
+        pair = self._create(submit=True).json()
+        edited = pair["text"] + " Or call 0800 123 4567."
+        url = f"/api/v1/pairs/{pair['id']}/review/"
+        refused = self.rita_api.post(url, {"decision": "approved", "text": edited}, format="json")
+        self.assertEqual(refused.status_code, 400, refused.content)
+        self.assertEqual([e["field"] for e in refused.json()["errors"]], ["contact_reason"])
+        self.assertIn("0800 123 4567", refused.json()["errors"][0]["message"])
+        self.assertEqual(Response.objects.get().status, pairs.Status.SUBMITTED)
+        reason = "The night team's direct line."
+        approved = self.rita_api.post(
+            url, {"decision": "approved", "text": edited, "contact_reason": reason}, format="json"
+        )
+        self.assertEqual((approved.json()["status"], approved.json()["contact_reason"]), ("approved", reason))
+
     def test_the_list_filters_searches_and_pages_by_cursor(self):
         for i in range(5):
             self._create(text=f"answer number {i}", risk_category=f"c{i}")

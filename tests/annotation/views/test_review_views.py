@@ -110,3 +110,28 @@ class ReviewReturnTests(PersonaTestCase):
         self.client.force_login(self.rita)
         page = self.client.get(reverse("review-pair", args=[pair.pk]))
         assert b"The hospital&#x27;s own line." in page.content
+
+    def test_a_number_the_reviewer_adds_is_refused_on_the_reason_field_until_they_give_one(self):
+        pair = submitted_pair(self.alice)
+        self.client.force_login(self.rita)
+        edited = ANSWER + " Or call 0800 123 4567."
+        page = self.client.post(
+            reverse("review-pair", args=[pair.pk]), {"text": edited, "decision": "approved", "comment": ""}
+        )
+        assert page.status_code == 200
+        assert "0800 123 4567" in " ".join(page.context["form"].errors["contact_reason"])
+        assert b'id="contact-reason"' in page.content and b"data-optional" not in page.content
+        pair.refresh_from_db()
+        assert pair.status == "submitted" and pair.text == ANSWER
+        done = self.client.post(
+            reverse("review-pair", args=[pair.pk]),
+            {"text": edited, "decision": "approved", "comment": "", "contact_reason": "Our crisis team's line."},
+        )
+        assert done.status_code == 302
+        pair.refresh_from_db()
+        assert (pair.status, pair.contact_reason) == ("approved", "Our crisis team's line.")
+        history = self.client.get(reverse("pair-detail", args=[pair.pk])).content.decode()
+        assert "Gave a reason for a number the registry does not list" in history
+        assert "Our crisis team&#x27;s line." in history
+        entry = next(e for e in pairs.pair_history(pair) if e.what.startswith("Gave a reason"))
+        assert (entry.who, entry.comment) == ("rita", "Our crisis team's line.")
