@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from annotation import jobs, judging, rounds, runs
+from annotation import jobs, judging, roles, rounds, runs
 from annotation.audit import audited_update
 from annotation.models import (
     GenerationRun,
@@ -298,9 +299,21 @@ def round_responses(pipeline: Pipeline) -> list[Response]:
     return sorted(latest.values(), key=lambda r: r.pk)
 
 
+#: k of a first cycle's round (no previous round to copy it from), if the rater role has that many.
+FIRST_ROUND_K = 3
+
+
+def _first_round_raters() -> tuple[Group, int]:
+    """With no previous round, the round is open to everyone with the rater role, and k is at most
+    their number: a round nobody may rate, or one that can never get its k ratings, is a dead end."""
+    group = Group.objects.get(name=roles.RATER)
+    return group, max(1, min(FIRST_ROUND_K, group.user_set.filter(is_active=True).count()))
+
+
 def _round(pipeline: Pipeline):
     previous = pipeline.previous_round
     raters = list(previous.raters.all()) if previous else []
+    rater_group, k = (previous.rater_group, previous.k) if previous else _first_round_raters()
     responses = round_responses(pipeline)
     if not responses:
         return Failed(f"No responses on the {pipeline.prompt_split} split to rate: build the splits first.")
@@ -311,15 +324,15 @@ def _round(pipeline: Pipeline):
         rater_title=previous.rater_title if previous else "Rating round",
         instructions=previous.instructions if previous else "",
         rubric=pipeline.rubric,
-        k=previous.k if previous else 3,
+        k=k,
         lease_seconds=previous.lease_seconds if previous else 15 * 60,
         raters=raters,
-        rater_group=previous.rater_group if previous else None,
+        rater_group=rater_group,
         created_by=pipeline.created_by,
     )
     pipeline.save(update_fields=["round"])
     state = "opened" if pipeline.open_round else "saved as a draft"
-    _event(pipeline, f"round “{pipeline.round.name}” {state} with {pipeline.round.items.count()} responses")
+    _event(pipeline, f"round “{pipeline.round.name}” {state} with {pipeline.round.items.count()} responses, k = {k}")
     return Stage.DONE
 
 

@@ -44,7 +44,8 @@ class RetrainForm(TrainingRunForm):
     previous_round = forms.ModelChoiceField(
         queryset=Round.objects.none(),
         required=False,
-        help_text="The new round copies its rubric, raters, k, lease and instructions.",
+        help_text="The new round copies its rubric, raters, k, lease and instructions. Without one, the round is open "
+        "to everyone with the rater role, k = 3 (fewer if there are fewer raters).",
     )
     rubric = forms.ModelChoiceField(
         queryset=Rubric.objects.none(), required=False, help_text="Used when no previous round is chosen."

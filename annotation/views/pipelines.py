@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from annotation import pipelines, plots, promotion, roles, runs, splits
 from annotation.forms.pipelines import DecisionForm, RetrainForm
 from annotation.models import ModelCondition, Pipeline
-from annotation.views.runs import refusal_on_form
+from annotation.views.runs import listed_train_pairs, refusal_on_form
 
 
 def _get_pipeline(pk: int) -> Pipeline:
@@ -56,7 +56,10 @@ def retrain_new(request):
         "form": form,
         "train_pairs": runs.approved_train_pairs().count(),
         "revised_pairs": runs.approved_train_pairs().exclude(source_response__isnull=True).count(),
+        "pair_list": listed_train_pairs(),
         "splits": splits.current_split_report(),
+        "splits_frozen": splits.is_frozen(),
+        "waiting": splits.waiting_prompts().count(),
         "demo": settings.DEMO,
     }
     return render(request, "annotation/pipelines/retrain.html", context, status=status)

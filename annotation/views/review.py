@@ -5,9 +5,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from annotation import checks, pairs, roles
+from annotation import checks, pairs, roles, splits
 from annotation.forms.pairs import ReviewForm
-from annotation.models import Response, RiskDomain
+from annotation.models import Prompt, Response, RiskDomain
 
 QUEUE_PAGE = 50
 
@@ -35,6 +35,17 @@ def review_queue(request):
             "domain": domain,
         },
     )
+
+
+def _where_it_went(pair) -> str:
+    """The approval message says where the split policy put the pair: train, held out, or waiting."""
+    split = Prompt.objects.values_list("split", flat=True).get(pk=pair.prompt_id)
+    if split == Prompt.Split.TRAIN:
+        return "Approved: it is in the train split, so the next training run uses it."
+    if split == Prompt.Split.UNASSIGNED:
+        why = " (the splits are frozen)" if splits.is_frozen() else ""
+        return f"Approved. It waits without a split{why} until an admin adds it to train on the Splits page."
+    return f"Approved: its prompt is held out in the {Prompt.Split(split).label.lower()} split, not trained on."
 
 
 @roles.role_required(roles.REVIEWER)
@@ -65,9 +76,7 @@ def review_pair(request, pk):
                 return redirect("pair-detail", pk=pair.pk)
             messages.success(
                 request,
-                "Approved: this pair can now enter training data."
-                if decide is pairs.approve
-                else "Sent back to the author with your comment.",
+                _where_it_went(pair) if decide is pairs.approve else "Sent back to the author with your comment.",
             )
             return redirect(_queue_url(queue_domain))
     else:

@@ -35,6 +35,17 @@ def train_pairs_by_domain() -> dict[str, int]:
     return {domain.name: counts.get(domain.pk, 0) for domain in RiskDomain.objects.order_by("priority", "slug")}
 
 
+#: How many of the pairs a training form lists; the corpus lists them all.
+PAIRS_LISTED = 50
+
+
+def listed_train_pairs() -> list:
+    """The approved train pairs a training form lists, the most recently changed (e.g. approved) first."""
+    return list(
+        runs.approved_train_pairs().select_related("prompt__domain").order_by("-updated_at", "-pk")[:PAIRS_LISTED]
+    )
+
+
 @roles.role_required(roles.ADMIN)
 def training_new(request):
     per_domain = train_pairs_by_domain()
@@ -62,6 +73,7 @@ def training_new(request):
         "form": form,
         "train_pairs": train_pairs,
         "per_domain": per_domain,
+        "pair_list": listed_train_pairs(),
         "plan": form.plan,
         "splits_frozen": splits.is_frozen(),
         "waiting": splits.waiting_prompts().count(),

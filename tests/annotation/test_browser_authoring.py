@@ -113,7 +113,7 @@ def test_a_full_review_cycle_between_two_people(browser, live_server, page, logi
     text = reviewer.locator("#id_text")
     text.fill(text.input_value().replace("Tonight, could you", "Tonight, could you perhaps"))
     reviewer.click("button[value=approved]")
-    reviewer.wait_for_selector("text=Approved: this pair can now enter training data")
+    reviewer.wait_for_selector("text=Approved: it is in the train split")
     reviewer.goto(f"/pairs/{pair.pk}/")
     reviewer.locator("#history >> text=Approved").first.wait_for()
     assert reviewer.locator("#history >> text=Changes requested").count() == 1

@@ -114,7 +114,7 @@ def test_reviewer_edits_are_checked_live_and_the_queue_filter_is_kept(browser, l
     )
     review.click("button[value=approved]")
     review.wait_for_url("**/review/?domain=substance")
-    review.wait_for_selector("text=Approved: this pair can now enter training data")
+    review.wait_for_selector("text=Approved: it is in the train split")
     assert review.locator("#queue-domain").input_value() == "substance"
     pair = Response.objects.get()
     assert pair.status == "approved" and "this can get better" in pair.text

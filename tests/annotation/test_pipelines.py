@@ -7,7 +7,7 @@ real-worker test (tests/workers/test_pipeline.py) runs the same cycle end to end
 
 import pytest
 
-from annotation import pipelines, rubrics, runs
+from annotation import coverage, pipelines, roles, rounds, rubrics, runs
 from annotation.audit import audited_update
 from annotation.models import (
     Adapter,
@@ -20,6 +20,7 @@ from annotation.models import (
     Prompt,
     Response,
     RiskDomain,
+    Round,
     SystemPrompt,
     TrainingRun,
 )
@@ -137,6 +138,34 @@ def test_the_stages_follow_each_other_to_a_new_round(corpus, conditions):
     assert ("answered baseline", "old answer") in items
     assert pipeline.round.rubric == rubrics.default_rubric()
     assert pipelines.advance(pipeline).round == pipeline.round  # advancing again builds nothing
+
+
+def _to_the_round(pipeline):
+    pipeline = _generate_succeeds(_train_succeeds(pipeline))
+    audited_update(JudgeRun.objects.filter(pipeline=pipeline), state=JobState.SUCCEEDED)
+    return pipelines.advance(pipeline)
+
+
+def test_a_first_cycle_opens_its_round_to_the_rater_role_with_k_at_most_their_number(corpus, conditions):
+    make_user("raj", roles.RATER)
+    make_user("rhea", roles.RATER)
+    pipeline = _to_the_round(_start(conditions, open_round=True))
+    assert pipeline.state == JobState.SUCCEEDED, pipeline.error
+    round = pipeline.round
+    assert round.state == Round.State.OPEN and round.rater_group.name == roles.RATER and round.k == 2
+    assert coverage.round_shortfalls(round) == []
+
+
+def test_a_later_cycle_takes_raters_and_k_from_the_previous_round(corpus, conditions):
+    raj = make_user("raj", roles.RATER)
+    make_user("rhea", roles.RATER)
+    previous = rounds.create_round(
+        name="earlier", rater_title="Week 1", rubric=rubrics.default_rubric(), k=1, raters=[raj]
+    )
+    pipeline = _to_the_round(_start(conditions, previous_round=previous))
+    round = pipeline.round
+    assert round.state == Round.State.DRAFT and round.rater_group is None and round.k == 1
+    assert list(round.raters.all()) == [raj] and round.rater_title == "Week 1"
 
 
 def test_a_failed_stage_fails_the_cycle_and_resume_retries_only_that_stage(corpus, conditions):

@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from annotation import pairs
+from annotation import pairs, splits
 from annotation.models import RiskDomain
 from tests.personas import PersonaTestCase
 
@@ -43,6 +43,21 @@ class ReviewPageTests(PersonaTestCase):
         assert pair.status == "approved" and "this evening" in pair.text
         history = self.client.get(reverse("pair-detail", args=[pair.pk]))
         assert b"<ins>" in history.content and b"Approved" in history.content
+
+    def test_the_approval_message_says_where_the_split_policy_put_the_pair(self):
+        self.client.force_login(self.rita)
+        first = submitted_pair(self.alice)
+        page = self.client.post(
+            reverse("review-pair", args=[first.pk]), {"text": ANSWER, "decision": "approved"}, follow=True
+        )
+        assert "Approved: it is in the train split, so the next training run uses it." in page.content.decode()
+        splits.make_splits(per_domain=0)
+        splits.set_frozen(frozen=True)
+        waiting = submitted_pair(self.bob)
+        page = self.client.post(
+            reverse("review-pair", args=[waiting.pk]), {"text": ANSWER, "decision": "approved"}, follow=True
+        )
+        assert "It waits without a split (the splits are frozen) until an admin adds it" in page.content.decode()
 
     def test_request_changes_without_a_comment_is_refused_on_the_page(self):
         pair = submitted_pair(self.alice)
