@@ -144,7 +144,7 @@ def test_a_number_the_reviewer_adds_needs_their_reason_to_approve(page, login, p
     assert pair.status == "submitted" and "0800 123 4567" not in pair.text
     page.fill("#id_contact_reason", "The service's new out-of-hours line; I rang it today.")
     page.click("button[value=approved]")
-    page.wait_for_selector("text=Approved: this pair can now enter training data")
+    page.wait_for_selector("text=/^Approved[:.] /")
     pair.refresh_from_db()
     assert pair.status == "approved" and "0800 123 4567" in pair.text
     assert pair.contact_reason == "The service's new out-of-hours line; I rang it today."
