@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation import roles
+from annotation import roles, splits
 from annotation.models import JobState, Notification, NotificationPreference, Round
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def pair_reviewed(*, review) -> None:
     reviewer = review.reviewer.get_username()
     if review.decision == review.Decision.APPROVED:
         kind, title = Kind.PAIR_APPROVED, f"{reviewer} approved pair {response.pk}"
-        body = "It can now enter training data." + (f" Comment: {review.comment}" if review.comment else "")
+        body = splits.where_it_went(response.prompt_id) + (f" Comment: {review.comment}" if review.comment else "")
     else:
         kind, title = Kind.CHANGES_REQUESTED, f"{reviewer} asked for changes to pair {response.pk}"
         body = f"Comment: {review.comment}"

@@ -121,6 +121,17 @@ def is_frozen() -> bool:
     return bool(build and build.frozen)
 
 
+def where_it_went(prompt_id: int) -> str:
+    """Where the split policy put an approved pair's prompt, in a sentence: train, held out, or waiting."""
+    split = Prompt.objects.values_list("split", flat=True).get(pk=prompt_id)
+    if split == Prompt.Split.TRAIN:
+        return "It is in the train split, so the next training run uses it."
+    if split == Prompt.Split.UNASSIGNED:
+        why = " (the splits are frozen)" if is_frozen() else ""
+        return f"It waits without a split{why} until an admin adds it to train on the Splits page."
+    return f"Its prompt is held out in the {Prompt.Split(split).label.lower()} split, not trained on."
+
+
 def current_system_prompt(key: str = "psychosafe") -> str:
     latest = SystemPrompt.objects.current().filter(key=key).first()
     return latest.text if latest else ""

@@ -7,7 +7,7 @@ from django.utils.http import urlencode
 
 from annotation import checks, pairs, roles, splits
 from annotation.forms.pairs import ReviewForm
-from annotation.models import Prompt, Response, RiskDomain
+from annotation.models import Response, RiskDomain
 
 QUEUE_PAGE = 50
 
@@ -39,13 +39,10 @@ def review_queue(request):
 
 def _where_it_went(pair) -> str:
     """The approval message says where the split policy put the pair: train, held out, or waiting."""
-    split = Prompt.objects.values_list("split", flat=True).get(pk=pair.prompt_id)
-    if split == Prompt.Split.TRAIN:
-        return "Approved: it is in the train split, so the next training run uses it."
-    if split == Prompt.Split.UNASSIGNED:
-        why = " (the splits are frozen)" if splits.is_frozen() else ""
-        return f"Approved. It waits without a split{why} until an admin adds it to train on the Splits page."
-    return f"Approved: its prompt is held out in the {Prompt.Split(split).label.lower()} split, not trained on."
+    where = splits.where_it_went(pair.prompt_id)
+    if where.startswith("It waits"):
+        return f"Approved. {where}"
+    return f"Approved: {where[0].lower()}{where[1:]}"
 
 
 @roles.role_required(roles.REVIEWER)

@@ -44,6 +44,10 @@ class PairNoticeTests(PersonaTestCase):
         pairs.submit(response=pair, user=self.alice)
         pairs.approve(response=pair, reviewer=self.rita)
         assert inbox(self.alice) == [Kind.PAIR_APPROVED, Kind.CHANGES_REQUESTED]
+        # The approval says where the split policy put the pair, as the reviewer's page does (no splits are
+        # built here, so it waits).
+        approved = Notification.objects.get(recipient=self.alice, kind=Kind.PAIR_APPROVED)
+        assert approved.body == "It waits without a split until an admin adds it to train on the Splits page."
 
     def test_a_refused_transition_tells_nobody(self):
         pair = new_pair(self.alice)
