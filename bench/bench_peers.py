@@ -417,7 +417,7 @@ def _threaded_phases(args, make_client, one_item) -> dict:
                     next_seconds, submit_seconds = one_item(client, think)
                 except Exception as error:  # a refused request or a timeout, as with the Studio
                     with lock:
-                        errors.append(f"{type(error).__name__}: {error}"[:200])
+                        errors.append(f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"[:200])
                     continue
                 with lock:
                     nexts.append(next_seconds)
