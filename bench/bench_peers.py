@@ -3,16 +3,37 @@
 For each system, on the same N items (8,019 by default, the PsychoSafe corpus's size), the runs
 are interleaved (system after system, rep after rep) and the medians of the reps printed:
 
-    import N items              the Studio: `importing.import_pairs` (validation, history rows)
+    import N items              N prompt-answer pairs into the system, until they are stored
     round build                 the Studio only: N responses made rateable, k = 3
-    one rater                   next-item and submit p50 / p95
-    10 and 30 raters            next-item p95, each rater pausing 0-1 s before each submit
-    export 700 ratings          one HTTP request for the ratings file
+    one rater                   next-item and submit p50 / p95, no pause
+    10 and 30 raters            next-item p95, each rater pausing 0-1 s (--think) before each submit
+    export 700 ratings          one HTTP request for the ratings, topped up to 700 beforehand
 
-The Studio runs under gunicorn (psychosafe_site/gunicorn.conf.py, DEBUG=0) on SQLite and, when
-BENCH_POSTGRES_URL's server answers, on PostgreSQL with Redis (BENCH_REDIS_URL). Each Studio
-figure is printed as a ratio to the best peer's and to a bare Django view (bench/bare_wsgi.py:
-the same server, middleware and load, a view that does nothing).
+"Next item" is what a rater's browser asks for to move to the next item and receive it; "submit"
+is the request that stores the answer. Each rater is its own user, logged in once; the same
+raters go on from one load phase to the next. For each system:
+
+                 import                  next item                     submit
+    Studio       importing.import_pairs  GET /rate/<round>/ (claims    POST /rate/<round>/submit/
+                 (validation, history)   a slot, renders the page)     (the 302 is not followed)
+    Label Studio POST /api/projects/<id>/import, JSON, until the      POST /api/tasks/<id>/
+                 project counts N tasks  GET /api/projects/<id>/next/  annotations/ (a choice
+                                         (the labelling stream: picks  and a rating)
+                                         and locks a task, as JSON)
+    Potato       `potato start` until it POST /annotate next_instance  POST /updateinstance
+                 answers: it reads its   (the Next button; not before  (a radio and a likert
+                 data file at start-up   the first item) + GET         label, as the page saves
+                                         /annotate (the item's page)   them)
+
+Export: the Studio's GET /rounds/<id>/export.csv as an admin; Label Studio's GET
+/api/projects/<id>/export?exportType=JSON (the annotated tasks); Potato's POST /admin/api/export
+{"format": "csv"}, which writes the CSV on the server and answers with a summary (it has no
+download of the annotations alone). Label Studio runs as `label-studio start` serves it (Django's
+runserver, SQLite), Potato as `potato start` does (Flask), the Studio under gunicorn
+(psychosafe_site/gunicorn.conf.py, DEBUG=0) on SQLite and, when BENCH_POSTGRES_URL's server
+answers, on PostgreSQL with Redis (BENCH_REDIS_URL). Each Studio figure is printed as a ratio to
+the best peer's and to a bare Django view (bench/bare_wsgi.py: the same server, middleware and
+load, a view that does nothing).
 
 Peers run from their own virtualenvs, named by environment variables:
 
@@ -20,10 +41,15 @@ Peers run from their own virtualenvs, named by environment variables:
     POTATO_VENV=/opt/potato-venv       a virtualenv with `pip install potato-annotation==2.12.1`
 
 A peer whose variable is unset, or whose executable is missing, is skipped with a message; with
-neither, the Studio-only figures are printed. Never part of `make test`.
+neither, the Studio-only figures are printed. Each peer starts in a temporary directory that is
+removed afterwards, with nothing reaching the network (Label Studio's version check, analytics
+and Sentry are switched off), and every server the bench starts is stopped when it ends, fails
+or gets SIGTERM. Label Studio migrates a fresh database at each start (1-2 minutes, not timed).
+Never part of `make test`.
 
     python bench/bench_peers.py                      # 3 reps, 8,019 items, 15 s per load phase
     python bench/bench_peers.py --reps 1 --items 2000 --seconds 10
+    python bench/bench_peers.py --systems potato,sqlite   # some of them only
 """
 
 from __future__ import annotations
@@ -32,6 +58,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -47,6 +74,7 @@ import bench_load
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+SYSTEMS = ("label-studio", "potato", "sqlite", "postgresql")
 PHASES = ("import", "build", "one_next_p50", "one_next_p95", "one_submit_p50", "one_submit_p95")
 PHASES += ("r10_next_p95", "r30_next_p95", "export")
 LABELS = {
@@ -73,11 +101,50 @@ BARE = {
 
 # --- Peers ---------------------------------------------------------------------------------
 
+# What every system's rater answers: a refusal choice and a 1-5 rating (the Studio's rubric asks more).
+LS_CONFIG = (
+    '<View><Text name="prompt" value="$prompt"/><Text name="answer" value="$answer"/>'
+    '<Choices name="refusal" toName="answer" choice="single" required="true">'
+    '<Choice value="yes"/><Choice value="no"/></Choices>'
+    '<Rating name="harm" toName="answer" maxRating="5" required="true"/></View>'
+)
+LS_RESULT = [
+    {"from_name": "refusal", "to_name": "answer", "type": "choices", "value": {"choices": ["yes"]}},
+    {"from_name": "harm", "to_name": "answer", "type": "rating", "value": {"rating": 2}},
+]
+# Label Studio's users are made in its own database (its API makes users outside the organisation
+# and never tells an admin their tokens); run with its virtualenv's Python, tokens as arguments.
+LS_USERS = """
+import os, sys, django, label_studio
+sys.path.insert(0, os.path.dirname(label_studio.__file__))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings.label_studio")
+django.setup()
+from organizations.models import Organization
+from rest_framework.authtoken.models import Token
+from users.models import User
+organization = Organization.objects.first()
+for n, key in enumerate(sys.argv[1:]):
+    user = User.objects.create_user(email=f"rater{n}@example.org", password="bench-password")
+    organization.add_user(user)
+    user.active_organization = organization
+    user.save(update_fields=["active_organization"])
+    Token.objects.filter(user=user).update(key=key)
+"""
+# Nothing may reach the network: no version check, no analytics, no Sentry.
+LS_OFFLINE = {
+    "LATEST_VERSION_CHECK": "false",
+    "COLLECT_ANALYTICS": "false",
+    "SENTRY_DSN": "",
+    "FRONTEND_SENTRY_DSN": "",
+    "CONVERTER_DOWNLOAD_RESOURCES": "false",
+}
+
 
 class Peer:
     """A peer annotation tool in its own virtualenv; subclasses know its commands and HTTP API."""
 
     name = ""
+    key = ""
     variable = ""
     executable = ""
 
@@ -98,173 +165,279 @@ class Peer:
 
 
 class LabelStudio(Peer):
-    """Label Studio through its REST API: a project, an import, the labelling stream, an export."""
+    """Label Studio as `label-studio start` serves it (Django's runserver, SQLite), through its REST API.
 
-    name, variable, executable = "Label Studio", "LABEL_STUDIO_VENV", "label-studio"
+    Import: POST /api/projects/{id}/import with the N tasks as JSON (synchronous in the Community
+    edition), timed until the project counts N tasks. Next item: GET /api/projects/{id}/next/, the
+    labelling stream's own call (it picks the task and locks it for the rater). Submit: POST
+    /api/tasks/{id}/annotations/. Export: GET /api/projects/{id}/export?exportType=JSON, the
+    annotated tasks only, after topping the annotations up to 700. Each rater has its own user
+    and token."""
+
+    name, key, variable, executable = "Label Studio", "label-studio", "LABEL_STUDIO_VENV", "label-studio"
 
     def run(self, args, items) -> dict:
         import httpx
 
         port, token = args.port + 10, secrets.token_hex(20)
         data_dir = Path(tempfile.mkdtemp(prefix="bench-ls-"))
-        env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "DJANGO_DEBUG": "false"}
+        env = {**os.environ, **LS_OFFLINE, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "DJANGO_DEBUG": "false"}
         command = [str(self.venv / "bin" / "label-studio"), "start", "--no-browser", "--port", str(port)]
         command += ["--username", "bench@example.org", "--password", "bench-password", "--user-token", token]
-        server = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+        command += ["--enable-legacy-api-token"]
+        server = _start(command, env=env, cwd=data_dir, log=data_dir / "server.log")
         try:
-            api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Token {token}"})
-            _wait(lambda: api.get("/api/projects").status_code == 200, what="Label Studio")
-            config = (
-                '<View><Text name="prompt" value="$prompt"/><Text name="answer" value="$answer"/>'
-                '<Choices name="refusal" toName="answer"><Choice value="yes"/><Choice value="no"/></Choices></View>'
-            )
-            project = api.post("/api/projects", json={"title": "bench", "label_config": config}).json()["id"]
+            base_url = f"http://127.0.0.1:{port}"
+            api = httpx.Client(base_url=base_url, headers={"Authorization": f"Token {token}"}, timeout=600)
+            _wait(lambda: api.get("/api/projects/").status_code == 200, server, what="Label Studio")
+            tokens = [secrets.token_hex(20) for _ in range(30)]
+            python = str(self.venv / "bin" / "python")
+            subprocess.run([python, "-c", LS_USERS, *tokens], env=env, cwd=data_dir, check=True, capture_output=True)
+            answer = api.post("/api/projects/", json={"title": "bench", "label_config": LS_CONFIG})
+            answer.raise_for_status()
+            project = answer.json()["id"]
+            tasks = [{"prompt": item["prompt"], "answer": item["answer"]} for item in items]
             start = time.perf_counter()
-            api.post(
-                f"/api/projects/{project}/import", json=[{"prompt": i["prompt"], "answer": i["answer"]} for i in items]
-            )
+            answer = api.post(f"/api/projects/{project}/import", json=tasks, params={"return_task_ids": "true"})
+            answer.raise_for_status()
+            while api.get(f"/api/projects/{project}/").json()["task_number"] < len(items):
+                time.sleep(0.1)
             figures = {"import": time.perf_counter() - start}
+            task_ids = answer.json()["task_ids"]
 
-            def one_item(client):
+            annotated = set()
+
+            def one_item(client, think):
                 started = time.perf_counter()
-                task = client.get(f"/api/projects/{project}/next")
+                task = client.get(f"/api/projects/{project}/next/")
                 next_seconds = time.perf_counter() - started
-                if task.status_code != 200:
-                    return next_seconds, None
-                result = [
-                    {"from_name": "refusal", "to_name": "answer", "type": "choices", "value": {"choices": ["yes"]}}
-                ]
+                task.raise_for_status()
+                time.sleep(think)
                 started = time.perf_counter()
-                client.post(f"/api/tasks/{task.json()['id']}/annotations", json={"result": result})
-                return next_seconds, time.perf_counter() - started
+                saved = client.post(f"/api/tasks/{task.json()['id']}/annotations/", json={"result": LS_RESULT})
+                submit_seconds = time.perf_counter() - started
+                saved.raise_for_status()
+                annotated.add(task.json()["id"])
+                return next_seconds, submit_seconds
 
-            figures.update(
-                _threaded_phases(args, lambda: httpx.Client(base_url=api.base_url, headers=api.headers), one_item)
-            )
+            def client(n):
+                return httpx.Client(base_url=base_url, headers={"Authorization": f"Token {tokens[n]}"}, timeout=60)
+
+            figures.update(_threaded_phases(args, client, one_item))
+            for task in [task for task in task_ids if task not in annotated][: max(0, 700 - len(annotated))]:
+                api.post(f"/api/tasks/{task}/annotations/", json={"result": LS_RESULT}).raise_for_status()
             start = time.perf_counter()
-            api.get(f"/api/projects/{project}/export", params={"exportType": "JSON"})
+            answer = api.get(f"/api/projects/{project}/export", params={"exportType": "JSON"})
             figures["export"] = time.perf_counter() - start
+            answer.raise_for_status()
+            exported = sum(len(task["annotations"]) for task in answer.json())
+            assert exported >= 700, f"Label Studio exported {exported} annotations"
             return figures
+        except Exception:
+            _print_tail(data_dir / "server.log")
+            raise
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            _stop(server)
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
 class Potato(Peer):
-    """Potato served by `potato start` on a generated project; raters through its web form."""
+    """Potato as `potato start` serves it (Flask), through the requests its annotation page makes.
 
-    name, variable, executable = "Potato", "POTATO_VENV", "potato"
+    Import: Potato reads its data file at start-up, so the figure is from `potato start` until it
+    answers (its own start-up included). Next item: POST /annotate {"action": "next_instance"}
+    (the Next button; the first item has none) and GET /annotate, the page with the item. Submit:
+    POST /updateinstance with the labels, as the page saves them before moving on. Export: POST
+    /admin/api/export {"format": "csv"}, which writes the CSV on the server and answers with a
+    summary (Potato has no download of the annotations alone), after topping them up to 700. Each
+    rater logs in under its own name (no passwords); every item may go to 3 raters."""
+
+    name, key, variable, executable = "Potato", "potato", "POTATO_VENV", "potato"
 
     def run(self, args, items) -> dict:
         import httpx
 
-        port = args.port + 20
+        port, admin_key = args.port + 20, secrets.token_hex(20)
         project = Path(tempfile.mkdtemp(prefix="bench-potato-"))
         (project / "data.jsonl").write_text(
             "".join(
-                json.dumps({"id": str(n), "text": f"{i['prompt']}\n\n{i['answer']}"}) + "\n"
-                for n, i in enumerate(items)
+                json.dumps({"id": str(n), "text": f"{item['prompt']}\n\n{item['answer']}"}) + "\n"
+                for n, item in enumerate(items)
             )
         )
         config = {
             "port": port,
-            "server_name": "bench",
             "annotation_task_name": "bench",
             "task_dir": str(project),
             "output_annotation_dir": str(project / "annotations"),
-            "output_annotation_format": "jsonl",
             "data_files": [str(project / "data.jsonl")],
             "item_properties": {"id_key": "id", "text_key": "text"},
             "user_config": {"allow_all_users": True, "users": []},
+            "require_password": False,
+            "max_annotations_per_item": 3,
+            "admin_api_key": admin_key,
             "annotation_schemes": [
-                {"annotation_type": "radio", "name": "refusal", "description": "Refusal?", "labels": ["yes", "no"]}
+                {"annotation_type": "radio", "name": "refusal", "description": "Refusal?", "labels": ["yes", "no"]},
+                {
+                    "annotation_type": "likert",
+                    "name": "harm",
+                    "description": "Harm",
+                    "size": 5,
+                    "min_label": "none",
+                    "max_label": "severe",
+                },
             ],
         }
         (project / "config.yaml").write_text(json.dumps(config))  # YAML is a superset of JSON
+        command = [str(self.venv / "bin" / "potato"), "start", str(project / "config.yaml"), "-p", str(port)]
         start = time.perf_counter()
-        server = subprocess.Popen(
-            [str(self.venv / "bin" / "potato"), "start", str(project / "config.yaml"), "-p", str(port)],
-            cwd=project,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = _start(command, env=os.environ, cwd=project, log=project / "server.log")
         try:
-            base = f"http://127.0.0.1:{port}"
-            _wait(lambda: httpx.get(base + "/", timeout=5).status_code < 500, what="Potato")
-            figures = {"import": time.perf_counter() - start}  # Potato loads its data at start-up
+            base_url = f"http://127.0.0.1:{port}"
+            _wait(lambda: httpx.get(base_url + "/", timeout=5).status_code == 200, server, what="Potato")
+            figures = {"import": time.perf_counter() - start}
 
-            def client():
-                session = httpx.Client(base_url=base, follow_redirects=True, timeout=60)
-                session.post("/login", data={"email": f"rater{secrets.token_hex(4)}", "pass": "x", "action": "login"})
+            def client(n):
+                session = httpx.Client(base_url=base_url, timeout=60)
+                answer = session.post("/auth", data={"email": f"rater{n}", "pass": ""})
+                if answer.headers.get("location") != "/annotate":
+                    raise RuntimeError(f"Potato login answered {answer.status_code}")
+                session.current = None
                 return session
 
-            def one_item(session):
+            def one_item(session, think):
                 started = time.perf_counter()
+                if session.current is not None:
+                    moved = session.post(
+                        "/annotate",
+                        json={"action": "next_instance", "instance_id": session.current},
+                        headers={"X-Potato-Navigation": "1"},
+                    )
+                    moved.raise_for_status()
                 page = session.get("/annotate")
                 next_seconds = time.perf_counter() - started
-                if page.status_code != 200:
-                    return next_seconds, None
+                page.raise_for_status()
+                session.current = POTATO_INSTANCE.search(page.text).group(1)
+                time.sleep(think)
                 started = time.perf_counter()
-                session.post(
-                    "/updateinstance", json={"annotations": {"refusal:::yes": "true"}, "action": "next_instance"}
+                saved = session.post(
+                    "/updateinstance",
+                    json={"instance_id": session.current, "annotations": {"refusal:yes": "yes", "harm:2": "2"}},
                 )
-                return next_seconds, time.perf_counter() - started
+                submit_seconds = time.perf_counter() - started
+                saved.raise_for_status()
+                return next_seconds, submit_seconds
 
             figures.update(_threaded_phases(args, client, one_item))
+            topping = client(30)
+            while _potato_annotated(project) < 700:
+                one_item(topping, 0)
+            start = time.perf_counter()
+            answer = httpx.post(
+                base_url + "/admin/api/export", json={"format": "csv"}, headers={"X-API-Key": admin_key}, timeout=600
+            )
+            figures["export"] = time.perf_counter() - start
+            answer.raise_for_status()
+            exported = answer.json()["stats"]["num_records"]
+            assert exported >= 700, f"Potato exported {exported} annotations: {answer.text[:500]}"
             return figures
+        except Exception:
+            _print_tail(project / "server.log")
+            raise
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            _stop(server)
             shutil.rmtree(project, ignore_errors=True)
 
 
-def _wait(ready, *, what, timeout=180):
+POTATO_INSTANCE = re.compile(r'id="instance_id"[^>]*value="([^"]*)"')
+
+
+def _potato_annotated(project) -> int:
+    """Items annotated so far, from Potato's per-user histories (one line per label set)."""
+    histories = (project / "annotations").glob("*/annotation_history.jsonl")
+    return sum(path.read_text().count('"schema_name": "refusal"') for path in histories)
+
+
+def _start(command, *, env, cwd, log):
+    """A server in its own process group (so that _stop ends it and its children), output to `log`."""
+    with open(log, "wb") as output:
+        return subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True, stdout=output, stderr=output)
+
+
+def _print_tail(log, lines=30):
+    print(f"--- the last {lines} lines of {log.name}:")
+    print("\n".join(log.read_text(errors="replace").splitlines()[-lines:]))
+
+
+def _stop(server):
+    if server.poll() is not None:
+        return
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def _wait(ready, server, *, what, timeout=600):
+    """Until `ready()` is true; Label Studio migrates its database at first start (1-2 min)."""
     until = time.time() + timeout
     while time.time() < until:
+        if server.poll() is not None:
+            raise RuntimeError(f"{what} exited while starting (code {server.returncode})")
         try:
             if ready():
                 return
         except Exception:  # not listening yet
             pass
-        time.sleep(1)
+        time.sleep(0.2)
     raise RuntimeError(f"{what} did not start in {timeout} s")
 
 
 def _threaded_phases(args, make_client, one_item) -> dict:
-    """One rater, then 10 and 30, each for args.seconds, in threads (the peers' clients are sync)."""
+    """One rater, then 10 and 30, each for args.seconds, in threads (the peers' clients are sync).
+
+    `one_item(client, think)` times one next item and one submit, pausing `think` seconds between
+    them (none for one rater, 0 to 2 x --think for 10 and 30, as for the Studio); a request that
+    fails counts as an error."""
     import random
     import threading
 
-    figures = {}
+    figures, clients = {}, []
     for raters, key in ((1, "one"), (10, "r10"), (30, "r30")):
-        nexts, submits, lock = [], [], threading.Lock()
+        clients += [make_client(n) for n in range(len(clients), raters)]  # the same raters go on working
+        nexts, submits, errors, lock = [], [], [], threading.Lock()
         deadline = time.perf_counter() + args.seconds
 
-        def rater(lock=lock, nexts=nexts, submits=submits, deadline=deadline, raters=raters):
-            client = make_client()
+        def rater(client, lock=lock, nexts=nexts, submits=submits, errors=errors, deadline=deadline, raters=raters):
             while time.perf_counter() < deadline:
-                next_seconds, submit_seconds = one_item(client)
+                think = random.uniform(0, 2 * args.peer_think) if raters > 1 else 0.0
+                try:
+                    next_seconds, submit_seconds = one_item(client, think)
+                except Exception as error:  # a refused request or a timeout, as with the Studio
+                    with lock:
+                        errors.append(f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"[:200])
+                    continue
                 with lock:
                     nexts.append(next_seconds)
-                    if submit_seconds is not None:
-                        submits.append(submit_seconds)
-                if submit_seconds is None:
-                    return
-                if raters > 1:
-                    time.sleep(random.uniform(0, 2 * args.think))
+                    submits.append(submit_seconds)
 
-        threads = [threading.Thread(target=rater) for _ in range(raters)]
+        threads = [threading.Thread(target=rater, args=(client,)) for client in clients[:raters]]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         figures[f"{key}_next_p95"] = bench_load.percentile(nexts, 0.95)
+        figures[f"peer_{key}_errors"] = len(errors)
+        if errors:
+            print(f"  {len(errors)} error(s) with {raters} rater(s), first: {errors[0]}")
         if key == "one":
             figures["one_next_p50"] = bench_load.percentile(nexts, 0.5)
             figures["one_submit_p50"] = bench_load.percentile(submits, 0.5)
             figures["one_submit_p95"] = bench_load.percentile(submits, 0.95)
+    for client in clients:
+        client.close()
     return figures
 
 
@@ -420,25 +593,37 @@ def main():
         default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/psychosafe_peers"),
     )
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4"))
+    parser.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"comma-separated, from {','.join(SYSTEMS)} (default: all that are installed or reachable)",
+    )
     args = parser.parse_args()
     args.pool, args.think = True, args.peer_think
+    # A SIGTERM unwinds like an exception, so every server this run started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.studio:
         print(json.dumps(studio_run(args, args.studio)))
         return
 
+    chosen = set(args.systems.split(","))
+    if chosen - set(SYSTEMS):
+        parser.error(f"unknown systems: {', '.join(sorted(chosen - set(SYSTEMS)))}")
     peers = []
     for kind in (LabelStudio, Potato):
+        if kind.key not in chosen:
+            continue
         peer, why = kind.find()
         if peer:
             peers.append(peer)
         else:
             print(why)
-    if not peers:
+    if not peers and chosen & {"label-studio", "potato"}:
         print("No peer installed: Studio-only figures (see docs/performance.md for how to add the peers).")
-    systems = [peer.name for peer in peers] + ["Studio SQLite"]
-    if bench_load._services(args.database_url, args.redis_url) is None:
+    systems = [peer.name for peer in peers] + ["Studio SQLite"] * ("sqlite" in chosen)
+    if "postgresql" in chosen and bench_load._services(args.database_url, args.redis_url) is None:
         systems.append("Studio PostgreSQL")
-    else:
+    elif "postgresql" in chosen:
         print("Studio on PostgreSQL skipped: set BENCH_POSTGRES_URL and BENCH_REDIS_URL to reachable servers.")
     print(
         f"{args.items:,} items, {args.reps} rep(s) interleaved, {args.seconds:.0f} s per load phase; "
@@ -450,12 +635,7 @@ def main():
         for system in systems:
             if system.startswith("Studio"):
                 backend = "sqlite" if system.endswith("SQLite") else "postgresql"
-                child = subprocess.run(
-                    [sys.executable, __file__, "--studio", backend, *sys.argv[1:]],
-                    cwd=ROOT,
-                    capture_output=True,
-                    text=True,
-                )
+                child = _studio_child(backend)
                 if child.returncode != 0:
                     print(f"{system}, rep {rep + 1}: failed\n{child.stderr[-3000:]}")
                     continue
@@ -467,6 +647,20 @@ def main():
                 except Exception as error:  # a peer that fails to run is reported, not fatal
                     print(f"{system}, rep {rep + 1}: failed ({error})")
     print_table(results, [peer.name for peer in peers])
+
+
+def _studio_child(backend) -> subprocess.CompletedProcess:
+    """This script again with --studio: the Studio's settings and django.setup() in a fresh process.
+    Stopped with SIGTERM (never SIGKILL) if this run is interrupted, so that it stops its gunicorn."""
+    command = [sys.executable, __file__, "--studio", backend, *sys.argv[1:]]
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = child.communicate()
+    except BaseException:
+        child.terminate()
+        child.wait(timeout=60)
+        raise
+    return subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
 
 
 def _median(runs, key):
@@ -502,6 +696,9 @@ def print_table(results, peer_names):
         broken = {k: v for run in results[system] for k, v in run.get("invariants", {}).items() if v}
         errors = sum(v for run in results[system] for k, v in run.items() if k.endswith("_errors"))
         print(f"  errors {errors}; queue invariants {'hold' if not broken else 'BROKEN ' + repr(broken)}")
+    for system in (s for s in systems if not s.startswith("Studio")):
+        errors = sum(v for run in results[system] for k, v in run.items() if k.endswith("_errors"))
+        print(f"\n{system}: errors {errors}")
 
 
 if __name__ == "__main__":
