@@ -3,7 +3,7 @@
 from django import forms
 from django.conf import settings
 
-from annotation import rubrics
+from annotation import pipelines, rubrics
 from annotation.forms.runs import DEMO_MAX_NEW_TOKENS, TrainingRunForm
 from annotation.models import Judge, ModelCondition, Pipeline, Prompt, Round, Rubric
 
@@ -105,6 +105,25 @@ class RetrainForm(TrainingRunForm):
 
     def sampling(self) -> dict:
         return {key: self.cleaned_data[key] for key in ("max_new_tokens", "temperature", "seed")}
+
+    def start(self, *, created_by) -> Pipeline:
+        """Start the cycle the valid form describes (the page and the API both start it here)."""
+        data = self.cleaned_data
+        return pipelines.start_pipeline(
+            name=data["name"],
+            system_prompt=data["system_prompt"],
+            rubric=self.rubric_to_use(),
+            created_by=created_by,
+            base_model=data["base_model"],
+            parent=data["parent"],
+            baselines=list(data["baselines"]),
+            config=self.config_overrides(),
+            include_revised=data["include_revised"],
+            judges=list(data["judges"]),
+            previous_round=data["previous_round"],
+            open_round=data["open_round"],
+            sampling=self.sampling(),
+        )
 
 
 class DecisionForm(forms.Form):

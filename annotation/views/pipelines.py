@@ -28,23 +28,8 @@ def retrain_new(request):
     form = RetrainForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            pipeline = pipelines.start_pipeline(
-                name=data["name"],
-                system_prompt=data["system_prompt"],
-                rubric=form.rubric_to_use(),
-                created_by=request.user,
-                base_model=data["base_model"],
-                parent=data["parent"],
-                baselines=list(data["baselines"]),
-                config=form.config_overrides(),
-                include_revised=data["include_revised"],
-                judges=list(data["judges"]),
-                previous_round=data["previous_round"],
-                open_round=data["open_round"],
-                sampling=form.sampling(),
-            )
+            pipeline = form.start(created_by=request.user)
         except pipelines.PipelineError as error:
             form.add_error("name", str(error))
         except runs.TRAINING_REFUSALS as error:

@@ -286,22 +286,7 @@ class Cycles(StudioView):
     @extend_schema(request=RetrainIn, responses={201: CycleOut}, operation_id="cycles_start")
     def post(self, request):
         form = bound_form(RetrainForm, checked(RetrainIn, request.data))
-        data = form.cleaned_data
-        pipeline = pipelines.start_pipeline(
-            name=data["name"],
-            system_prompt=data["system_prompt"],
-            rubric=form.rubric_to_use(),
-            created_by=request.user,
-            base_model=data["base_model"],
-            parent=data["parent"],
-            baselines=list(data["baselines"]),
-            config=form.config_overrides(),
-            include_revised=data["include_revised"],
-            judges=list(data["judges"]),
-            previous_round=data["previous_round"],
-            open_round=data["open_round"],
-            sampling=form.sampling(),
-        )
+        pipeline = form.start(created_by=request.user)
         return ApiResponse(cycle_json(Pipeline.objects.get(pk=pipeline.pk)), status=201)
 
 
