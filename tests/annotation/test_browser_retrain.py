@@ -18,6 +18,7 @@ from annotation.models import (
     Verdict,
 )
 from modeling.stand_in_judge import StandInJudgeServer
+from tests.annotation.cycle_pages import STAGES, fill_quick_cycle, wait_for_stage_done, watch_console
 from tests.personas import PASSWORD, make_user
 from tests.workers.conftest import make_corpus, tiny_base, workers  # noqa: F401 - fixtures
 
@@ -28,32 +29,10 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-CYCLE_TIMEOUT_MS = 240_000
-STAGES = ["training", "generation", "judging", "round"]
-
-
-def _watch_console(page) -> list[str]:
-    """Every console error and uncaught page error, to fail the test on at the end."""
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
-    return problems
-
-
-def _wait_for_stage_done(page, key: str, pool) -> None:
-    """Wait until the stage shows done; stop at once, with the reasons, if the cycle fails instead."""
-    stage = f'li.stage[data-stage-key="{key}"]'
-    page.wait_for_selector(
-        f"{stage}.stage-done, li.stage.stage-failed, li.stage.stage-cancelled", timeout=CYCLE_TIMEOUT_MS
-    )
-    if not page.locator(f"{stage}.stage-done").count():
-        errors = page.locator(".message.error, .job-progress [data-field=error]").all_inner_texts()
-        pytest.fail(f"stage {key} did not finish: {errors}\n{pool.log('gpu-1')[-4000:]}")
-
 
 def test_admin_retrains_follows_the_cycle_and_decides_on_the_candidate(page, login, workers, tiny_base, settings):  # noqa: F811
     settings.BASE_MODELS = [settings.BASE_MODEL, tiny_base]
-    problems = _watch_console(page)
+    problems = watch_console(page)
     make_user("ada", roles.ADMIN, is_staff=True)
     make_user("raj", roles.RATER)
     make_corpus(n_train=4, n_validation=2)
@@ -81,18 +60,7 @@ def test_admin_retrains_follows_the_cycle_and_decides_on_the_candidate(page, log
         expect(page.get_by_text("Leakage report:")).to_be_visible()
         expect(page.get_by_text("4 approved pairs in the train split")).to_be_visible()
 
-        page.fill("#id_name", "cycle-browser")
-        page.select_option("#id_parent", label=baseline.name)
-        # The shipped PsychoSafe prompt (the default) alone is longer than max_length 128.
-        page.select_option("#id_system_prompt", value=str(generic.pk))
-        page.select_option("#id_base_model", value=tiny_base)
-        page.fill("#id_batch_size", "2")
-        page.fill("#id_epochs", "1")
-        page.fill("#id_max_steps", "4")
-        page.fill("#id_max_length", "128")
-        page.fill("#id_warmup_steps", "0")
-        page.fill("#id_learning_rate", "0.001")
-        page.fill("#id_max_new_tokens", "8")
+        fill_quick_cycle(page, name="cycle-browser", parent=baseline, system_prompt=generic, base_model=tiny_base)
         expect(page.get_by_label(deterministic.name)).to_be_checked()  # ticked by default
         page.get_by_label(endpoint.name).check()
         page.get_by_role("button", name="Start the cycle").click()
@@ -105,7 +73,7 @@ def test_admin_retrains_follows_the_cycle_and_decides_on_the_candidate(page, log
         expect(stages).to_have_count(4)
         assert [stages.nth(i).get_attribute("data-stage-key") for i in range(4)] == STAGES
         for key in STAGES:
-            _wait_for_stage_done(page, key, workers)
+            wait_for_stage_done(page, key, workers)
         expect(page.locator(".pipeline-head .badge.run-succeeded")).to_have_text("Succeeded", timeout=30_000)
         pipeline.refresh_from_db()
         assert pipeline.state == JobState.SUCCEEDED, pipeline.error + workers.log("gpu-1")
