@@ -149,7 +149,7 @@ def change_raters(*, round, raters=(), rater_group=None, k=None) -> RatersChange
     its raters were when it opened (once each: the notice's key is the round's). Round and
     membership changes keep their history like any other save.
     """
-    round = Round.objects.select_for_update().select_related("rater_group").get(pk=round.pk)
+    round = Round.objects.select_for_update(of=("self",)).select_related("rater_group").get(pk=round.pk)
     if round.state == Round.State.CLOSED:
         raise RoundError("This round is closed: reopen it before changing its raters.")
     k_changed = k is not None and k != round.k
