@@ -5,6 +5,7 @@ Who is told what (each from the workflow function that makes it happen):
     a pair submitted for review          → every reviewer but its author      (pairs.submit)
     changes requested / pair approved    → the pair's author                  (pairs.approve / request_changes / send_back)
     a rating round opened or reopened    → its raters (members and group)     (rounds.open_round)
+    raters joining an open round         → those raters, once                 (rounds.change_raters)
     a rating round closing soon          → its raters, once per deadline      (`notify_rounds_closing_soon`, beat)
     a run finished or failed             → the admin who started it           (jobs.execute)
 
@@ -156,10 +157,12 @@ def _deadline_words(round: Round) -> str:
     return f" It closes on {local:%A} {local.day} {local:%B %Y at %H:%M} ({timezone.get_current_timezone_name()})."
 
 
-def round_opened(*, round: Round) -> None:
+def round_opened(*, round: Round, recipients=None) -> None:
+    """The round's raters (or just `recipients`, raters joining it later) are told it is open;
+    once each per opening, as the key says."""
     # Raters never see a round's admin name: only its rater title.
     notify(
-        recipients=round_raters(round),
+        recipients=round_raters(round) if recipients is None else recipients,
         kind=Kind.ROUND_OPENED,
         title=f"A rating round is open: {round.rater_title}",
         body="New responses are waiting for your ratings." + _deadline_words(round),

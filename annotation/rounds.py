@@ -131,6 +131,60 @@ def add_raters(*, round, raters) -> int:
     return added
 
 
+@dataclass
+class RatersChange:
+    """What `change_raters` did: the users it added, and whether the group and k changed."""
+
+    added: list
+    group_changed: bool
+    k_changed: bool
+
+
+@transaction.atomic
+def change_raters(*, round, raters=(), rater_group=None, k=None) -> RatersChange:
+    """The dashboard's raters form: add raters, set (or clear) the rater group, and, while the
+    round is a draft, change k (`None` keeps it). Refused for a closed round.
+
+    Raters joining an open round, one by one or with a new group, are told it is open just as
+    its raters were when it opened (once each: the notice's key is the round's). Round and
+    membership changes keep their history like any other save.
+    """
+    round = Round.objects.select_for_update(of=("self",)).select_related("rater_group").get(pk=round.pk)
+    if round.state == Round.State.CLOSED:
+        raise RoundError("This round is closed: reopen it before changing its raters.")
+    k_changed = k is not None and k != round.k
+    if k_changed and round.state != Round.State.DRAFT:
+        raise RoundError("k can change only while the round is a draft: raters may already have rated.")
+    added = [rater for rater in raters if _membership(round, rater, create=True)[1]]
+    group_changed = rater_group != round.rater_group
+    if group_changed:
+        round.rater_group = rater_group
+        round.save(update_fields=["rater_group"])
+    if k_changed:
+        _rebuild_slots(round, k=k)
+    if round.state == Round.State.OPEN:
+        joining = added + (list(rater_group.user_set.all()) if group_changed and rater_group else [])
+        notifications.round_opened(round=round, recipients=joining)
+    return RatersChange(added=added, group_changed=group_changed, k_changed=k_changed)
+
+
+def _rebuild_slots(round, *, k) -> None:
+    """A draft round's slots made again for a new k. A draft was never open, so its slots hold no
+    ratings or leases: they are dropped and made as adding the items made them (study items k
+    each, in the interleaved order; then gold items, one slot per expected rater, scattered)."""
+    round.k = k
+    round.save(update_fields=["k"])
+    items = RoundItem.objects.filter(round=round, excluded_at__isnull=True)
+    Slot.objects.filter(item__in=items).delete()
+    items.filter(gold__isnull=True).update(capacity=k)
+    gold, capacity = list(items.filter(gold__isnull=False)), max(k, _expected_raters(round))
+    for item in gold:
+        item.capacity = capacity
+    RoundItem.objects.bulk_update(gold, ["capacity"])
+    _insert_slots(round)
+    _insert_gold_slots(round, gold)
+
+
 def join_round(*, round, rater) -> RoundRater | None:
     """The rater's membership: existing, or created now if they belong to the round's group."""
     membership = RoundRater.objects.filter(round=round, rater=rater).first()
@@ -340,9 +394,14 @@ def _add_items(round, items, *, gold=False) -> int:
     if not items:
         return 0
     RoundItem.objects.bulk_create(items, batch_size=5000)
-    if not gold:
+    if gold:
+        _insert_gold_slots(round, items)
+    else:
         _insert_slots(round)
-        return len(items)
+    return len(items)
+
+
+def _insert_gold_slots(round, items) -> None:
     start = (Slot.objects.filter(round=round).aggregate(m=Max("order_key"))["m"] or 0) + 1
     slots = []
     for order_key, item in _gold_order_keys(items, start=start):
@@ -352,14 +411,13 @@ def _add_items(round, items, *, gold=False) -> int:
                 Slot(round=round, item=item, number=number, level=0, order_key=order_key, domain_id=item.domain_id)
             )
     Slot.objects.bulk_create(slots, batch_size=5000)
-    return len(items)
 
 
 def _insert_slots(round) -> None:
     """INSERT ... SELECT the slots of the round's items that have none yet: `capacity` per item,
     numbered from 0, slot n in level n (so items fill to k evenly), and order keys that
     interleave the domains in a random order, each domain's items shuffled, after every key
-    already in the round."""
+    already in the round. Gold items get theirs from `_insert_gold_slots`."""
     slot, item = Slot._meta.db_table, RoundItem._meta.db_table
     start = (Slot.objects.filter(round=round).aggregate(m=Max("order_key"))["m"] or 0) + 1
     domains = list(RiskDomain.objects.values_list("pk", flat=True))
@@ -376,7 +434,7 @@ def _insert_slots(round) -> None:
             SELECT ri.id, ri.round_id, ri.domain_id, ri.capacity,
                 ROW_NUMBER() OVER (PARTITION BY ri.domain_id ORDER BY RANDOM()) AS place
             FROM {item} ri
-            WHERE ri.round_id = %s AND ri.excluded_at IS NULL
+            WHERE ri.round_id = %s AND ri.excluded_at IS NULL AND ri.gold_id IS NULL
                 AND NOT EXISTS (SELECT 1 FROM {slot} s WHERE s.item_id = ri.id)
         ) i
         JOIN ({numbers}) n ON n.number < i.capacity"""

@@ -52,6 +52,7 @@ urlpatterns = [
     path("rounds/<int:round_id>/", round_views.dashboard, name="round-dashboard"),
     path("rounds/<int:round_id>/state/", round_views.change_state, name="round-state"),
     path("rounds/<int:round_id>/add/", round_views.add_responses, name="round-add"),
+    path("rounds/<int:round_id>/raters/", round_views.change_raters, name="round-raters"),
     path("rounds/<int:round_id>/export.<str:fmt>", round_views.export, name="round-export"),
     path("rounds/<int:round_id>/tidy.<str:fmt>", round_views.tidy, name="round-tidy"),
     path("rounds/<int:round_id>/results/", result_views.round_results, name="round-results"),

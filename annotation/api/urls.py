@@ -64,6 +64,7 @@ urlpatterns = [
     path("rounds/<int:pk>/", rounds.RoundDetail.as_view(), name="round"),
     path("rounds/<int:pk>/state/", rounds.RoundState.as_view(), name="round-state"),
     path("rounds/<int:pk>/responses/", rounds.RoundResponses.as_view(), name="round-responses"),
+    path("rounds/<int:pk>/raters/", rounds.RoundRaters.as_view(), name="round-raters"),
     path("rounds/<int:pk>/tidy/", rounds.RoundTidy.as_view(), name="round-tidy"),
     path("rounds/<int:pk>/results/", rounds.RoundResults.as_view(), name="round-results"),
     path("rating/<str:round_token>/", rating.RaterRound.as_view(), name="rating-round"),

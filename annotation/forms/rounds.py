@@ -140,3 +140,48 @@ class AddResponsesForm(ResponseSourceForm):
 
     def is_pairwise(self, data) -> bool:
         return self.round.is_pairwise
+
+
+class RoundRatersForm(forms.Form):
+    """The dashboard's raters form: raters to add, the rater group, and k while the round is a draft."""
+
+    raters = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Add raters",
+        help_text="Users with the rater role who are not in the round yet.",
+    )
+    rater_group = forms.ModelChoiceField(
+        queryset=Group.objects.all(), required=False, help_text="Its members may join the round too."
+    )
+    k = forms.IntegerField(label="Ratings per response (k)", min_value=1, max_value=20)
+
+    def __init__(self, *args, round, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.round = round
+        self.fields["raters"].queryset = (
+            get_user_model()
+            .objects.filter(groups__name=roles.RATER)
+            .exclude(round_memberships__round=round)
+            .order_by("username")
+        )
+        self.fields["rater_group"].initial = round.rater_group_id
+        if round.state == Round.State.DRAFT:
+            self.fields["k"].initial = round.k
+        else:
+            del self.fields["k"]
+
+    def clean(self):
+        data = super().clean()
+        k = data.get("k")
+        if k and k != self.round.k:
+            # The round builder's rule: every study response needs k raters who can rate its domain.
+            ids = coverage.rater_ids(raters=data.get("raters") or (), rater_group=data.get("rater_group"))
+            ids |= set(self.round.memberships.values_list("rater_id", flat=True))
+            domain_ids = self.round.items.filter(gold__isnull=True, excluded_at__isnull=True).values_list(
+                "domain_id", flat=True
+            )
+            for shortfall in coverage.shortfalls(k=k, rater_ids=ids, domain_ids=set(domain_ids)):
+                self.add_error("k", f"This round could never complete. {shortfall}")
+        return data

@@ -12,7 +12,7 @@ from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
 from annotation import coverage, results, roles, rounds, spreadsheets
-from annotation.forms.rounds import AddResponsesForm, RoundForm
+from annotation.forms.rounds import AddResponsesForm, RoundForm, RoundRatersForm
 from annotation.models import Round
 
 
@@ -116,10 +116,15 @@ def _added_message(round, added, gold) -> str:
 
 @roles.role_required(roles.ADMIN)
 def dashboard(request, round_id):
-    round = _get_round(round_id)
+    return _dashboard(request, _get_round(round_id))
+
+
+def _dashboard(request, round, *, raters_form=None):
     report = rounds.round_report(round=round)
     below_k = rounds.items_below_k(round=round)
     peak = max([n for _, n in report.per_hour] or [1])
+    if raters_form is None and round.state != Round.State.CLOSED:
+        raters_form = RoundRatersForm(round=round)
     return render(
         request,
         "annotation/rounds/dashboard.html",
@@ -131,8 +136,47 @@ def dashboard(request, round_id):
             "open_flags": round.flags.filter(resolution="").count(),
             "peak": peak,
             "percent": int(100 * report.ratings_done / report.ratings_needed) if report.ratings_needed else 0,
+            "raters_form": raters_form,
         },
+        status=400 if raters_form is not None and raters_form.errors else 200,
     )
+
+
+@roles.role_required(roles.ADMIN)
+@require_POST
+def change_raters(request, round_id):
+    round = _get_round(round_id)
+    if round.state == Round.State.CLOSED:
+        messages.error(request, "This round is closed: reopen it before changing its raters.")
+        return redirect("round-dashboard", round_id=round.pk)
+    form = RoundRatersForm(request.POST, round=round)
+    if not form.is_valid():
+        return _dashboard(request, round, raters_form=form)
+    data = form.cleaned_data
+    try:
+        change = rounds.change_raters(
+            round=round, raters=data["raters"], rater_group=data["rater_group"], k=data.get("k")
+        )
+    except rounds.RoundError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _raters_message(change, _get_round(round_id)))
+    return redirect("round-dashboard", round_id=round.pk)
+
+
+def _raters_message(change, round) -> str:
+    said = []
+    if change.added:
+        names = ", ".join(user.get_username() for user in change.added)
+        said.append(f"Added {len(change.added)} rater{pluralize(len(change.added))} ({names})")
+        if round.state == Round.State.OPEN:
+            said[-1] += ", told the round is open"
+    if change.group_changed:
+        said.append(f"rater group now {round.rater_group}" if round.rater_group else "no rater group now")
+    if change.k_changed:
+        said.append(f"ratings per response now k = {round.k} (the slots were made again)")
+    text = "; ".join(said) or "nothing changed"
+    return text[0].upper() + text[1:] + "."
 
 
 ACTIONS = {"open": rounds.open_round, "close": rounds.close_round, "reopen": rounds.reopen_round}

@@ -1,11 +1,12 @@
 """In chromium, the round builder refuses a round that could never complete, says what each chosen
-condition brought in, flags a round whose raters opted out, and deletes a draft round."""
+condition brought in, flags a round whose raters opted out, and deletes a draft round; on the
+dashboard the admin adds the rater a flagged round lacked, and it opens."""
 
 import pytest
 
 from annotation import roles
 from annotation.models import RaterPreference, RiskDomain, Round
-from tests.annotation.rating_fixtures import make_conditions, make_outputs, make_prompts
+from tests.annotation.rating_fixtures import make_conditions, make_open_round, make_outputs, make_prompts
 from tests.personas import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -50,3 +51,29 @@ def test_builder_refuses_k_above_raters_reports_conditions_and_deletes_the_draft
     page.get_by_role("button", name="Delete this draft round").click()
     page.wait_for_selector("text=Draft round “Round with two raters” deleted.")
     assert not Round.objects.exists()
+
+
+def test_admin_adds_the_missing_rater_on_the_dashboard_and_the_round_opens(page, login):
+    make_user("ada", roles.ADMIN, is_staff=True)
+    raj = make_user("raj", roles.RATER)
+    make_user("rhea", roles.RATER)
+    round, _ = make_open_round(raters=[], k=1, open_it=False, name="Drafted by a retraining cycle")
+
+    login("ada", PASSWORD)
+    page.goto(f"/rounds/{round.pk}/")
+    assert "k = 1, but only 0 raters can rate" in page.locator("#round-shortfalls").inner_text()
+    page.get_by_role("button", name="Open the round").click()
+    page.wait_for_selector("text=Add raters (or a rater group) before opening the round.")
+
+    page.get_by_role("link", name="Add raters").click()
+    page.locator("#round-raters").get_by_label("raj").check()
+    page.get_by_role("button", name="Save raters and k").click()
+    page.wait_for_selector("text=Added 1 rater (raj).")
+    assert not page.locator("#round-shortfalls").count()
+    assert "R01" in page.locator("#raters").inner_text()
+
+    page.get_by_role("button", name="Open the round").click()
+    page.wait_for_selector("text=The round is now open.")
+    round.refresh_from_db()
+    assert round.state == Round.State.OPEN
+    assert list(round.memberships.values_list("pseudonym", "rater")) == [("R01", raj.pk)]

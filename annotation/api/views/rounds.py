@@ -1,4 +1,4 @@
-"""Rubrics (versions, criteria); rounds: create, add responses, open/close/reopen, dashboard figures,
+"""Rubrics (versions, criteria); rounds: create, add responses and raters, open/close/reopen, dashboard figures,
 the ratings export and the tidy table; results and agreement as JSON (admins)."""
 
 import dataclasses
@@ -18,13 +18,14 @@ from annotation import figures, results, roles, rounds
 from annotation.api.base import StudioView, page_of, paginate, shape
 from annotation.api.forms import bound_form, checked, request_serializer
 from annotation.api.problems import Conflict
-from annotation.forms.rounds import AddResponsesForm, RoundForm
+from annotation.forms.rounds import AddResponsesForm, RoundForm, RoundRatersForm
 from annotation.models import Round, Rubric
 
 ADMIN = (roles.ADMIN,)
 TIDY_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 RoundIn = request_serializer("RoundIn", RoundForm)
 AddIn = request_serializer("AddResponsesIn", AddResponsesForm)
+RatersIn = request_serializer("RoundRatersIn", RoundRatersForm)
 
 CriterionOut = shape(
     "CriterionOut",
@@ -228,6 +229,24 @@ class RoundResponses(StudioView):
             round=round, responses=form.responses(), include_gold=form.cleaned_data.get("include_gold", False)
         )
         return ApiResponse({"added": added, "gold": gold})
+
+
+class RoundRaters(StudioView):
+    roles = ADMIN
+
+    @extend_schema(
+        request=RatersIn,
+        responses=RoundOut,
+        description="The dashboard's raters form: add raters (user ids), set the rater group (omitted or null "
+        "keeps it), and change k while the round is a draft. Raters joining an open round are told it is open.",
+    )
+    def post(self, request, pk: int):
+        round = _round(pk)
+        if round.state == Round.State.CLOSED:
+            raise Conflict("This round is closed: reopen it before changing its raters.")
+        data = bound_form(RoundRatersForm, checked(RatersIn, request.data), round=round).cleaned_data
+        rounds.change_raters(round=round, raters=data["raters"], rater_group=data["rater_group"], k=data.get("k"))
+        return ApiResponse(round_json(_round(pk)))
 
 
 class RoundTidy(StudioView):

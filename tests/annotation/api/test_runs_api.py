@@ -134,6 +134,10 @@ class RoundApiTests(RunFixtures):
         self.assertEqual((round["state"], round["items"]), ("draft", 5))
         added = api.post(f"/api/v1/rounds/{round['id']}/responses/", {"conditions": [conditions[1].pk]}, format="json")
         self.assertEqual(added.json()["added"], 5)
+        raters = api.post(f"/api/v1/rounds/{round['id']}/raters/", {"raters": [self.rhea.pk], "k": 2}, format="json")
+        self.assertEqual(raters.json()["k"], 2, raters.content)
+        too_many = api.post(f"/api/v1/rounds/{round['id']}/raters/", {"k": 3}, format="json")
+        self.assertEqual(too_many.json()["errors"][0]["field"], "k")
         self.assertEqual(
             api.post(f"/api/v1/rounds/{round['id']}/state/", {"action": "open"}, format="json").json()["state"], "open"
         )
@@ -143,6 +147,10 @@ class RoundApiTests(RunFixtures):
         )
         closed = api.post(f"/api/v1/rounds/{round['id']}/responses/", {"conditions": [conditions[1].pk]}, format="json")
         self.assertEqual(closed.status_code, 409)
+        self.assertEqual(
+            api.post(f"/api/v1/rounds/{round['id']}/raters/", {"raters": [self.rhea.pk]}, format="json").status_code,
+            409,
+        )
         taken = api.post("/api/v1/rounds/", body, format="json")
         self.assertEqual(taken.status_code, 400)
         self.assertEqual(taken.json()["errors"][0]["field"], "name")
