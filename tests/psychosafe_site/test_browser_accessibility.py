@@ -78,7 +78,8 @@ def _links(page, base: str) -> list[str]:
 
 
 def _extra_data(users):
-    """What the demo seed lacks for some pages: runs in each end state, an import, notices."""
+    """What the demo seed lacks for some pages: runs in each end state, an import, notices, a
+    pairwise round (returned)."""
     admin = users["admin"]
     GenerationRun.objects.create(name="Validation answers (example)", created_by=admin, state=JobState.FAILED)
     TrainingRun.objects.create(
@@ -109,6 +110,17 @@ def _extra_data(users):
         responses=Response.objects.model_outputs().order_by("pk")[:4],
         open_now=True,
     )
+    # The demo has no pairwise round: one over the example conditions' answers, for its rating page.
+    pairwise = rounds.create_round(
+        name="Pairwise round for the accessibility check",
+        rater_title="Which answer helps more",
+        rubric=None,
+        kind="pairwise",
+        k=1,
+        raters=[users["rater"]],
+    )
+    rounds.add_pairs(round=pairwise, responses=Response.objects.model_outputs().order_by("pk"))
+    rounds.open_round(round=pairwise)
     notifications.notify(
         recipients=[users["rater"], users["author"], admin],
         kind=notifications.Kind.ROUND_OPENED,
@@ -116,6 +128,7 @@ def _extra_data(users):
         body="New responses are waiting.",
         url="/",
     )
+    return pairwise
 
 
 def _check(page, path, failures):
@@ -128,6 +141,20 @@ def _check(page, path, failures):
             failures.append(f"{path} at {size['width']} px:\n{describe(found)}")
         if size is PHONE and (extra := sideways_scroll(page)):
             failures.append(f"{path} at 390 px scrolls sideways by {extra} px")
+
+
+def _check_pairwise_item(page, round, failures) -> None:
+    """The pairwise item page, past its content warning (the crawl checks one rating page only)."""
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"/rate/{round.public_id}/")
+    start = page.locator("form[action$='/start/'] button[type=submit]")
+    if start.count():
+        start.first.click()
+        page.wait_for_load_state("load")
+    if not page.get_by_text("B · right").count():
+        failures.append(f"the pairwise round's item page did not show two sides at {page.url}")
+        return
+    _check(page, f"/rate/{round.public_id}/", failures)
 
 
 def _crawl(page, live_server, role, failures, checked_names) -> set[str]:
@@ -164,7 +191,7 @@ def test_every_page_for_every_role_passes_axe_at_desktop_and_phone_width(page, l
 
     rows = {row["role"]: row for row in seeding.read_seed("demo_users.json")}
     users = {role: get_user_model().objects.get(username=row["username"]) for role, row in rows.items()}
-    _extra_data(users)
+    pairwise = _extra_data(users)
     failures, checked = [], set()
     page.goto("/accounts/login/")
     _check(page, "/accounts/login/", failures)
@@ -173,6 +200,8 @@ def test_every_page_for_every_role_passes_axe_at_desktop_and_phone_width(page, l
         reached = _crawl(page, live_server, role, failures, checked)
         if missing := MUST_REACH[role] - reached:
             failures.append(f"{role} never reached {sorted(missing)} by following links")
+        if role == "rater":
+            _check_pairwise_item(page, pairwise, failures)
         page.set_viewport_size(DESKTOP)
         page.goto("/")
         page.get_by_role("button", name="Log out").click()
